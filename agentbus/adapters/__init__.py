@@ -1,0 +1,1 @@
+"""Adapters: one package per runtime, each with a module.json manifest."""

@@ -1,0 +1,505 @@
+"""The bus: presence, the durable mailbox and delivery tracking over one SQLAlchemy engine."""
+
+import os
+import socket
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError
+
+from agentbus.core import migrate
+from agentbus.core.config import Settings
+from agentbus.core.engine import WRITE_OPTION, make_engine, sqlite_file, translate_db_error
+from agentbus.core.envelope import Envelope
+from agentbus.core.errors import (
+    BodyTooLarge,
+    BusError,
+    InvalidBody,
+    NameTaken,
+    RateLimited,
+    SelfSend,
+    UnknownMessage,
+)
+from agentbus.core.names import BROADCAST, suffixed, validate_name
+from agentbus.core.paths import ensure_home, restrict_file
+from agentbus.core.schema import messages, peers
+
+HOST = socket.gethostname()
+MAX_NAME_SUFFIX = 99
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    name: str
+    session_id: str
+    pid: int
+    host: str
+    adapter: str
+    can_push: bool
+    started_at: float
+    last_seen: float
+
+
+@dataclass(frozen=True, slots=True)
+class SendReceipt:
+    """What happened to one send: the message ids, who they went to, who was offline."""
+
+    ids: tuple[int, ...]
+    recipients: tuple[str, ...]
+    queued_offline: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxStats:
+    recipient: str
+    pending: int
+    delivered: int
+    oldest_pending_at: float | None
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def claimer_id(session_id: str) -> str:
+    """A claim owner names its host and pid, so a claim left by a dead process is recognisable."""
+    return f"{HOST}:{os.getpid()}:{session_id}"
+
+
+def claimer_is_dead(claimer: str) -> bool:
+    host, _, rest = claimer.partition(":")
+    pid_text = rest.partition(":")[0]
+    return host == HOST and pid_text.isdigit() and not pid_alive(int(pid_text))
+
+
+def _envelope(row: Any) -> Envelope:
+    return Envelope(
+        id=row.id,
+        sender=row.sender,
+        recipient=row.recipient,
+        body=row.body,
+        created_at=row.created_at,
+        reply_to=row.reply_to,
+    )
+
+
+def _peer(row: Any) -> Peer:
+    return Peer(
+        name=row.name,
+        session_id=row.session_id,
+        pid=row.pid,
+        host=row.host,
+        adapter=row.adapter,
+        can_push=bool(row.can_push),
+        started_at=row.started_at,
+        last_seen=row.last_seen,
+    )
+
+
+class Bus:
+    """One open bus. Thread-safe: every method runs in its own short transaction."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.where = str(settings.db_path) if settings.is_sqlite and not settings.db_url else settings.url
+        db_file = sqlite_file(settings.url)
+        if db_file is not None:
+            ensure_home(db_file.parent)
+            if not db_file.exists():
+                os.close(os.open(db_file, os.O_CREAT | os.O_WRONLY, 0o600))
+            restrict_file(db_file)
+        self.engine = make_engine(settings.url, busy_timeout_seconds=settings.busy_timeout_seconds)
+        lock_path = db_file.with_name("bus.lock") if db_file is not None else None
+        try:
+            self.schema_revision = migrate.upgrade(self.engine, lock_path)
+        except DBAPIError as exc:
+            self.engine.dispose()
+            raise translate_db_error(exc, self.where) from exc
+
+    @classmethod
+    def open(cls, settings: Settings | None = None) -> "Bus":
+        return cls(settings or Settings.from_env())
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> "Bus":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(**{WRITE_OPTION: True})
+                with conn.begin():
+                    yield conn
+        except DBAPIError as exc:
+            raise translate_db_error(exc, self.where) from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+        except DBAPIError as exc:
+            raise translate_db_error(exc, self.where) from exc
+
+    # presence -----------------------------------------------------------------
+
+    def _is_live(self, row: Any, now: float) -> bool:
+        if row.last_seen < now - self.settings.stale_seconds:
+            return False
+        return not (row.host == HOST and not pid_alive(row.pid))
+
+    def register(
+        self,
+        name: str,
+        *,
+        session_id: str,
+        adapter: str,
+        pid: int | None = None,
+        host: str = HOST,
+        can_push: bool = False,
+    ) -> Peer:
+        """Take ``name`` for this session; NameTaken if another live session holds it."""
+        validate_name(name)
+        now = time.time()
+        row = {
+            "name": name,
+            "session_id": session_id,
+            "pid": os.getpid() if pid is None else pid,
+            "host": host,
+            "adapter": adapter,
+            "can_push": can_push,
+            "started_at": now,
+            "last_seen": now,
+        }
+        with self._write() as conn:
+            holder = conn.execute(select(peers).where(peers.c.name == name)).first()
+            if holder is not None and holder.session_id != session_id:
+                if self._is_live(holder, now):
+                    raise NameTaken(
+                        f"name {name!r} is held by a live session (pid {holder.pid} on {holder.host}); "
+                        "choose another name"
+                    )
+                conn.execute(delete(peers).where(peers.c.name == name))
+            elif holder is not None:
+                conn.execute(delete(peers).where(peers.c.name == name))
+            conn.execute(insert(peers).values(**row))
+        return Peer(**row)
+
+    def register_unique(self, preferred: str, **kwargs: Any) -> Peer:
+        """The naming policy for a starting session: ``preferred``, else ``preferred-2``, ``-3``..."""
+        try:
+            return self.register(preferred, **kwargs)
+        except NameTaken:
+            pass
+        for n in range(2, MAX_NAME_SUFFIX + 1):
+            try:
+                return self.register(suffixed(preferred, n), **kwargs)
+            except NameTaken:
+                continue
+        raise NameTaken(f"names {preferred!r} to {suffixed(preferred, MAX_NAME_SUFFIX)!r} are all taken")
+
+    def heartbeat(self, name: str, session_id: str, *, can_push: bool | None = None) -> bool:
+        """Refresh last_seen; False when the row is gone (reaped) and the caller must register again."""
+        values: dict[str, Any] = {"last_seen": time.time()}
+        if can_push is not None:
+            values["can_push"] = can_push
+        with self._write() as conn:
+            result = conn.execute(
+                update(peers)
+                .where(and_(peers.c.name == name, peers.c.session_id == session_id))
+                .values(**values)
+            )
+        return result.rowcount == 1
+
+    def unregister(self, name: str, session_id: str) -> None:
+        with self._write() as conn:
+            conn.execute(delete(peers).where(and_(peers.c.name == name, peers.c.session_id == session_id)))
+
+    def peers(self, *, include_stale: bool = False) -> list[Peer]:
+        """Live peers by name; stale ones are reaped (their mail stays queued) unless asked for."""
+        now = time.time()
+        with self._read() as conn:
+            rows = conn.execute(select(peers).order_by(peers.c.name)).all()
+        stale = [row for row in rows if not self._is_live(row, now)]
+        if stale and not include_stale:
+            self._reap(stale)
+        return [_peer(row) for row in rows if include_stale or self._is_live(row, now)]
+
+    def _reap(self, stale_rows: Sequence[Any]) -> None:
+        with self._write() as conn:
+            for row in stale_rows:
+                conn.execute(
+                    delete(peers).where(
+                        and_(
+                            peers.c.name == row.name,
+                            peers.c.session_id == row.session_id,
+                            peers.c.last_seen == row.last_seen,
+                        )
+                    )
+                )
+
+    def peer(self, name: str) -> Peer | None:
+        """The live peer holding ``name``, or None."""
+        return next((p for p in self.peers() if p.name == name), None)
+
+    def rename(self, old: str, new: str, session_id: str) -> Peer:
+        """Atomically move this session (and its pending mail) from ``old`` to ``new``."""
+        validate_name(new, what="new name")
+        now = time.time()
+        with self._write() as conn:
+            me = conn.execute(
+                select(peers).where(and_(peers.c.name == old, peers.c.session_id == session_id))
+            ).first()
+            if me is None:
+                raise BusError(f"this session is not registered as {old!r}; it cannot be renamed")
+            if new == old:
+                return _peer(me)
+            holder = conn.execute(select(peers).where(peers.c.name == new)).first()
+            if holder is not None:
+                if self._is_live(holder, now):
+                    raise NameTaken(f"name {new!r} is held by a live session (pid {holder.pid}); choose another")
+                conn.execute(delete(peers).where(peers.c.name == new))
+            conn.execute(update(peers).where(peers.c.name == old).values(name=new, last_seen=now))
+            conn.execute(
+                update(messages)
+                .where(and_(messages.c.recipient == old, messages.c.delivered_at.is_(None)))
+                .values(recipient=new, claimed_by=None, claimed_at=None)
+            )
+            row = conn.execute(select(peers).where(peers.c.name == new)).one()
+        return _peer(row)
+
+    # mailbox ------------------------------------------------------------------
+
+    def _check_body(self, body: object) -> str:
+        if not isinstance(body, str):
+            raise InvalidBody(f"text must be a string, got {type(body).__name__}")
+        if body == "":
+            raise InvalidBody("text is empty; write the message to send")
+        try:
+            size = len(body.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise InvalidBody("text is not valid Unicode (it contains a lone surrogate)") from None
+        if size > self.settings.max_body:
+            raise BodyTooLarge(
+                f"text is {size} bytes; the limit is {self.settings.max_body} bytes "
+                "(AGENTBUS_MAX_BODY). Split it or send a file path instead"
+            )
+        if "\x00" in body:
+            raise InvalidBody("text contains a NUL character")
+        return body
+
+    def _check_rate(self, conn: Connection, sender: str, now: float, adding: int) -> None:
+        limit = self.settings.rate_limit_per_minute
+        if limit <= 0:
+            return
+        sent = conn.execute(
+            select(func.count())
+            .select_from(messages)
+            .where(and_(messages.c.sender == sender, messages.c.created_at > now - 60.0))
+        ).scalar_one()
+        if sent + adding > limit:
+            raise RateLimited(
+                f"{sender!r} sent {sent} messages in the last minute; the limit is {limit} "
+                "(AGENTBUS_RATE_LIMIT_PER_MINUTE). If two agents are replying to each other in a loop, stop"
+            )
+
+    def send(self, sender: str, to: str, body: object, *, reply_to: int | None = None) -> SendReceipt:
+        """Enqueue ``body`` for ``to`` (a name, or ``*`` for every other live peer)."""
+        validate_name(sender, what="sender name")
+        if to != BROADCAST:
+            validate_name(to, what="recipient name")
+            if to == sender:
+                raise SelfSend(f"you are {sender!r}; a session cannot send a message to itself")
+        text = self._check_body(body)
+        if reply_to is not None and (isinstance(reply_to, bool) or not isinstance(reply_to, int)):
+            raise UnknownMessage(f"reply_to must be a message id (an integer), got {reply_to!r}")
+        now = time.time()
+        live = {p.name for p in self.peers()}
+        recipients = sorted(live - {sender}) if to == BROADCAST else [to]
+        if not recipients:
+            return SendReceipt(ids=(), recipients=(), queued_offline=())
+        with self._write() as conn:
+            self._check_rate(conn, sender, now, len(recipients))
+            if reply_to is not None:
+                original = conn.execute(
+                    select(messages.c.id).where(
+                        and_(
+                            messages.c.id == reply_to,
+                            or_(messages.c.recipient == sender, messages.c.sender == sender),
+                        )
+                    )
+                ).first()
+                if original is None:
+                    raise UnknownMessage(f"reply_to={reply_to}: no message with that id was sent to or by you")
+            ids = [
+                conn.execute(
+                    insert(messages)
+                    .values(
+                        sender=sender,
+                        recipient=recipient,
+                        body=text,
+                        created_at=now,
+                        reply_to=reply_to,
+                        attempts=0,
+                    )
+                    .returning(messages.c.id)
+                ).scalar_one()
+                for recipient in recipients
+            ]
+        offline = tuple(r for r in recipients if r not in live)
+        return SendReceipt(ids=tuple(ids), recipients=tuple(recipients), queued_offline=offline)
+
+    def claim(self, recipient: str, claimer: str, *, limit: int = 100) -> list[Envelope]:
+        """Lease the oldest pending messages of ``recipient`` to ``claimer``, in id order.
+
+        Returns nothing while another live claimer holds an unexpired lease on this mailbox,
+        so two drainers never push the same message at once and per-recipient order holds.
+        """
+        now = time.time()
+        expired_before = now - self.settings.lease_seconds
+        pending = and_(messages.c.recipient == recipient, messages.c.delivered_at.is_(None))
+        with self._write() as conn:
+            others = conn.execute(
+                select(messages.c.claimed_by)
+                .where(
+                    and_(
+                        pending,
+                        messages.c.claimed_by.is_not(None),
+                        messages.c.claimed_by != claimer,
+                        messages.c.claimed_at > expired_before,
+                    )
+                )
+                .distinct()
+            ).scalars()
+            if any(not claimer_is_dead(other) for other in others):
+                return []
+            ids = (
+                conn.execute(select(messages.c.id).where(pending).order_by(messages.c.id).limit(limit))
+                .scalars()
+                .all()
+            )
+            if not ids:
+                return []
+            conn.execute(
+                update(messages)
+                .where(messages.c.id.in_(ids))
+                .values(claimed_by=claimer, claimed_at=now, attempts=messages.c.attempts + 1)
+            )
+            rows = conn.execute(select(messages).where(messages.c.id.in_(ids)).order_by(messages.c.id)).all()
+        return [_envelope(row) for row in rows]
+
+    def mark_delivered(self, ids: Iterable[int]) -> None:
+        """Stamp delivered_at; call only after the Delivery port resolved for these ids."""
+        id_list = list(ids)
+        if not id_list:
+            return
+        with self._write() as conn:
+            conn.execute(
+                update(messages)
+                .where(and_(messages.c.id.in_(id_list), messages.c.delivered_at.is_(None)))
+                .values(delivered_at=time.time(), claimed_by=None, claimed_at=None)
+            )
+
+    def release(self, ids: Iterable[int], claimer: str) -> None:
+        """Give back claimed but undelivered messages so the next drain pass retries them."""
+        id_list = list(ids)
+        if not id_list:
+            return
+        with self._write() as conn:
+            conn.execute(
+                update(messages)
+                .where(
+                    and_(
+                        messages.c.id.in_(id_list),
+                        messages.c.claimed_by == claimer,
+                        messages.c.delivered_at.is_(None),
+                    )
+                )
+                .values(claimed_by=None, claimed_at=None)
+            )
+
+    def pending(self, recipient: str) -> list[Envelope]:
+        with self._read() as conn:
+            rows = conn.execute(
+                select(messages)
+                .where(and_(messages.c.recipient == recipient, messages.c.delivered_at.is_(None)))
+                .order_by(messages.c.id)
+            ).all()
+        return [_envelope(row) for row in rows]
+
+    def history(self, name: str | None = None, *, limit: int = 20, after_id: int = 0) -> list[Envelope]:
+        """Most recent messages (to or from ``name`` if given) with id > after_id, oldest first."""
+        query = select(messages).where(messages.c.id > after_id)
+        if name is not None:
+            query = query.where(or_(messages.c.recipient == name, messages.c.sender == name))
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(messages.c.id.desc()).limit(limit)).all()
+        return [_envelope(row) for row in reversed(rows)]
+
+    def delivery_state(self, message_id: int) -> tuple[float | None, str | None]:
+        """(delivered_at, claimed_by) of one message; UnknownMessage if there is no such id."""
+        with self._read() as conn:
+            row = conn.execute(
+                select(messages.c.delivered_at, messages.c.claimed_by).where(messages.c.id == message_id)
+            ).first()
+        if row is None:
+            raise UnknownMessage(f"no message with id {message_id}")
+        return row.delivered_at, row.claimed_by
+
+    def prune(self, older_than_seconds: float | None = None) -> int:
+        """Delete delivered messages older than the TTL; pending mail is never pruned."""
+        ttl = self.settings.delivered_ttl_seconds if older_than_seconds is None else older_than_seconds
+        with self._write() as conn:
+            result = conn.execute(
+                delete(messages).where(
+                    and_(messages.c.delivered_at.is_not(None), messages.c.delivered_at < time.time() - ttl)
+                )
+            )
+        return result.rowcount
+
+    def mailbox_stats(self) -> list[MailboxStats]:
+        """Pending and delivered counts per recipient, with the creation time of the oldest pending."""
+        with self._read() as conn:
+            totals = conn.execute(
+                select(
+                    messages.c.recipient,
+                    func.count().label("total"),
+                    func.count(messages.c.delivered_at).label("delivered"),
+                )
+                .group_by(messages.c.recipient)
+                .order_by(messages.c.recipient)
+            ).all()
+            oldest = dict(
+                conn.execute(
+                    select(messages.c.recipient, func.min(messages.c.created_at))
+                    .where(messages.c.delivered_at.is_(None))
+                    .group_by(messages.c.recipient)
+                ).all()
+            )
+        return [
+            MailboxStats(
+                recipient=row.recipient,
+                pending=row.total - row.delivered,
+                delivered=row.delivered,
+                oldest_pending_at=oldest.get(row.recipient),
+            )
+            for row in totals
+        ]

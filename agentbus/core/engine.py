@@ -1,0 +1,94 @@
+"""Engines for the bus: every SQLite-only detail (WAL, busy_timeout, BEGIN IMMEDIATE) lives here."""
+
+import fcntl
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from agentbus.core.errors import BusUnavailable
+
+WRITE_OPTION = "agentbus_write"
+
+
+def make_engine(url: str, *, busy_timeout_seconds: float) -> Engine:
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url, busy_timeout_seconds)
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_engine(url: str, busy_timeout_seconds: float) -> Engine:
+    engine = create_engine(
+        url,
+        connect_args={"timeout": busy_timeout_seconds, "check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below decide how transactions start.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_seconds * 1000)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Writers take the write lock up front so two writers never deadlock on upgrade.
+        immediate = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def sqlite_file(url: str) -> Path | None:
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url.removeprefix("sqlite:///")
+    return None if path in ("", ":memory:") else Path(path)
+
+
+@contextmanager
+def setup_lock(engine: Engine, lock_path: Path | None) -> Iterator[None]:
+    """Serialise first-time setup (migrations) among processes opening the same bus."""
+    if engine.dialect.name == "sqlite" and lock_path is not None:
+        with open(lock_path, "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    elif engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(727274)"))
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(727274)"))
+                conn.commit()
+    else:
+        yield
+
+
+def translate_db_error(exc: DBAPIError, where: str) -> BusUnavailable:
+    """Turn a driver error into a sentence naming the bus and what to do about it."""
+    message = str(exc.orig) if exc.orig is not None else str(exc)
+    lowered = message.lower()
+    if isinstance(exc, OperationalError) and "locked" in lowered:
+        return BusUnavailable(
+            f"the bus at {where} stayed locked by another process longer than the busy timeout; "
+            "try again, or find the process holding it (agentbus doctor)"
+        )
+    if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
+        return BusUnavailable(
+            f"the bus file {where} is corrupt or not an agentbus database ({message}); "
+            "move it aside and a fresh bus is created on next start (agentbus doctor shows details)"
+        )
+    if "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
+        return BusUnavailable(f"cannot write the bus at {where} ({message}); check its permissions")
+    return BusUnavailable(f"bus error at {where}: {message}")

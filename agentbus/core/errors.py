@@ -1,0 +1,41 @@
+"""Errors the bus raises; each message is a sentence a person (or a model) can act on."""
+
+
+class BusError(Exception):
+    """Base class: every refusal of the bus is one of these, with a readable message."""
+
+    code = "bus_error"
+
+
+class InvalidName(BusError):
+    code = "invalid_name"
+
+
+class NameTaken(BusError):
+    code = "name_taken"
+
+
+class SelfSend(BusError):
+    code = "self_send"
+
+
+class BodyTooLarge(BusError):
+    code = "body_too_large"
+
+
+class InvalidBody(BusError):
+    code = "invalid_body"
+
+
+class RateLimited(BusError):
+    code = "rate_limited"
+
+
+class UnknownMessage(BusError):
+    code = "unknown_message"
+
+
+class BusUnavailable(BusError):
+    """The bus file cannot be used: corrupt, locked for too long, unreadable or unsafe."""
+
+    code = "bus_unavailable"

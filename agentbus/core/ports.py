@@ -1,0 +1,30 @@
+"""The two ports every adapter implements: Trigger (how a recipient is woken) and Delivery."""
+
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+from agentbus.core.envelope import Envelope
+
+Disposer = Callable[[], None]
+
+
+@runtime_checkable
+class Trigger(Protocol):
+    """PULL side: wakes a recipient's drainer when mail may be waiting."""
+
+    name: str
+
+    def arm(self, self_name: str, on_wake: Callable[[], None]) -> Disposer:
+        """Call ``on_wake`` (from any thread) whenever ``self_name`` may have mail; return a disposer."""
+        ...
+
+    def notify(self, recipient: str) -> None:
+        """Tell ``recipient`` (possibly in another process) that it may have mail. Never raises."""
+        ...
+
+
+@runtime_checkable
+class Delivery(Protocol):
+    """PUSH side: hands one envelope to a live session. Returning means the write resolved."""
+
+    async def deliver(self, envelope: Envelope) -> None: ...

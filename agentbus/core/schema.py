@@ -1,0 +1,50 @@
+"""The bus.db schema (SPEC.md section SCHEMA): tables shared by every core that uses the bus."""
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+# Bumped with every Alembic revision; SPEC.md documents each version.
+SCHEMA_REVISIONS = ("0001",)
+SCHEMA_HEAD = SCHEMA_REVISIONS[-1]
+
+metadata = MetaData()
+
+peers = Table(
+    "peers",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("session_id", String(64), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("adapter", String(64), nullable=False),
+    Column("can_push", Boolean, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sender", String(32), nullable=False),
+    Column("recipient", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("reply_to", Integer, nullable=True),
+    Column("delivered_at", Float, nullable=True),
+    Column("claimed_by", String(128), nullable=True),
+    Column("claimed_at", Float, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Index("ix_messages_pending", "recipient", "delivered_at", "id"),
+    Index("ix_messages_sender_time", "sender", "created_at"),
+    sqlite_autoincrement=True,
+)

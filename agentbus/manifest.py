@@ -1,0 +1,108 @@
+"""Adapter manifests (module.json): loading, validation, and the command that starts an adapter."""
+
+import json
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+ENTRY_POINT_GROUP = "agentbus.adapters"
+REQUIRED_FIELDS = ("id", "title", "runtime", "delivery", "trigger", "command")
+
+
+class ManifestError(ValueError):
+    """A module.json that cannot be used, or an adapter name nobody registered."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A parsed module.json. ``command`` is ready to exec: placeholders are already filled in."""
+
+    id: str
+    title: str
+    version: str
+    runtime: str
+    delivery: str
+    trigger: str
+    command: tuple[str, ...]
+    path: Path
+    entry: str | None = None
+    register: dict[str, Any] = field(default_factory=dict)
+    launch: str | None = None
+    capabilities: frozenset[str] = frozenset()
+    spec: str = "1"
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def server_name(self) -> str:
+        """Name under which the adapter is registered with its runtime (e.g. the MCP server key)."""
+        return str(self.register.get("server_name", "agentbus"))
+
+
+def _fill(part: str, manifest_dir: Path) -> str:
+    return part.replace("{python}", sys.executable).replace("{dir}", str(manifest_dir))
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Read and validate a module.json; ManifestError names the file and the problem."""
+    path = Path(path).resolve()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ManifestError(f"{path}: no such manifest") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"{path}: not a readable JSON manifest ({exc})") from None
+    if not isinstance(data, dict):
+        raise ManifestError(f"{path}: a manifest is a JSON object")
+    missing = [key for key in REQUIRED_FIELDS if key not in data]
+    if missing:
+        raise ManifestError(f"{path}: missing field(s) {', '.join(missing)}")
+    command = data["command"]
+    if not (isinstance(command, list) and command and all(isinstance(p, str) for p in command)):
+        raise ManifestError(f"{path}: 'command' must be a non-empty list of strings")
+    capabilities = data.get("capabilities", [])
+    if not (isinstance(capabilities, list) and all(isinstance(c, str) for c in capabilities)):
+        raise ManifestError(f"{path}: 'capabilities' must be a list of strings")
+    return Manifest(
+        id=str(data["id"]),
+        title=str(data["title"]),
+        version=str(data.get("version", "0")),
+        runtime=str(data["runtime"]),
+        delivery=str(data["delivery"]),
+        trigger=str(data["trigger"]),
+        command=tuple(_fill(part, path.parent) for part in command),
+        path=path,
+        entry=data.get("entry"),
+        register=dict(data.get("register") or {}),
+        launch=data.get("launch"),
+        capabilities=frozenset(capabilities),
+        spec=str(data.get("spec", "1")),
+        raw=data,
+    )
+
+
+def installed_adapters() -> dict[str, Path]:
+    """Adapter id -> module.json path, for every ``agentbus.adapters`` entry point."""
+    found: dict[str, Path] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        package = ep.value.split(":")[0]
+        try:
+            manifest = resources.files(package) / "module.json"
+        except ModuleNotFoundError:
+            continue
+        found[ep.name] = Path(str(manifest))
+    return found
+
+
+def resolve_adapter(name_or_path: str) -> Manifest:
+    """An entry-point name (``claude-mcp``) or a path to a module.json, as a Manifest."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".json" or candidate.is_file() or "/" in name_or_path:
+        return load_manifest(candidate)
+    known = installed_adapters()
+    if name_or_path not in known:
+        listing = ", ".join(sorted(known)) or "none installed"
+        raise ManifestError(f"unknown adapter {name_or_path!r}; known adapters: {listing}")
+    return load_manifest(known[name_or_path])
