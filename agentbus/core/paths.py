@@ -1,5 +1,6 @@
 """The bus directory on disk: created private (0700, db 0600) and refused when unsafe."""
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -38,7 +39,5 @@ def check_home_safe(home: Path) -> None:
 
 def restrict_file(path: Path) -> None:
     """Make an existing bus file private (0600); missing files are ignored."""
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.chmod(path, FILE_MODE)
-    except FileNotFoundError:
-        pass

@@ -1,0 +1,293 @@
+"""A peer's life on the bus, for any runtime: register, drain on wake, heartbeat, safety poll, prune.
+
+An adapter builds an ``Endpoint`` with its Trigger, enters ``running()``, calls ``attach`` with its
+Delivery once its client can receive pushes, and maps its tools onto ``send``/``peers``/``rename``.
+"""
+
+import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
+import anyio.to_thread
+
+from agentbus.core.bus import Bus, Peer, SendReceipt, claimer_id
+from agentbus.core.envelope import Envelope
+from agentbus.core.errors import BusError
+from agentbus.core.names import BROADCAST
+from agentbus.core.ports import Delivery, Trigger
+
+log = logging.getLogger(__name__)
+
+DRAIN_BATCH = 100
+PRUNE_EVERY_SECONDS = 600.0
+
+
+@dataclass
+class EndpointStats:
+    """Counters an adapter may report (e.g. in whoami) and tests may read."""
+
+    wakes: int = 0
+    drains: int = 0
+    pushed: int = 0
+    push_failures: int = 0
+    safety_poll_deliveries: int = 0
+
+
+def _threadsafe(callback: Callable[[], None]) -> Callable[[], None]:
+    """A non-blocking way for other threads (watchdog, poll) to run ``callback`` on this loop."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        token = anyio.lowlevel.current_token()
+        return lambda: anyio.from_thread.run_sync(callback, token=token)
+
+    def call() -> None:
+        try:
+            loop.call_soon_threadsafe(callback)
+        except RuntimeError:
+            pass  # the loop closed: the endpoint is shutting down
+
+    return call
+
+
+class Endpoint:
+    def __init__(
+        self,
+        bus: Bus,
+        preferred_name: str,
+        *,
+        adapter: str,
+        trigger: Trigger,
+    ) -> None:
+        self.bus = bus
+        self.settings = bus.settings
+        self.requested_name = preferred_name
+        self.adapter = adapter
+        self.trigger = trigger
+        self.session_id = secrets.token_hex(8)
+        self.claimer = claimer_id(self.session_id)
+        self.stats = EndpointStats()
+        self._peer: Peer | None = None
+        self._delivery: Delivery | None = None
+        self._wake_event = anyio.Event()
+        self._poll_only_wake = False
+        self._announced_push = False
+        self._drain_lock = anyio.Lock()
+        self._disarm: Callable[[], None] | None = None
+        self._wake_from_thread: Callable[[], None] = lambda: None
+
+    @property
+    def name(self) -> str:
+        if self._peer is None:
+            raise BusError("this endpoint is not registered on the bus yet")
+        return self._peer.name
+
+    @property
+    def can_push(self) -> bool:
+        return self._delivery is not None
+
+    # lifecycle ----------------------------------------------------------------
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator["Endpoint"]:
+        """Register, arm the trigger and run the background loops until the block exits."""
+        self._peer = await anyio.to_thread.run_sync(self._register, self.requested_name)
+        self._wake_from_thread = _threadsafe(self._trigger_wake)
+        self._arm()
+        try:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self._drain_loop)
+                tasks.start_soon(self._heartbeat_loop)
+                if self.settings.safety_poll_seconds > 0:
+                    tasks.start_soon(self._safety_poll_loop)
+                try:
+                    yield self
+                finally:
+                    tasks.cancel_scope.cancel()
+        finally:
+            self._disarm_trigger()
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._unregister)
+
+    def _register(self, name: str) -> Peer:
+        peer = self.bus.register_unique(
+            name, session_id=self.session_id, adapter=self.adapter, can_push=self.can_push
+        )
+        if peer.name != name:
+            log.warning("name %r is held by a live session; registered as %r", name, peer.name)
+        return peer
+
+    def _unregister(self) -> None:
+        if self._peer is None:
+            return
+        try:
+            self.bus.unregister(self._peer.name, self.session_id)
+        except BusError as exc:
+            log.warning("could not unregister %s: %s", self._peer.name, exc)
+
+    def _arm(self) -> None:
+        self._disarm = self.trigger.arm(self.name, self._wake_from_thread)
+
+    def _disarm_trigger(self) -> None:
+        if self._disarm is not None:
+            self._disarm()
+            self._disarm = None
+
+    def attach(self, delivery: Delivery) -> None:
+        """Start pushing to ``delivery`` (the client is ready); drains what is waiting."""
+        self._delivery = delivery
+        self.wake()
+
+    def detach(self) -> None:
+        self._delivery = None
+        self._announced_push = False
+
+    # waking and draining ------------------------------------------------------
+
+    def wake(self) -> None:
+        """Request a drain pass. Loop thread only; a wake during a drain causes another pass."""
+        self.stats.wakes += 1
+        self._poll_only_wake = False
+        self._wake_event.set()
+
+    def _trigger_wake(self) -> None:
+        self.wake()
+
+    def _safety_wake(self) -> None:
+        already_pending = self._wake_event.is_set()
+        self._wake_event.set()
+        if not already_pending:
+            self._poll_only_wake = True
+
+    async def _drain_loop(self) -> None:
+        while True:
+            await self._wake_event.wait()
+            # Re-arm before draining: a wake that lands during the drain sets the fresh event.
+            self._wake_event = anyio.Event()
+            from_poll, self._poll_only_wake = self._poll_only_wake, False
+            if self._delivery is None:
+                continue
+            if not self._announced_push:
+                self._announced_push = True
+                await self._quietly(self.bus.heartbeat, self.name, self.session_id, can_push=True)
+            pushed = await self.drain()
+            if from_poll and pushed:
+                self.stats.safety_poll_deliveries += pushed
+                log.info("safety poll delivered %d message(s) the trigger missed", pushed)
+
+    async def drain(self) -> int:
+        """Push every pending message of this peer, oldest first; return how many were pushed."""
+        delivery = self._delivery
+        if delivery is None:
+            return 0
+        pushed = 0
+        async with self._drain_lock:
+            self.stats.drains += 1
+            while True:
+                batch = await anyio.to_thread.run_sync(self._claim)
+                if not batch:
+                    return pushed
+                for index, envelope in enumerate(batch):
+                    try:
+                        await delivery.deliver(envelope)
+                    except Exception as exc:
+                        self.stats.push_failures += 1
+                        log.warning("push of message %d failed, will retry: %s", envelope.id, exc)
+                        rest = [e.id for e in batch[index:]]
+                        await anyio.to_thread.run_sync(self.bus.release, rest, self.claimer)
+                        return pushed
+                    await anyio.to_thread.run_sync(self.bus.mark_delivered, [envelope.id])
+                    pushed += 1
+                    self.stats.pushed += 1
+
+    def _claim(self) -> list[Envelope]:
+        return self.bus.claim(self.name, self.claimer, limit=DRAIN_BATCH)
+
+    async def take_pending(self, limit: int = 50) -> list[Envelope]:
+        """Pull path (no push available): claim pending mail and mark it delivered as it is returned."""
+        async with self._drain_lock:
+
+            def take() -> list[Envelope]:
+                batch = self.bus.claim(self.name, self.claimer, limit=limit)
+                self.bus.mark_delivered(e.id for e in batch)
+                return batch
+
+            return await anyio.to_thread.run_sync(take)
+
+    # background loops ---------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        since_prune = PRUNE_EVERY_SECONDS
+        while True:
+            if since_prune >= PRUNE_EVERY_SECONDS:
+                since_prune = 0.0
+                await self._quietly(self.bus.prune)
+            await anyio.sleep(self.settings.heartbeat_seconds)
+            since_prune += self.settings.heartbeat_seconds
+            alive = await self._quietly(self.bus.heartbeat, self.name, self.session_id, can_push=self.can_push)
+            if alive is False:
+                log.warning("registration of %s was reaped; registering again", self.name)
+                await self._reregister()
+
+    async def _reregister(self) -> None:
+        async with self._drain_lock:
+            old = self.name
+            peer = await self._quietly(self._register, old)
+            if isinstance(peer, Peer):
+                self._peer = peer
+                if peer.name != old:
+                    self._disarm_trigger()
+                    self._arm()
+
+    async def _safety_poll_loop(self) -> None:
+        while True:
+            await anyio.sleep(self.settings.safety_poll_seconds)
+            self._safety_wake()
+
+    async def _quietly(self, func: Callable[..., object], *args: object, **kwargs: object) -> object:
+        """Run a bus call in a thread; log bus errors instead of letting a loop die."""
+        try:
+            return await anyio.to_thread.run_sync(lambda: func(*args, **kwargs))
+        except BusError as exc:
+            log.warning("%s failed: %s", getattr(func, "__name__", func), exc)
+            return None
+
+    # operations an adapter exposes as tools ------------------------------------
+
+    async def send(self, to: str, text: object, *, reply_to: int | None = None) -> SendReceipt:
+        """Enqueue and wake the recipient(s). ``to`` may be ``*`` for every other live peer."""
+
+        def send_and_notify() -> SendReceipt:
+            receipt = self.bus.send(self.name, to, text, reply_to=reply_to)
+            for recipient in receipt.recipients:
+                self.trigger.notify(recipient)
+            return receipt
+
+        return await anyio.to_thread.run_sync(send_and_notify)
+
+    async def broadcast(self, text: object) -> SendReceipt:
+        return await self.send(BROADCAST, text)
+
+    async def peers(self) -> list[Peer]:
+        return await anyio.to_thread.run_sync(self.bus.peers)
+
+    async def rename(self, new_name: str) -> Peer:
+        """Move this session and its pending mail to ``new_name`` (NameTaken if a live peer holds it)."""
+        async with self._drain_lock:
+            peer = await anyio.to_thread.run_sync(self.bus.rename, self.name, new_name, self.session_id)
+            if peer.name != self.name:
+                self._disarm_trigger()
+                self._peer = peer
+                self._arm()
+            self._peer = peer
+        self.wake()
+        return peer
+
+    async def history(self, limit: int = 20) -> list[Envelope]:
+        return await anyio.to_thread.run_sync(lambda: self.bus.history(self.name, limit=limit))
