@@ -5,6 +5,7 @@ Delivery once its client can receive pushes, and maps its tools onto ``send``/``
 """
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -48,10 +49,9 @@ def _threadsafe(callback: Callable[[], None]) -> Callable[[], None]:
         return lambda: anyio.from_thread.run_sync(callback, token=token)
 
     def call() -> None:
-        try:
+        # A closed loop means the endpoint is shutting down: the wake is moot.
+        with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(callback)
-        except RuntimeError:
-            pass  # the loop closed: the endpoint is shutting down
 
     return call
 
@@ -116,9 +116,7 @@ class Endpoint:
                 await anyio.to_thread.run_sync(self._unregister)
 
     def _register(self, name: str) -> Peer:
-        peer = self.bus.register_unique(
-            name, session_id=self.session_id, adapter=self.adapter, can_push=self.can_push
-        )
+        peer = self.bus.register_unique(name, session_id=self.session_id, adapter=self.adapter, can_push=self.can_push)
         if peer.name != name:
             log.warning("name %r is held by a live session; registered as %r", name, peer.name)
         return peer

@@ -223,9 +223,7 @@ class Bus:
             values["can_push"] = can_push
         with self._write() as conn:
             result = conn.execute(
-                update(peers)
-                .where(and_(peers.c.name == name, peers.c.session_id == session_id))
-                .values(**values)
+                update(peers).where(and_(peers.c.name == name, peers.c.session_id == session_id)).values(**values)
             )
         return result.rowcount == 1
 
@@ -265,9 +263,7 @@ class Bus:
         validate_name(new, what="new name")
         now = time.time()
         with self._write() as conn:
-            me = conn.execute(
-                select(peers).where(and_(peers.c.name == old, peers.c.session_id == session_id))
-            ).first()
+            me = conn.execute(select(peers).where(and_(peers.c.name == old, peers.c.session_id == session_id))).first()
             if me is None:
                 raise BusError(f"this session is not registered as {old!r}; it cannot be renamed")
             if new == old:
@@ -392,9 +388,7 @@ class Bus:
             if any(not claimer_is_dead(other) for other in others):
                 return []
             ids = (
-                conn.execute(select(messages.c.id).where(pending).order_by(messages.c.id).limit(limit))
-                .scalars()
-                .all()
+                conn.execute(select(messages.c.id).where(pending).order_by(messages.c.id).limit(limit)).scalars().all()
             )
             if not ids:
                 return []

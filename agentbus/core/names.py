@@ -15,9 +15,7 @@ def validate_name(name: object, *, what: str = "name") -> str:
         raise InvalidName(f"{what} must be a string, got {type(name).__name__}")
     if not NAME_PATTERN.fullmatch(name):
         shown = name if len(name) <= 40 else name[:40] + "..."
-        raise InvalidName(
-            f"invalid {what} {shown!r}: use 1-32 characters from a-z, 0-9, '_' and '-'"
-        )
+        raise InvalidName(f"invalid {what} {shown!r}: use 1-32 characters from a-z, 0-9, '_' and '-'")
     return name
 
 
