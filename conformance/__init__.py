@@ -1,0 +1,1 @@
+"""The agentbus conformance kit: SPEC.md rules as pytest tests, runnable against any adapter."""

@@ -1,0 +1,1 @@
+"""Helper scripts and utilities for the test suite (run as real subprocesses)."""

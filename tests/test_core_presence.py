@@ -1,0 +1,158 @@
+"""Presence, mailbox semantics, rename, pruning and stats, on a real SQLite file."""
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import pytest
+
+from agentbus.core import Bus
+from agentbus.core.bus import claimer_id
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_register_list_unregister(bus: Bus) -> None:
+    bus.register("alice", session_id="a", adapter="test")
+    bus.register("bob", session_id="b", adapter="test", can_push=True)
+    peers = bus.peers()
+    assert [(p.name, p.can_push) for p in peers] == [("alice", False), ("bob", True)]
+    bus.unregister("alice", "a")
+    assert [p.name for p in bus.peers()] == ["bob"]
+
+
+def test_dead_process_is_offline_at_once(bus: Bus) -> None:
+    bus.register("ghost", session_id="g", adapter="test", pid=dead_pid())
+    bus.register("alive", session_id="l", adapter="test")
+    assert [p.name for p in bus.peers()] == ["alive"]
+    assert [p.name for p in bus.peers(include_stale=True)] == ["alive"], "the dead peer was reaped"
+
+
+def test_peer_on_another_host_is_not_pid_checked(bus: Bus) -> None:
+    bus.register("remote", session_id="r", adapter="test", pid=dead_pid(), host="elsewhere")
+    assert [p.name for p in bus.peers()] == ["remote"]
+
+
+def test_silent_peer_goes_stale_and_heartbeat_says_so(make_bus: Callable[..., Bus]) -> None:
+    bus = make_bus(stale_seconds=0.2)
+    bus.register("sleepy", session_id="s", adapter="test")
+    assert bus.heartbeat("sleepy", "s") is True
+    deadline = time.monotonic() + 5
+    while bus.peers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert bus.peers() == []
+    assert bus.heartbeat("sleepy", "s") is False
+
+
+def test_name_of_a_dead_peer_can_be_taken(bus: Bus) -> None:
+    bus.register("alice", session_id="old", adapter="test", pid=dead_pid())
+    peer = bus.register("alice", session_id="new", adapter="test")
+    assert peer.session_id == "new"
+
+
+def test_register_unique_suffixes_when_taken(bus: Bus) -> None:
+    bus.register("alice", session_id="1", adapter="test")
+    assert bus.register_unique("alice", session_id="2", adapter="test").name == "alice-2"
+    assert bus.register_unique("alice", session_id="3", adapter="test").name == "alice-3"
+    long_name = "x" * 32
+    bus.register(long_name, session_id="4", adapter="test")
+    assert bus.register_unique(long_name, session_id="5", adapter="test").name == "x" * 30 + "-2"
+
+
+def test_send_to_offline_peer_is_queued_and_says_so(bus: Bus) -> None:
+    bus.register("alice", session_id="a", adapter="test")
+    receipt = bus.send("alice", "bob", "are you there?")
+    assert receipt.recipients == ("bob",)
+    assert receipt.queued_offline == ("bob",)
+    assert [e.body for e in bus.pending("bob")] == ["are you there?"]
+
+
+def test_ids_are_monotonic_and_never_reused(bus: Bus) -> None:
+    first = bus.send("alice", "bob", "1").ids[0]
+    bus.mark_delivered([first])
+    assert bus.prune(older_than_seconds=-1) == 1
+    second = bus.send("alice", "bob", "2").ids[0]
+    assert second > first
+
+
+def test_broadcast_fans_out_to_live_peers_except_sender(bus: Bus) -> None:
+    for name in ("alice", "bob", "carol"):
+        bus.register(name, session_id=name, adapter="test")
+    bus.register("ghost", session_id="g", adapter="test", pid=dead_pid())
+    receipt = bus.send("alice", "*", "hello all")
+    assert receipt.recipients == ("bob", "carol")
+    assert len(set(receipt.ids)) == 2
+    assert [e.body for e in bus.pending("bob")] == ["hello all"]
+    assert bus.pending("ghost") == []
+
+
+def test_broadcast_with_nobody_online_sends_nothing(bus: Bus) -> None:
+    bus.register("alice", session_id="a", adapter="test")
+    assert bus.send("alice", "*", "anyone?").ids == ()
+
+
+def test_rename_is_atomic_and_pending_mail_follows(bus: Bus) -> None:
+    bus.register("bob", session_id="b", adapter="test")
+    bus.send("alice", "bob", "one")
+    bus.send("alice", "bob", "two")
+    bus.claim("bob", claimer_id("b"), limit=1)
+    peer = bus.rename("bob", "robert", "b")
+    assert peer.name == "robert"
+    assert [p.name for p in bus.peers()] == ["robert"]
+    assert bus.pending("bob") == []
+    moved = bus.claim("robert", claimer_id("b"))
+    assert [e.body for e in moved] == ["one", "two"]
+
+
+def test_claim_in_order_and_failed_push_stays_pending(bus: Bus) -> None:
+    for i in range(5):
+        bus.send("alice", "bob", f"m{i}")
+    me = claimer_id("me")
+    batch = bus.claim("bob", me, limit=3)
+    assert [e.body for e in batch] == ["m0", "m1", "m2"]
+    bus.mark_delivered([batch[0].id])
+    bus.release([e.id for e in batch[1:]], me)
+    again = bus.claim("bob", me)
+    assert [e.body for e in again] == ["m1", "m2", "m3", "m4"]
+    assert bus.delivery_state(batch[0].id)[0] is not None
+    assert bus.delivery_state(again[0].id)[0] is None
+
+
+def test_prune_removes_only_old_delivered_rows(bus: Bus) -> None:
+    delivered = bus.send("alice", "bob", "old").ids[0]
+    bus.send("alice", "bob", "pending")
+    bus.mark_delivered([delivered])
+    assert bus.prune() == 0, "fresh delivered mail is kept for the TTL"
+    assert bus.prune(older_than_seconds=-1) == 1
+    assert [e.body for e in bus.pending("bob")] == ["pending"]
+
+
+def test_mailbox_stats(bus: Bus) -> None:
+    before = time.time()
+    a = bus.send("x", "alice", "1").ids[0]
+    bus.send("x", "alice", "2")
+    bus.send("x", "bob", "3")
+    bus.mark_delivered([a])
+    stats = {s.recipient: s for s in bus.mailbox_stats()}
+    assert (stats["alice"].pending, stats["alice"].delivered) == (1, 1)
+    assert (stats["bob"].pending, stats["bob"].delivered) == (1, 0)
+    assert stats["bob"].oldest_pending_at is not None and stats["bob"].oldest_pending_at >= before
+
+
+def test_history_is_oldest_first(bus: Bus) -> None:
+    for i in range(5):
+        bus.send("alice", "bob", f"m{i}")
+    bus.send("carol", "dave", "other")
+    assert [e.body for e in bus.history("bob", limit=3)] == ["m2", "m3", "m4"]
+    assert [e.body for e in bus.history(after_id=5)] == ["other"]
+
+
+@pytest.mark.parametrize("body", ["plain", "<channel>x</channel>", "emoji 🚀", "línea\nnueva", "\t\r\x07"])
+def test_bodies_survive_byte_for_byte(bus: Bus, body: str) -> None:
+    bus.send("alice", "bob", body)
+    assert bus.pending("bob")[0].body == body
