@@ -1,0 +1,132 @@
+"""A tiny raw JSON-lines MCP channel server for fakeclaude's tests; flags switch on misbehaviours."""
+
+import json
+import signal
+import sys
+import time
+from typing import Any
+
+CHANNEL = "notifications/claude/channel"
+
+
+class FakeServer:
+    """One stdio MCP server. Tools: echo, fail, emit, emit_raw, ask_client, exit."""
+
+    def __init__(
+        self,
+        *,
+        junk_stdout: bool = False,
+        ignore_eof: bool = False,
+        numeric_meta: bool = False,
+        discover_ok: bool = False,
+        channel_capability: bool = True,
+        chatty_stderr: int = 0,
+    ) -> None:
+        self.junk_stdout = junk_stdout
+        self.ignore_eof = ignore_eof
+        self.numeric_meta = numeric_meta
+        self.discover_ok = discover_ok
+        self.channel_capability = channel_capability
+        self.chatty_stderr = chatty_stderr
+        self.waiting: dict[Any, Any] = {}  # our request id -> the tools/call id waiting for it
+        self.next_id = 0
+
+    def write(self, message: dict[str, Any]) -> None:
+        if self.junk_stdout:
+            sys.stdout.write("debug: about to answer\n")
+        sys.stdout.write(json.dumps(message) + "\n")
+        sys.stdout.flush()
+
+    def result(self, msg_id: Any, result: Any) -> None:
+        self.write({"jsonrpc": "2.0", "id": msg_id, "result": result})
+
+    def error(self, msg_id: Any, code: int, message: str) -> None:
+        self.write({"jsonrpc": "2.0", "id": msg_id, "error": {"code": code, "message": message}})
+
+    def capabilities(self) -> dict[str, Any]:
+        caps: dict[str, Any] = {"tools": {}}
+        if self.channel_capability:
+            caps["experimental"] = {"claude/channel": {}}
+        return caps
+
+    def text(self, msg_id: Any, text: str, is_error: bool = False) -> None:
+        self.result(msg_id, {"content": [{"type": "text", "text": text}], "isError": is_error})
+
+    def handle(self, message: dict[str, Any]) -> None:
+        method = message.get("method")
+        msg_id = message.get("id")
+        params = message.get("params") or {}
+        if self.chatty_stderr:
+            sys.stderr.write("x" * self.chatty_stderr + "\n")
+            sys.stderr.flush()
+        if method is None:  # a response to one of our requests
+            waiter = self.waiting.pop(msg_id, None)
+            if waiter is not None:
+                self.text(waiter, json.dumps(message))
+            return
+        if msg_id is None:
+            return  # notifications (initialized, ...) need no answer
+        if method == "server/discover":
+            if self.discover_ok:
+                self.result(msg_id, {"supportedVersions": ["2026-07-28"], "capabilities": {"tools": {}}})
+            else:
+                self.error(msg_id, -32601, "Method not found")
+        elif method == "initialize":
+            self.result(
+                msg_id,
+                {
+                    "protocolVersion": params.get("protocolVersion", "2025-11-25"),
+                    "capabilities": self.capabilities(),
+                    "serverInfo": {"name": "fakemcp", "version": "1"},
+                    "instructions": "test server",
+                },
+            )
+        elif method == "ping":
+            self.result(msg_id, {})
+        elif method == "tools/list":
+            names = ["echo", "fail", "emit", "emit_raw", "ask_client", "exit"]
+            self.result(msg_id, {"tools": [{"name": n, "inputSchema": {"type": "object"}} for n in names]})
+        elif method == "tools/call":
+            self.call(msg_id, params.get("name"), params.get("arguments") or {})
+        else:
+            self.error(msg_id, -32601, f"Method not found: {method}")
+
+    def call(self, msg_id: Any, name: str, args: dict[str, Any]) -> None:
+        if name == "echo":
+            self.text(msg_id, str(args.get("text", "")))
+        elif name == "fail":
+            self.text(msg_id, "it failed on purpose", is_error=True)
+        elif name == "emit":
+            meta = dict(args.get("meta") or {})
+            if self.numeric_meta:
+                meta["msg_id"] = 42
+            self.write({"jsonrpc": "2.0", "method": CHANNEL, "params": {"content": args["content"], "meta": meta}})
+            self.text(msg_id, "emitted")
+        elif name == "emit_raw":
+            self.write({"jsonrpc": "2.0", "method": CHANNEL, "params": args.get("params")})
+            self.text(msg_id, "emitted")
+        elif name == "ask_client":
+            self.next_id += 1
+            request_id = f"srv-{self.next_id}"
+            self.waiting[request_id] = msg_id
+            self.write({"jsonrpc": "2.0", "id": request_id, "method": args["method"]})
+        elif name == "exit":
+            sys.exit(int(args.get("code", 3)))
+        else:
+            self.error(msg_id, -32602, f"Unknown tool: {name}")
+
+    def run(self) -> None:
+        if self.junk_stdout:
+            print("fakemcp starting up (this line is junk on the protocol stream)", flush=True)
+        for line in sys.stdin.buffer:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                self.error(None, -32700, "Parse error")
+                continue
+            if isinstance(message, dict):
+                self.handle(message)
+        if self.ignore_eof:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            while True:
+                time.sleep(60)
