@@ -1,6 +1,7 @@
 """A tiny raw JSON-lines MCP channel server for fakeclaude's tests; flags switch on misbehaviours."""
 
 import json
+import os
 import signal
 import sys
 import time
@@ -9,8 +10,26 @@ from typing import Any
 CHANNEL = "notifications/claude/channel"
 
 
+TOOLS: dict[str, dict[str, Any]] = {
+    "echo": {"text": {"type": "string"}},
+    "fail": {},
+    "emit": {"content": {}, "meta": {}},
+    "emit_raw": {"params": {}},
+    "ask_client": {"method": {"type": "string"}},
+    "exit": {"code": {"type": "integer"}},
+    "getenv": {"names": {"type": "array"}},
+    "send_message": {"to": {"type": "string"}, "text": {"type": "string"}, "reply_to": {"type": "string"}},
+    "list_peers": {},
+    "whoami": {},
+    "set_name": {"name": {"type": "string"}},
+    "read_messages": {},
+}
+
+
 class FakeServer:
-    """One stdio MCP server. Tools: echo, fail, emit, emit_raw, ask_client, exit."""
+    """One stdio MCP server. Tools: echo, fail, emit, emit_raw, ask_client, exit, getenv, and a
+    loopback chat (send_message to yourself or * comes back as a channel event; list_peers, whoami,
+    set_name, read_messages)."""
 
     def __init__(
         self,
@@ -30,6 +49,8 @@ class FakeServer:
         self.chatty_stderr = chatty_stderr
         self.waiting: dict[Any, Any] = {}  # our request id -> the tools/call id waiting for it
         self.next_id = 0
+        self.name = os.environ.get("AGENTBUS_NAME", "anon")
+        self.sent = 0
 
     def write(self, message: dict[str, Any]) -> None:
         if self.junk_stdout:
@@ -48,6 +69,13 @@ class FakeServer:
         if self.channel_capability:
             caps["experimental"] = {"claude/channel": {}}
         return caps
+
+    def tool(self, name: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "description": f"test tool {name}",
+            "inputSchema": {"type": "object", "properties": TOOLS[name]},
+        }
 
     def text(self, msg_id: Any, text: str, is_error: bool = False) -> None:
         self.result(msg_id, {"content": [{"type": "text", "text": text}], "isError": is_error})
@@ -84,8 +112,7 @@ class FakeServer:
         elif method == "ping":
             self.result(msg_id, {})
         elif method == "tools/list":
-            names = ["echo", "fail", "emit", "emit_raw", "ask_client", "exit"]
-            self.result(msg_id, {"tools": [{"name": n, "inputSchema": {"type": "object"}} for n in names]})
+            self.result(msg_id, {"tools": [self.tool(n) for n in TOOLS]})
         elif method == "tools/call":
             self.call(msg_id, params.get("name"), params.get("arguments") or {})
         else:
@@ -112,6 +139,28 @@ class FakeServer:
             self.write({"jsonrpc": "2.0", "id": request_id, "method": args["method"]})
         elif name == "exit":
             sys.exit(int(args.get("code", 3)))
+        elif name == "getenv":
+            self.text(msg_id, json.dumps({k: os.environ.get(k) for k in args.get("names", [])}))
+        elif name == "send_message":
+            to, body = args.get("to"), args.get("text")
+            if to not in (self.name, "*"):
+                self.text(msg_id, f"unknown peer {to!r}; peers: {self.name}", is_error=True)
+                return
+            self.sent += 1
+            meta = {"from": self.name, "msg_id": str(self.sent), "ts": "2026-01-01T00:00:00Z"}
+            if args.get("reply_to"):
+                meta["reply_to"] = str(args["reply_to"])
+            self.write({"jsonrpc": "2.0", "method": CHANNEL, "params": {"content": body, "meta": meta}})
+            self.text(msg_id, f"sent to {to} (msg_id {self.sent})")
+        elif name == "list_peers":
+            self.text(msg_id, f"{self.name} (you)")
+        elif name == "whoami":
+            self.text(msg_id, f"you are {self.name}")
+        elif name == "set_name":
+            self.name = str(args.get("name"))
+            self.text(msg_id, f"you are now {self.name}")
+        elif name == "read_messages":
+            self.text(msg_id, "no unread messages")
         else:
             self.error(msg_id, -32602, f"Unknown tool: {name}")
 
