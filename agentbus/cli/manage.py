@@ -1,0 +1,238 @@
+"""Module management: list, enable, disable, launch and uninstall, generic over adapter manifests."""
+
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+import typer
+
+from agentbus.cli import claude_config as cc
+from agentbus.cli.app import EXIT_USAGE, CliError, command
+from agentbus.cli.busfiles import remove_bus
+from agentbus.cli.output import Output
+from agentbus.core.config import Settings
+from agentbus.core.names import validate_name
+from agentbus.manifest import Manifest, ManifestError, installed_adapters, load_manifest, resolve_adapter
+
+MCP_KIND = "mcp-server"
+INSTALL_HINT = "install Claude Code (npm install -g @anthropic-ai/claude-code)"
+
+ScopeOption = typer.Option(
+    "user",
+    "--scope",
+    "-s",
+    help="user: ~/.claude.json (every directory); project: .mcp.json in the current directory.",
+)
+
+
+def _scope(value: str) -> cc.Scope:
+    if value not in cc.SCOPES:
+        raise CliError(f"unknown scope {value!r}; choose user or project", EXIT_USAGE)
+    return value  # type: ignore[return-value]
+
+
+def _registrable(manifest: Manifest) -> Manifest:
+    kind = manifest.register.get("kind", MCP_KIND)
+    if kind != MCP_KIND:
+        raise CliError(f"adapter {manifest.id!r} registers as {kind!r}; agentbus can only register MCP servers")
+    return manifest
+
+
+def expected_entry(manifest: Manifest) -> dict[str, object]:
+    """The mcpServers entry ``enable`` writes for this adapter."""
+    return cc.server_entry(manifest.command)
+
+
+def expected_command(manifest: Manifest) -> list[str] | None:
+    """``[command, *args]`` as ``enable`` would register it, or None if it cannot be resolved."""
+    try:
+        entry = cc.server_entry(manifest.command)
+    except cc.ConfigError:
+        return None
+    return [str(entry["command"]), *manifest.command[1:]]
+
+
+def _display(path: Path) -> str:
+    home = Path.home()
+    try:
+        return "~/" + str(path.relative_to(home))
+    except ValueError:
+        return str(path)
+
+
+def _state(reg: cc.Registration, manifest: Manifest) -> str:
+    if reg.error:
+        return "unreadable"
+    if not reg.registered:
+        return "-"
+    return "enabled" if reg.command() == expected_command(manifest) else "enabled (other command)"
+
+
+@command("list")
+def list_adapters() -> None:
+    """Installed adapter modules and whether each is enabled (user and project scope)."""
+    out = Output()
+    rows: list[list[str]] = []
+    for adapter_id, path in sorted(installed_adapters().items()):
+        try:
+            manifest = load_manifest(path)
+        except ManifestError as exc:
+            rows.append([adapter_id, f"broken manifest: {exc}", "", "", "", ""])
+            continue
+        if manifest.register.get("kind", MCP_KIND) != MCP_KIND:
+            user = project = "n/a"
+        else:
+            user = _state(cc.registration("user", manifest.server_name), manifest)
+            project = _state(cc.registration("project", manifest.server_name), manifest)
+        rows.append([manifest.id, manifest.title, manifest.version, manifest.trigger, user, project])
+    if not rows:
+        raise CliError("no adapter is installed (the agentbus.adapters entry point group is empty); reinstall agentbus")
+    out.table(["ADAPTER", "TITLE", "VERSION", "TRIGGER", "USER", "PROJECT"], rows)
+
+
+@command("enable")
+def enable(
+    adapter: str = typer.Argument(..., help="Adapter id (see agentbus list), e.g. claude-mcp."),
+    scope: str = ScopeOption,
+) -> None:
+    """Register an adapter as an MCP server in Claude Code's config (user scope by default)."""
+    out = Output()
+    manifest = _registrable(resolve_adapter(adapter))
+    where = _scope(scope)
+    path = cc.config_path(where)
+    change = cc.add_server(path, manifest.server_name, expected_entry(manifest), new_mode=_new_mode(where))
+    shown = shlex.join(expected_command(manifest) or manifest.command)
+    if change.action == "unchanged":
+        out.line(f"{manifest.id} is already enabled in {_display(path)} ({where} scope); nothing changed")
+        return
+    verb = "registered" if change.action == "added" else "updated"
+    out.line(f"enabled {manifest.id}: {verb} MCP server {manifest.server_name!r} in {_display(path)} ({where} scope)")
+    out.line(f"  command: {shown}")
+    if change.backup is not None:
+        out.line(f"  backup:  {_display(change.backup)}")
+    launch = manifest.launch or "claude"
+    out.line(f"next: start sessions with `agentbus launch {manifest.id} NAME` (runs: AGENTBUS_NAME=NAME {launch})")
+    if shutil.which("claude") is None:
+        out.note(f"note: claude is not on PATH; {INSTALL_HINT}")
+
+
+def _new_mode(scope: cc.Scope) -> int:
+    # ~/.claude.json holds account data: private. .mcp.json is meant to be committed and shared.
+    return 0o600 if scope == "user" else 0o644
+
+
+@command("disable")
+def disable(
+    adapter: str = typer.Argument(..., help="Adapter id, e.g. claude-mcp."),
+    scope: str = ScopeOption,
+) -> None:
+    """Remove the adapter's entry (and nothing else) from Claude Code's config."""
+    out = Output()
+    manifest = _registrable(resolve_adapter(adapter))
+    where = _scope(scope)
+    path = cc.config_path(where)
+    change = cc.remove_server(path, manifest.server_name, delete_if_empty=where == "project")
+    if change.action == "absent":
+        out.line(f"{manifest.id} is not enabled in {_display(path)} ({where} scope); nothing changed")
+        return
+    extra = " (the file held nothing else, so it was deleted)" if change.action == "deleted" else ""
+    out.line(f"disabled {manifest.id}: removed MCP server {manifest.server_name!r} from {_display(path)}{extra}")
+    if change.backup is not None:
+        out.line(f"  backup:  {_display(change.backup)}")
+    out.line("running sessions keep the channel until they are restarted")
+
+
+def registered_anywhere(manifest: Manifest) -> bool:
+    """Our server is in the user file, this directory's .mcp.json, or Claude Code's local scope."""
+    name = manifest.server_name
+    if any(cc.registration(scope, name).registered for scope in cc.SCOPES):
+        return True
+    return cc.local_scope_entry(name) is not None
+
+
+def launch_command(manifest: Manifest, name: str | None) -> tuple[list[str], str]:
+    """(argv, a shell line a person can paste) that starts a session with this adapter's channel."""
+    if not manifest.launch:
+        raise CliError(f"adapter {manifest.id!r} has no launch command in its manifest")
+    argv = shlex.split(manifest.launch)
+    prefix = f"AGENTBUS_NAME={shlex.quote(name)} " if name else ""
+    return argv, prefix + shlex.join(argv)
+
+
+@command("launch")
+def launch(
+    adapter: str = typer.Argument(..., help="Adapter id, e.g. claude-mcp."),
+    name: str | None = typer.Argument(None, help="This session's name on the bus (AGENTBUS_NAME)."),
+    print_only: bool = typer.Option(False, "--print", "-p", help="Print the command instead of running it."),
+) -> None:
+    """Start a Claude Code session whose channel receives bus messages (or --print the command)."""
+    out = Output()
+    manifest = resolve_adapter(adapter)
+    if name is not None:
+        validate_name(name, what="session name")
+    argv, shown = launch_command(manifest, name)
+    if print_only:
+        out.line(shown)
+        if not registered_anywhere(manifest):
+            out.note(f"note: {manifest.id} is not enabled yet; run: agentbus enable {manifest.id}")
+        return
+    if not registered_anywhere(manifest):
+        raise CliError(
+            f"{manifest.id} is not enabled, so the session would have no channel; run: agentbus enable {manifest.id}"
+        )
+    program = shutil.which(argv[0])
+    if program is None:
+        raise CliError(f"{argv[0]} is not on PATH; {INSTALL_HINT}, then run: {shown}")
+    env = dict(os.environ)
+    if name is not None:
+        env["AGENTBUS_NAME"] = name
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(program, argv, env)
+
+
+@command("uninstall")
+def uninstall(
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Disable every adapter and remove the bus (database, WAL/SHM, wake files, lock)."""
+    out = Output()
+    settings = Settings.from_env()
+    manifests: list[Manifest] = []
+    for adapter_id, path in sorted(installed_adapters().items()):
+        try:
+            manifests.append(load_manifest(path))
+        except ManifestError as exc:
+            out.note(f"skipping adapter {adapter_id}: {exc}")
+    user_path = cc.user_config_path()
+    project_path = cc.project_config_path()
+    out.line("agentbus uninstall will:")
+    for manifest in manifests:
+        if manifest.register.get("kind", MCP_KIND) == MCP_KIND:
+            out.line(f"  - remove MCP server {manifest.server_name!r} ({manifest.id}) from {_display(user_path)}")
+            if project_path.exists():
+                out.line(f"    and from {_display(project_path)}")
+    if settings.db_url:
+        out.line(f"  - leave the database at {settings.db_url} alone (AGENTBUS_DB_URL is set)")
+    out.line(f"  - delete the bus in {_display(settings.home)} (messages, peers, wake files)")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise CliError("no terminal to confirm on; run again with --yes to uninstall", EXIT_USAGE)
+        if not typer.confirm("proceed?", default=False):
+            raise CliError("uninstall cancelled; nothing was changed")
+    for manifest in manifests:
+        if manifest.register.get("kind", MCP_KIND) != MCP_KIND:
+            continue
+        for path, delete_if_empty in ((user_path, False), (project_path, True)):
+            change = cc.remove_server(path, manifest.server_name, delete_if_empty=delete_if_empty)
+            if change.action in ("removed", "deleted"):
+                out.line(f"disabled {manifest.id} in {_display(path)}")
+    if settings.db_url is None:
+        removal = remove_bus(settings)
+        out.line(f"removed {len(removal.removed)} bus file(s) from {_display(settings.home)}")
+        if removal.kept:
+            kept = ", ".join(p.name for p in removal.kept)
+            out.line(f"kept {_display(settings.home)}: it also holds files agentbus did not create ({kept})")
+    out.line("done. Restart running Claude Code sessions to drop the loaded channel.")
