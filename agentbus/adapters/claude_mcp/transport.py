@@ -1,0 +1,256 @@
+"""The stdio transport: JSON lines on the wire descriptors, without worker threads.
+
+The SDK's own stdio transport reads stdin in a worker thread (a blocked read would keep the process
+alive after SIGTERM) and its writes are fire-and-forget (a failed write is only logged). Here both
+directions are asyncio pipe transports on the event loop: a write resolves once the bytes are in
+the pipe, and raises when the client has gone, which is what "delivered" needs (ChannelDelivery).
+A descriptor that cannot be polled (a regular file, /dev/null) falls back to a daemon reader thread
+or to blocking writes.
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+from collections import deque
+from typing import Any
+
+import anyio
+import anyio.abc
+import mcp_types as types
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from mcp.shared.message import SessionMessage
+
+from agentbus.adapters.claude_mcp.opening import Opening, StdioFds, write_blocking
+
+log = logging.getLogger(__name__)
+
+#: The longest line accepted from the client; longer ones are dropped with a warning.
+MAX_LINE_BYTES = 16 * 1024 * 1024
+READ_CHUNK = 65536
+
+
+class TransportClosed(ConnectionError):
+    """The client closed its end of the wire; nothing written now can reach it."""
+
+
+class _WriteProtocol(asyncio.BaseProtocol):
+    """Flow control for the stdout pipe: lets a writer wait until the kernel has taken its bytes."""
+
+    def __init__(self) -> None:
+        self.paused = False
+        self.lost: BaseException | None = None
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        self._wake(None)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.lost = exc or TransportClosed("the client closed the adapter's stdout")
+        self._wake(self.lost)
+
+    def _wake(self, exc: BaseException | None) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                if exc is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(TransportClosed(str(exc)))
+
+    async def drained(self) -> None:
+        if self.lost is not None:
+            raise TransportClosed(str(self.lost))
+        if not self.paused:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        await waiter
+
+
+class LineWriter:
+    """Writes whole lines to the client; ``write`` returns once the line is in the pipe."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._transport: asyncio.WriteTransport | None = None
+        self._protocol: _WriteProtocol | None = None
+        self._pipe: Any = None
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        pipe = os.fdopen(self.fd, "wb", buffering=0, closefd=False)
+        try:
+            transport, protocol = await loop.connect_write_pipe(_WriteProtocol, pipe)
+        except (ValueError, OSError):
+            log.debug("stdout cannot be polled; writing it blocking")
+            return
+        # High-water mark 0: any byte the kernel did not take at once pauses writers until it does.
+        transport.set_write_buffer_limits(high=0)
+        self._transport, self._protocol, self._pipe = transport, protocol, pipe
+
+    async def write(self, data: bytes) -> None:
+        """Write one line; TransportClosed if the client is gone (then nothing was delivered)."""
+        if self._transport is None or self._protocol is None:
+            try:
+                write_blocking(self.fd, data)
+            except OSError as exc:
+                raise TransportClosed(f"cannot write to the client: {exc}") from exc
+            return
+        if self._protocol.lost is not None or self._transport.is_closing():
+            raise TransportClosed("the client closed the adapter's stdout")
+        self._transport.write(data)
+        await self._protocol.drained()
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+
+class _ReadProtocol(asyncio.Protocol):
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self.reader = reader
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed_data(data)
+
+    def eof_received(self) -> bool:
+        self.reader.feed_eof()
+        return False
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.reader.feed_eof()
+
+
+class StdioTransport:
+    """The wire as the (read, write) stream pair ``serve_loop`` takes, plus ``writer`` for pushes.
+
+    ``opening`` holds what the early handshake (opening.py) consumed: its lines are replayed first,
+    and the SDK's answer to the request already answered is dropped.
+    """
+
+    def __init__(self, fds: StdioFds, opening: Opening) -> None:
+        self.fds = fds
+        self.opening = opening
+        self.writer = LineWriter(fds.wire_out)
+        send, receive = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+        self._inbound_send: MemoryObjectSendStream[SessionMessage | Exception] = send
+        self.read_stream: MemoryObjectReceiveStream[SessionMessage | Exception] = receive
+        self.write_stream = _SdkWriteStream(self.writer, opening.answered_id if opening.answered else None)
+        self._reader = asyncio.StreamReader(limit=READ_CHUNK)
+        self._read_transport: asyncio.ReadTransport | None = None
+
+    async def start(self, task_group: anyio.abc.TaskGroup) -> None:
+        await self.writer.open()
+        await self._open_reader()
+        task_group.start_soon(self._pump)
+
+    def close(self) -> None:
+        if self._read_transport is not None:
+            self._read_transport.close()
+        self.writer.close()
+
+    async def _open_reader(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.opening.eof:
+            self._reader.feed_eof()
+            return
+        pipe = os.fdopen(self.fds.wire_in, "rb", buffering=0, closefd=False)
+        try:
+            self._read_transport, _ = await loop.connect_read_pipe(lambda: _ReadProtocol(self._reader), pipe)
+        except (ValueError, OSError):
+            log.debug("stdin cannot be polled; reading it in a daemon thread")
+            self._start_reader_thread(loop)
+            return
+        # Lets the reader pause the pipe while the client is far ahead of the server.
+        self._reader.set_transport(self._read_transport)
+
+    def _start_reader_thread(self, loop: asyncio.AbstractEventLoop) -> None:
+        reader, fd = self._reader, self.fds.wire_in
+
+        def pump() -> None:
+            while True:
+                try:
+                    chunk = os.read(fd, READ_CHUNK)
+                except OSError:
+                    chunk = b""
+                with contextlib.suppress(RuntimeError):  # the loop is gone: the process is exiting
+                    if chunk:
+                        loop.call_soon_threadsafe(reader.feed_data, chunk)
+                    else:
+                        loop.call_soon_threadsafe(reader.feed_eof)
+                if not chunk:
+                    return
+
+        threading.Thread(target=pump, name="agentbus-stdin", daemon=True).start()
+
+    async def _pump(self) -> None:
+        """Lines from the client into the read stream, replayed opening lines first; closes it at EOF."""
+        async with self._inbound_send:
+            for line in self.opening.replay:
+                await self._forward(line)
+            buffer = self.opening.leftover
+            skipping = False
+            while True:
+                newline = buffer.find(b"\n")
+                if newline >= 0:
+                    line, buffer = buffer[: newline + 1], buffer[newline + 1 :]
+                    if skipping:
+                        skipping = False
+                    else:
+                        await self._forward(line)
+                    continue
+                if len(buffer) > MAX_LINE_BYTES:
+                    log.warning("dropped a message longer than %d bytes from the client", MAX_LINE_BYTES)
+                    buffer, skipping = b"", True
+                chunk = await self._reader.read(READ_CHUNK)
+                if not chunk:
+                    if buffer.strip() and not skipping:
+                        await self._forward(buffer)
+                    return
+                buffer += chunk
+
+    async def _forward(self, line: bytes) -> None:
+        if not line.strip():
+            return
+        try:
+            message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+        except Exception as exc:
+            log.warning("ignored a line from the client that is not JSON-RPC: %.200r", line)
+            await self._inbound_send.send(exc)
+            return
+        await self._inbound_send.send(SessionMessage(message))
+
+
+class _SdkWriteStream:
+    """The SDK's write stream: serialises each message as one line; drops one already-sent answer."""
+
+    def __init__(self, writer: LineWriter, answered_id: object) -> None:
+        self.writer = writer
+        self._answered_id = answered_id
+
+    async def send(self, item: SessionMessage, /) -> None:
+        message = item.message
+        answer = isinstance(message, types.JSONRPCResponse | types.JSONRPCError)
+        if answer and self._answered_id is not None and message.id == self._answered_id:
+            self._answered_id = None
+            return
+        data = message.model_dump_json(by_alias=True, exclude_unset=True).encode("utf-8") + b"\n"
+        try:
+            await self.writer.write(data)
+        except TransportClosed as exc:
+            raise anyio.BrokenResourceError(str(exc)) from exc
+
+    async def aclose(self) -> None:
+        return None
+
+    async def __aenter__(self) -> "_SdkWriteStream":
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
