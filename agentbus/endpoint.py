@@ -112,6 +112,9 @@ class Endpoint:
                     tasks.cancel_scope.cancel()
         finally:
             self._disarm_trigger()
+            close_trigger = getattr(self.trigger, "close", None)
+            if close_trigger is not None:
+                close_trigger()
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(self._unregister)
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import sqlite_only
 
 from agentbus.core import (
     BodyTooLarge,
@@ -114,6 +115,7 @@ def test_rate_limit_per_sender(make_bus: Callable[..., Bus]) -> None:
     bus.send("quiet", "bob", "still fine")
 
 
+@sqlite_only
 def test_corrupt_bus_file_is_named(isolated_env: dict[str, str]) -> None:
     settings = Settings.from_env(isolated_env)
     settings.home.mkdir(mode=0o700)
@@ -122,6 +124,7 @@ def test_corrupt_bus_file_is_named(isolated_env: dict[str, str]) -> None:
         Bus.open(settings)
 
 
+@sqlite_only
 def test_truncated_bus_file_is_named(bus: Bus) -> None:
     bus.send("alice", "bob", "hello")
     bus.close()
@@ -134,6 +137,7 @@ def test_truncated_bus_file_is_named(bus: Bus) -> None:
         reopened.pending("bob")
 
 
+@sqlite_only
 def test_locked_bus_gives_a_clear_error_after_the_busy_timeout(make_bus: Callable[..., Bus]) -> None:
     bus = make_bus(busy_timeout_seconds=0.2)
     holder = sqlite3.connect(bus.settings.db_path, isolation_level=None)
@@ -148,6 +152,7 @@ def test_locked_bus_gives_a_clear_error_after_the_busy_timeout(make_bus: Callabl
     assert [e.body for e in bus.pending("bob")] == ["after the lock"]
 
 
+@sqlite_only
 def test_unknown_schema_revision_is_refused(bus: Bus) -> None:
     bus.close()
     with sqlite3.connect(bus.settings.db_path) as conn:
@@ -156,6 +161,7 @@ def test_unknown_schema_revision_is_refused(bus: Bus) -> None:
         Bus.open(bus.settings)
 
 
+@sqlite_only
 def test_group_writable_home_is_refused(isolated_env: dict[str, str]) -> None:
     settings = Settings.from_env(isolated_env)
     settings.home.mkdir(mode=0o700)
@@ -164,6 +170,7 @@ def test_group_writable_home_is_refused(isolated_env: dict[str, str]) -> None:
         Bus.open(settings)
 
 
+@sqlite_only
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to chown the directory to another user")
 def test_home_owned_by_someone_else_is_refused(isolated_env: dict[str, str]) -> None:
     settings = Settings.from_env(isolated_env)
@@ -173,6 +180,7 @@ def test_home_owned_by_someone_else_is_refused(isolated_env: dict[str, str]) -> 
         Bus.open(settings)
 
 
+@sqlite_only
 def test_home_and_db_are_private(bus: Bus) -> None:
     assert stat.S_IMODE(bus.settings.home.stat().st_mode) == 0o700
     assert stat.S_IMODE(bus.settings.db_path.stat().st_mode) == 0o600

@@ -68,6 +68,6 @@ def test_make_trigger_selects_by_env(tmp_path: Path) -> None:
     assert make_trigger(settings, {}).name == "file-watch"
     assert make_trigger(settings, {"AGENTBUS_TRIGGER": "poll"}).name == "poll"
     with pytest.raises(
-        ValueError, match="AGENTBUS_TRIGGER='carrier-pigeon' is unknown; choose one of: file-watch, poll"
+        ValueError, match="AGENTBUS_TRIGGER='carrier-pigeon' is unknown; choose one of: file-watch, poll, pg-notify"
     ):
         make_trigger(settings, {"AGENTBUS_TRIGGER": "carrier-pigeon"})

@@ -8,12 +8,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, make_url, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
 from agentbus.core import migrate
 from agentbus.core.config import Settings
-from agentbus.core.engine import WRITE_OPTION, make_engine, sqlite_file, translate_db_error
+from agentbus.core.engine import WRITE_OPTION, lock_mailbox, make_engine, sqlite_file, translate_db_error
 from agentbus.core.envelope import Envelope
 from agentbus.core.errors import (
     BodyTooLarge,
@@ -113,7 +113,7 @@ class Bus:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.where = str(settings.db_path) if settings.is_sqlite and not settings.db_url else settings.url
+        self.where = str(settings.db_path) if not settings.db_url else make_url(settings.url).render_as_string()
         db_file = sqlite_file(settings.url)
         if db_file is not None:
             ensure_home(db_file.parent)
@@ -263,6 +263,8 @@ class Bus:
         validate_name(new, what="new name")
         now = time.time()
         with self._write() as conn:
+            for mailbox in sorted({old, new}):
+                lock_mailbox(conn, mailbox)
             me = conn.execute(select(peers).where(and_(peers.c.name == old, peers.c.session_id == session_id))).first()
             if me is None:
                 raise BusError(f"this session is not registered as {old!r}; it cannot be renamed")
@@ -373,6 +375,7 @@ class Bus:
         expired_before = now - self.settings.lease_seconds
         pending = and_(messages.c.recipient == recipient, messages.c.delivered_at.is_(None))
         with self._write() as conn:
+            lock_mailbox(conn, recipient)
             others = conn.execute(
                 select(messages.c.claimed_by)
                 .where(

@@ -66,6 +66,7 @@ def setup_lock(engine: Engine, lock_path: Path | None) -> Iterator[None]:
     elif engine.dialect.name == "postgresql":
         with engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(727274)"))
+            conn.commit()
             try:
                 yield
             finally:
@@ -73,6 +74,16 @@ def setup_lock(engine: Engine, lock_path: Path | None) -> Iterator[None]:
                 conn.commit()
     else:
         yield
+
+
+def lock_mailbox(conn: Connection, recipient: str) -> None:
+    """Serialise claimers of one mailbox inside the current write transaction.
+
+    SQLite needs nothing: BEGIN IMMEDIATE already admits one writer at a time. PostgreSQL
+    takes a transaction-scoped advisory lock keyed by the recipient.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(727275, hashtext(:recipient))"), {"recipient": recipient})
 
 
 def translate_db_error(exc: DBAPIError, where: str) -> BusUnavailable:

@@ -1,0 +1,78 @@
+"""The pg-notify trigger: NOTIFY on a per-recipient channel, LISTEN in a thread (PostgreSQL buses)."""
+
+import logging
+import threading
+from collections.abc import Callable
+
+from sqlalchemy import make_url
+
+from agentbus.core.ports import Disposer
+
+log = logging.getLogger(__name__)
+
+
+def channel_for(name: str) -> str:
+    return f"agentbus.wake.{name}"
+
+
+def libpq_conninfo(sqlalchemy_url: str) -> str:
+    """A SQLAlchemy URL (postgresql+psycopg://...) as a libpq connection string for psycopg."""
+    url = make_url(sqlalchemy_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+class PgNotifyTrigger:
+    name = "pg-notify"
+
+    def __init__(self, sqlalchemy_url: str) -> None:
+        self.conninfo = libpq_conninfo(sqlalchemy_url)
+        self._sender = None
+        self._sender_lock = threading.Lock()
+
+    def arm(self, self_name: str, on_wake: Callable[[], None]) -> Disposer:
+        import psycopg
+        from psycopg import sql
+
+        conn = psycopg.connect(self.conninfo, autocommit=True)
+        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel_for(self_name))))
+        stop = threading.Event()
+
+        def listen() -> None:
+            while not stop.is_set():
+                try:
+                    for _ in conn.notifies(timeout=0.5):
+                        on_wake()
+                except Exception as exc:
+                    if not stop.is_set():
+                        log.warning("pg-notify listener for %s stopped: %s", self_name, exc)
+                    return
+
+        thread = threading.Thread(target=listen, name=f"agentbus-listen-{self_name}", daemon=True)
+        thread.start()
+
+        def dispose() -> None:
+            stop.set()
+            thread.join(timeout=2)
+            conn.close()
+
+        return dispose
+
+    def close(self) -> None:
+        """Close the connection used by notify (the listeners close with their disposers)."""
+        with self._sender_lock:
+            if self._sender is not None:
+                self._sender.close()
+                self._sender = None
+
+    def notify(self, recipient: str) -> None:
+        import psycopg
+
+        try:
+            with self._sender_lock:
+                if self._sender is None or self._sender.closed:
+                    self._sender = psycopg.connect(self.conninfo, autocommit=True)
+                self._sender.execute("SELECT pg_notify(%s, '')", [channel_for(recipient)])
+        except Exception as exc:
+            # The safety poll still delivers; a failed wake must not fail a send.
+            log.warning("could not wake %s via pg_notify: %s", recipient, exc)
+            self._sender = None
