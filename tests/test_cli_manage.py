@@ -1,0 +1,213 @@
+"""agentbus list / enable / disable / launch / uninstall, run as a real process with a temp HOME."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agentbus.cli import app
+from agentbus.core import Bus, Settings
+
+ADAPTER_ARGS = ["-m", "agentbus.adapters.claude_mcp"]
+
+EXISTING = """{
+  "numStartups": 7,
+  "theme": "dark",
+  "mcpServers": {
+    "github": {
+      "type": "stdio",
+      "command": "npx",
+      "args": ["-y", "@modelcontextprotocol/server-github"],
+      "env": {"GITHUB_TOKEN": "ghp_\\u0041bc"}
+    }
+  },
+  "projects": {
+    "/home/me/app": {"allowedTools": [], "mcpServers": {}, "lastCost": 0.10}
+  }
+}
+"""
+
+
+def agentbus(
+    env: dict[str, str], *args: str, cwd: Path | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agentbus.cli", *args],
+        env=env,
+        cwd=cwd,
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def env(isolated_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    work = tmp_path / "work"
+    work.mkdir()
+    return {**isolated_env, "PWD": str(work)}
+
+
+def claude_json(env: dict[str, str]) -> Path:
+    return Path(env["HOME"]) / ".claude.json"
+
+
+def test_enable_disable_round_trip_keeps_the_file_byte_for_byte(env: dict[str, str], tmp_path: Path) -> None:
+    path = claude_json(env)
+    path.write_text(EXISTING)
+    os.chmod(path, 0o600)
+
+    enabled = agentbus(env, "enable", "claude-mcp", cwd=tmp_path)
+    assert enabled.returncode == 0, enabled.stderr
+    assert "registered MCP server 'agentbus'" in enabled.stdout
+    data = json.loads(path.read_text())
+    assert data["mcpServers"]["agentbus"] == {
+        "type": "stdio",
+        "command": sys.executable,
+        "args": ADAPTER_ARGS,
+        "env": {},
+    }
+    assert os.path.isabs(data["mcpServers"]["agentbus"]["command"])
+    assert list(data["mcpServers"]) == ["github", "agentbus"]
+    assert (path.parent / ".claude.json.agentbus-backup").read_text() == EXISTING
+
+    again = agentbus(env, "enable", "claude-mcp", cwd=tmp_path)
+    assert again.returncode == 0 and "already enabled" in again.stdout and "nothing changed" in again.stdout
+
+    listed = agentbus(env, "list", cwd=tmp_path)
+    assert listed.returncode == 0
+    row = next(line for line in listed.stdout.splitlines() if line.startswith("claude-mcp"))
+    assert row.split()[-2:] == ["enabled", "-"]
+    assert "─" not in listed.stdout  # plain text when piped
+
+    disabled = agentbus(env, "disable", "claude-mcp", cwd=tmp_path)
+    assert disabled.returncode == 0, disabled.stderr
+    assert path.read_bytes() == EXISTING.encode()
+    assert os.stat(path).st_mode & 0o777 == 0o600
+
+    twice = agentbus(env, "disable", "claude-mcp", cwd=tmp_path)
+    assert twice.returncode == 0 and "not enabled" in twice.stdout
+
+
+def test_enable_honours_claude_config_dir(env: dict[str, str], tmp_path: Path) -> None:
+    config_dir = tmp_path / "claude-config"
+    env = {**env, "CLAUDE_CONFIG_DIR": str(config_dir)}
+    result = agentbus(env, "enable", "claude-mcp", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "agentbus" in json.loads((config_dir / ".claude.json").read_text())["mcpServers"]
+    assert not claude_json(env).exists()
+
+
+def test_project_scope_writes_mcp_json_in_the_current_directory(env: dict[str, str], tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    result = agentbus(env, "enable", "claude-mcp", "--scope", "project", cwd=project)
+    assert result.returncode == 0, result.stderr
+    data = json.loads((project / ".mcp.json").read_text())
+    assert data["mcpServers"]["agentbus"]["args"] == ADAPTER_ARGS
+    assert not claude_json(env).exists()
+    listed = agentbus(env, "list", cwd=project)
+    assert listed.stdout.splitlines()[1].split()[-2:] == ["-", "enabled"]
+    result = agentbus(env, "disable", "claude-mcp", "--scope", "project", cwd=project)
+    assert result.returncode == 0 and not (project / ".mcp.json").exists()
+
+
+def test_an_unparseable_config_is_refused_with_one_line(env: dict[str, str], tmp_path: Path) -> None:
+    path = claude_json(env)
+    path.write_text('{"mcpServers": {"github": ')
+    for verb in ("enable", "disable"):
+        result = agentbus(env, verb, "claude-mcp", cwd=tmp_path)
+        assert result.returncode == 1
+        assert "not valid JSON" in result.stderr and "refusing to change it" in result.stderr
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert path.read_text() == '{"mcpServers": {"github": '
+
+
+def test_unknown_adapter_and_bad_scope_are_usage_errors(env: dict[str, str], tmp_path: Path) -> None:
+    result = agentbus(env, "enable", "nope", cwd=tmp_path)
+    assert result.returncode == 2 and "unknown adapter 'nope'" in result.stderr and "claude-mcp" in result.stderr
+    result = agentbus(env, "enable", "claude-mcp", "--scope", "global", cwd=tmp_path)
+    assert result.returncode == 2 and "unknown scope" in result.stderr
+
+
+def test_launch_print_shows_the_command(isolated_env: dict[str, str]) -> None:
+    result = CliRunner().invoke(app, ["launch", "claude-mcp", "frontend", "--print"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == (
+        "AGENTBUS_NAME=frontend claude --dangerously-load-development-channels server:agentbus"
+    )
+
+
+def test_launch_refuses_a_bad_name_and_an_unregistered_adapter(isolated_env: dict[str, str]) -> None:
+    result = CliRunner().invoke(app, ["launch", "claude-mcp", "Front End"])
+    assert result.exit_code == 2 and "invalid session name" in result.stderr
+    result = CliRunner().invoke(app, ["launch", "claude-mcp", "frontend"])
+    assert result.exit_code == 1 and "agentbus enable claude-mcp" in result.stderr
+
+
+def test_launch_without_claude_on_path_says_so(env: dict[str, str], tmp_path: Path) -> None:
+    assert agentbus(env, "enable", "claude-mcp", cwd=tmp_path).returncode == 0
+    empty_bin = tmp_path / "empty-bin"
+    empty_bin.mkdir()
+    result = agentbus({**env, "PATH": str(empty_bin)}, "launch", "claude-mcp", "frontend", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "claude is not on PATH" in result.stderr and "AGENTBUS_NAME=frontend claude" in result.stderr
+
+
+def test_launch_execs_claude_with_the_channel_flag_and_name(env: dict[str, str], tmp_path: Path) -> None:
+    assert agentbus(env, "enable", "claude-mcp", cwd=tmp_path).returncode == 0
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "claude"
+    fake.write_text('#!/bin/sh\necho "name=$AGENTBUS_NAME args=$*"\n')
+    fake.chmod(0o755)
+    result = agentbus(
+        {**env, "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}"}, "launch", "claude-mcp", "backend", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "name=backend args=--dangerously-load-development-channels server:agentbus"
+
+
+def test_uninstall_refuses_without_a_terminal_or_yes(env: dict[str, str], tmp_path: Path) -> None:
+    assert agentbus(env, "enable", "claude-mcp", cwd=tmp_path).returncode == 0
+    result = agentbus(env, "uninstall", cwd=tmp_path)
+    assert result.returncode == 2 and "--yes" in result.stderr
+    assert "agentbus" in json.loads(claude_json(env).read_text())["mcpServers"]
+
+
+def test_uninstall_disables_everything_and_removes_the_bus(env: dict[str, str], tmp_path: Path) -> None:
+    path = claude_json(env)
+    path.write_text(EXISTING)
+    project = tmp_path / "project"
+    project.mkdir()
+    assert agentbus(env, "enable", "claude-mcp", cwd=project).returncode == 0
+    assert agentbus(env, "enable", "claude-mcp", "--scope", "project", cwd=project).returncode == 0
+    settings = Settings.from_env(env)
+    with Bus(settings) as bus:
+        bus.send("cli", "bob", "hello")
+    (settings.wake_dir / "bob").touch()
+    home = Path(env["AGENTBUS_HOME"])
+    assert (home / "bus.db").exists()
+
+    result = agentbus(env, "uninstall", "--yes", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert path.read_bytes() == EXISTING.encode()
+    assert not (project / ".mcp.json").exists()
+    assert not home.exists()
+
+
+def test_uninstall_keeps_files_it_did_not_create(env: dict[str, str], tmp_path: Path) -> None:
+    home = Path(env["AGENTBUS_HOME"])
+    with Bus(Settings.from_env(env)):
+        pass
+    (home / "notes.txt").write_text("mine")
+    result = agentbus(env, "uninstall", "--yes", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in home.iterdir()) == ["notes.txt"]
+    assert "notes.txt" in result.stdout
