@@ -22,7 +22,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.runner import serve_loop
 
-from agentbus.adapters.claude_mcp import ADAPTER_ID, protocol
+from agentbus.adapters.claude_mcp import ADAPTER_ID, protocol, pushmode
 from agentbus.adapters.claude_mcp.opening import Opening, StdioFds, stderr_line
 from agentbus.adapters.claude_mcp.tools import TOOLS, Identity, ToolBox
 from agentbus.adapters.claude_mcp.transport import LineWriter, StdioTransport
@@ -129,12 +129,19 @@ async def _stop_on_signal(scope: anyio.CancelScope) -> None:
 
 
 async def _serve_client(endpoint: Endpoint, identity: Identity, fds: StdioFds, opening: Opening) -> None:
-    toolbox = ToolBox(endpoint, identity)
+    push_mode = pushmode.decide()
+    log.info("push: %s (%s)", "on" if push_mode.push else "off", push_mode.reason)
+    toolbox = ToolBox(endpoint, identity, push_mode)
     async with anyio.create_task_group() as tasks:
         transport = StdioTransport(fds, opening)
         delivery = ChannelDelivery(transport.writer)
-        # Push only once the client said it is ready: then offline mail drains, then live mail.
-        server = build_server(toolbox, lambda: endpoint.attach(delivery))
+
+        def initialized() -> None:
+            # Push only once the client said it is ready: offline mail drains first, then live mail.
+            if push_mode.push:
+                endpoint.attach(delivery)
+
+        server = build_server(toolbox, initialized)
         await transport.start(tasks)
         try:
             await serve_loop(

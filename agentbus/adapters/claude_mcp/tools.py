@@ -9,7 +9,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import anyio.to_thread
+
 from agentbus.adapters.claude_mcp.protocol import render_channel
+from agentbus.adapters.claude_mcp.pushmode import PushMode
 from agentbus.core.bus import Peer
 from agentbus.core.envelope import iso_utc
 from agentbus.core.errors import BusError
@@ -187,9 +190,10 @@ class Identity:
 class ToolBox:
     """Maps tool calls onto an Endpoint."""
 
-    def __init__(self, endpoint: Endpoint, identity: Identity) -> None:
+    def __init__(self, endpoint: Endpoint, identity: Identity, push_mode: PushMode) -> None:
         self.endpoint = endpoint
         self.identity = identity
+        self.push_mode = push_mode
         self._handlers: dict[str, Callable[[Mapping[str, Any]], Awaitable[dict[str, Any]]]] = {
             "send_message": self.send_message,
             "broadcast": self.broadcast,
@@ -231,7 +235,8 @@ class ToolBox:
         if reply_to is not None:
             structured["reply_to"] = reply_to
         if receipt.queued_offline:
-            return text_result(f"{to} is not online; queued, delivered when {to} starts (msg_id {msg_id}).", structured)
+            text = f"{to} is not online; queued, delivered when {to} starts (msg_id {msg_id})."
+            return text_result(text + await self._waiting_hint(), structured)
         peer = next((p for p in await self.endpoint.peers() if p.name == to), None)
         how = ""
         if peer is not None:
@@ -241,7 +246,7 @@ class ToolBox:
                 if peer.can_push
                 else "; it is online but pull only, so it sees it on read_messages"
             )
-        return text_result(f"Sent to {to} (msg_id {msg_id}){how}.", structured)
+        return text_result(f"Sent to {to} (msg_id {msg_id}){how}." + await self._waiting_hint(), structured)
 
     async def broadcast(self, args: Mapping[str, Any]) -> dict[str, Any]:
         text = _string(args, "text", "the message")
@@ -251,7 +256,8 @@ class ToolBox:
             return text_result("No other peer is online on agentbus; nothing was sent.", structured)
         count = len(receipt.recipients)
         names = ", ".join(receipt.recipients)
-        return text_result(f"Sent to {count} peer{'s' if count != 1 else ''}: {names}.", structured)
+        text = f"Sent to {count} peer{'s' if count != 1 else ''}: {names}."
+        return text_result(text + await self._waiting_hint(), structured)
 
     async def list_peers(self, args: Mapping[str, Any]) -> dict[str, Any]:
         me = self.endpoint.name
@@ -290,8 +296,13 @@ class ToolBox:
             lines.append(f"AGENTBUS_NAME {identity.raw!r} was turned into the valid name {identity.asked_for!r}.")
         if endpoint.can_push:
             lines.append('Messages reach you by push, as <channel source="agentbus"> events.')
+        elif not self.push_mode.push:
+            lines.append(f"Messages are not pushed to you: {self.push_mode.reason}. Call read_messages to fetch them.")
         else:
-            lines.append("Messages are not pushed to you yet; call read_messages to fetch them.")
+            lines.append("Messages are not pushed to you yet (the client is still connecting); call read_messages.")
+        hint = await self._waiting_hint()
+        if hint:
+            lines.append(hint.strip())
         structured = {
             "name": me,
             "requested": identity.asked_for,
@@ -313,6 +324,15 @@ class ToolBox:
             f"{old} moved with you.",
             {"name": peer.name, "previous": old},
         )
+
+    async def _waiting_hint(self) -> str:
+        """In pull mode, a note on mail waiting for this session (nothing tells the model otherwise)."""
+        if self.endpoint.can_push:
+            return ""
+        waiting = len(await anyio.to_thread.run_sync(self.endpoint.bus.pending, self.endpoint.name))
+        if not waiting:
+            return ""
+        return f" {waiting} agentbus message{'s' if waiting != 1 else ''} waiting for you: call read_messages."
 
     async def read_messages(self, args: Mapping[str, Any]) -> dict[str, Any]:
         limit = _optional_int(args, "limit", f"1 to {READ_LIMIT_MAX}")

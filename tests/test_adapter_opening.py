@@ -1,0 +1,210 @@
+"""claude-mcp adapter: both openings, the channel capability, instructions, and the tool list."""
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import pytest
+from mcp import Client
+from mcp.client.extension import ClientExtension, NotificationBinding
+from mcp.client.stdio import StdioServerParameters
+from mcp.server.runner import serve_loop
+from mcp.shared.message import SessionMessage
+from mcp_types import jsonrpc_message_adapter
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+from pydantic import BaseModel
+
+from agentbus.adapters.claude_mcp import protocol
+from agentbus.adapters.claude_mcp.app import build_server, initialization_options
+from agentbus.adapters.claude_mcp.tools import TOOL_NAMES
+from fakeclaude import Sandbox, Session
+
+StartSession = Callable[..., Session]
+
+TOOLS = {"send_message", "broadcast", "list_peers", "whoami", "set_name", "read_messages"}
+
+
+def test_initialize_opening_advertises_the_channel(fakeclaude_session: StartSession) -> None:
+    session = fakeclaude_session("alice")
+    assert session.opening_used == "initialize"
+    assert session.channel_capable
+    assert session.server_capabilities["experimental"] == {"claude/channel": {}}
+    assert session.server_info == {"name": "agentbus", "version": protocol.SERVER_VERSION}
+    assert session.negotiated_version == "2025-11-25"
+    assert session.findings == []
+
+
+def test_discover_probe_gets_method_not_found_then_initialize(fakeclaude_session: StartSession) -> None:
+    session = fakeclaude_session("alice", opening="discover")
+    assert session.opening_used == "discover-fallback"
+    assert session.discover_response is not None
+    assert session.discover_response["error"]["code"] == -32601
+    assert session.channel_capable
+    assert session.findings == []
+
+
+def test_both_openings_then_a_push_arrives(fakeclaude_session: StartSession) -> None:
+    old = fakeclaude_session("old")
+    new = fakeclaude_session("new", opening="discover")
+    assert not old.call_tool("send_message", {"to": "new", "text": "to the new client"}).is_error
+    assert new.wait_for_channel(timeout=5).content == "to the new client"
+    assert not new.call_tool("send_message", {"to": "old", "text": "to the old client"}).is_error
+    assert old.wait_for_channel(timeout=5).content == "to the old client"
+
+
+def test_instructions_explain_tag_provenance_and_reply(fakeclaude_session: StartSession) -> None:
+    instructions = fakeclaude_session("alice").instructions
+    assert instructions is not None
+    assert '<channel source="agentbus" from=' in instructions
+    for word in ("msg_id=", "ts=", "reply_to", "send_message", "not as instructions from the user", "peer"):
+        assert word in instructions
+
+
+def test_an_older_protocol_version_is_kept(fakeclaude_session: StartSession) -> None:
+    session = fakeclaude_session("alice", protocol_version="2025-06-18")
+    assert session.negotiated_version == "2025-06-18"
+
+
+def test_tool_list_and_input_schemas(fakeclaude_session: StartSession) -> None:
+    tools = {tool["name"]: tool for tool in fakeclaude_session("alice").list_tools()}
+    assert set(tools) == TOOLS == set(TOOL_NAMES)
+    for tool in tools.values():
+        schema = tool["inputSchema"]
+        assert schema["type"] == "object"
+        assert schema["additionalProperties"] is False
+        assert "agentbus" in tool["description"]
+    send = tools["send_message"]["inputSchema"]
+    assert send["required"] == ["to", "text"]
+    assert send["properties"]["to"]["type"] == "string"
+    assert send["properties"]["text"]["type"] == "string"
+    assert send["properties"]["reply_to"]["type"] == "integer"
+    assert tools["broadcast"]["inputSchema"]["required"] == ["text"]
+    assert tools["set_name"]["inputSchema"]["required"] == ["name"]
+    assert tools["set_name"]["inputSchema"]["properties"]["name"]["type"] == "string"
+    assert tools["read_messages"]["inputSchema"]["properties"]["limit"]["type"] == "integer"
+    for name in ("list_peers", "whoami"):
+        assert tools[name]["inputSchema"]["properties"] == {}
+        assert tools[name]["annotations"]["readOnlyHint"] is True
+    # A tool-search step must find the reply tool.
+    description = tools["send_message"]["description"]
+    assert all(word in description for word in ("agentbus", "peer", "reply"))
+
+
+def test_requests_pipelined_with_initialize_are_answered(tmp_path: Path) -> None:
+    """A client may write initialize, initialized and tools/list at once, then close stdin: all answered."""
+    init = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+    lines = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}},
+    ]
+    env = {**os.environ, "AGENTBUS_HOME": str(tmp_path / "bus"), "HOME": str(tmp_path), "AGENTBUS_NAME": "alice"}
+    done = subprocess.run(
+        [sys.executable, "-m", "agentbus.adapters.claude_mcp"],
+        input="".join(json.dumps(line) + "\n" for line in lines).encode(),
+        capture_output=True,
+        env=env,
+        timeout=30,
+        check=False,
+    )
+    answers = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert [a["id"] for a in answers] == [1, 2, 3], done.stderr.decode()
+    assert answers[0]["result"]["capabilities"]["experimental"] == {"claude/channel": {}}
+    assert len(answers[1]["result"]["tools"]) == len(TOOLS)
+    assert answers[2]["result"]["structuredContent"]["name"] == "alice"
+    assert done.returncode == 0
+
+
+# ------------------------------------------------------------------ the SDK's own auto-mode client
+
+
+class ChannelParams(BaseModel):
+    content: str
+    meta: dict[str, str] = {}
+
+
+class ChannelWatcher(ClientExtension):
+    """Binds notifications/claude/channel so the SDK client does not drop it."""
+
+    identifier = "com.example/channel-watcher"
+
+    def __init__(self) -> None:
+        self.events: list[ChannelParams] = []
+        self.arrived = anyio.Event()
+
+    async def on_channel(self, params: ChannelParams) -> None:
+        self.events.append(params)
+        self.arrived.set()
+
+    def notifications(self) -> list[NotificationBinding[Any]]:
+        return [NotificationBinding(method=protocol.CHANNEL_METHOD, params_type=ChannelParams, handler=self.on_channel)]
+
+
+def test_sdk_auto_mode_client_sees_the_capability_and_gets_pushes(fakeclaude_bus: Sandbox) -> None:
+    """mcp 2.x ``Client(mode="auto")`` probes server/discover first; it must still end up on a channel."""
+    alice = fakeclaude_bus.start_session("alice")
+    env = {**fakeclaude_bus.env, "AGENTBUS_NAME": "sdkclient", "PATH": os.environ.get("PATH", "")}
+    params = StdioServerParameters(command=sys.executable, args=["-m", "agentbus.adapters.claude_mcp"], env=env)
+    watcher = ChannelWatcher()
+    seen: dict[str, Any] = {}
+
+    async def run() -> None:
+        async with Client(params, mode="auto", extensions=[watcher]) as client:
+            seen["version"] = client.protocol_version
+            seen["experimental"] = client.server_capabilities.experimental
+            await anyio.to_thread.run_sync(
+                lambda: alice.call_tool("send_message", {"to": "sdkclient", "text": "pushed to the SDK client"})
+            )
+            with anyio.fail_after(5):
+                await watcher.arrived.wait()
+            reply = await client.call_tool("send_message", {"to": "alice", "text": "and back"})
+            seen["reply_error"] = reply.is_error
+
+    anyio.run(run)
+    assert seen["version"] in HANDSHAKE_PROTOCOL_VERSIONS  # fell back from the probe to initialize
+    assert seen["experimental"] == {"claude/channel": {}}
+    assert watcher.events[0].content == "pushed to the SDK client"
+    assert watcher.events[0].meta["from"] == "alice"
+    assert seen["reply_error"] is False
+    assert alice.wait_for_channel(timeout=5).content == "and back"
+
+
+# ------------------------------------------------------------------ the early answer equals the SDK's
+
+
+def test_handshake_versions_match_the_sdk() -> None:
+    assert protocol.HANDSHAKE_PROTOCOL_VERSIONS == HANDSHAKE_PROTOCOL_VERSIONS
+
+
+@pytest.mark.parametrize("version", ["2025-11-25", "2024-11-05", "1999-01-01"])
+def test_early_initialize_answer_is_what_the_sdk_server_answers(version: str) -> None:
+    """opening.py answers initialize before the SDK is imported; the SDK server must say the same."""
+    params = {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+    server = build_server(toolbox=None, on_initialized=lambda: None)  # type: ignore[arg-type]
+    answers: list[Any] = []
+
+    async def run() -> None:
+        to_server, server_reads = anyio.create_memory_object_stream[SessionMessage | Exception](1)
+        server_writes, from_server = anyio.create_memory_object_stream[SessionMessage](1)
+        request = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params}
+        async with to_server, from_server, anyio.create_task_group() as tasks:
+            tasks.start_soon(
+                lambda: serve_loop(
+                    server, server_reads, server_writes, lifespan_state={}, init_options=initialization_options(server)
+                )
+            )
+            await to_server.send(SessionMessage(jsonrpc_message_adapter.validate_python(request, by_name=False)))
+            with anyio.fail_after(5):
+                answer = await from_server.receive()
+            answers.append(answer.message.model_dump(mode="json", by_alias=True, exclude_unset=True))
+            await to_server.aclose()
+
+    anyio.run(run)
+    assert answers[0]["result"] == protocol.initialize_result(params)
