@@ -64,9 +64,12 @@ def _has_tool(session: Session, tool: str) -> bool:
 
 def _send_args(session: Session, to: str, text: str, reply_to: str | None = None) -> dict[str, Any]:
     props = _properties(session, "send_message")
-    args = {_pick(props, RECIPIENT_KEYS, "to"): to, _pick(props, BODY_KEYS, "text"): text}
+    args: dict[str, Any] = {_pick(props, RECIPIENT_KEYS, "to"): to, _pick(props, BODY_KEYS, "text"): text}
     if reply_to is not None:
-        args[_pick(props, REPLY_KEYS, "reply_to")] = reply_to
+        key = _pick(props, REPLY_KEYS, "reply_to")
+        schema = props.get(key)
+        wants_int = isinstance(schema, dict) and schema.get("type") == "integer"
+        args[key] = int(reply_to) if wants_int and reply_to.isdigit() else reply_to
     return args
 
 
@@ -212,7 +215,8 @@ def _start(
             **kwargs,
         )
         session.start(timeout)
-        session.list_tools(timeout=timeout)
+        if session.tools is None:
+            session.list_tools(timeout=timeout)
     except (FakeClaudeError, ValueError) as exc:
         typer.echo(f"fakeclaude: cannot start adapter {adapter!r} as {name!r}: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -31,6 +32,8 @@ from fakeclaude.rendering import (
 )
 
 __version__ = "0.1.0"
+
+SHIM = Path(__file__).with_name("claude_shim.py")
 
 Opening = Literal["initialize", "discover"]
 OpeningUsed = Literal["initialize", "discover-fallback", "discover"]
@@ -170,6 +173,8 @@ class Session:
         source: str | None = None,
         on_channel: Callable[[ChannelEvent], None] | None = None,
         stderr_echo: IO[str] | None = None,
+        list_tools_on_start: bool = True,
+        as_claude: bool = True,
     ) -> None:
         if opening not in ("initialize", "discover"):
             raise ValueError(f"opening must be 'initialize' or 'discover', not {opening!r}")
@@ -186,6 +191,11 @@ class Session:
         self.source = source if source is not None else self.manifest.server_name
         self.on_channel = on_channel
         self.stderr_echo = stderr_echo
+        self.list_tools_on_start = list_tools_on_start
+        self.claude_argv: tuple[str, ...] | None = None
+        if as_claude:
+            flags = ("--dangerously-load-development-channels", f"server:{self.source}") if channels else ()
+            self.claude_argv = ("claude", *flags)
         self.env = self._build_env(env, inherit_env)
 
         self.recorder = Recorder()
@@ -232,19 +242,29 @@ class Session:
         env.update(extra or {})
         return env
 
+    @property
+    def command(self) -> list[str]:
+        """What is executed: the manifest command, behind the ``claude`` stand-in unless as_claude=False."""
+        if self.claude_argv is None:
+            return list(self.manifest.command)
+        return [*self.claude_argv[:1], "-S", "-E", str(SHIM), *self.claude_argv[1:], "--", *self.manifest.command]
+
     def start(self, timeout: float = 10.0) -> "Session":
-        """Launch the adapter and run the opening; raises HandshakeError (stderr included) on failure."""
+        """Launch the adapter, run the opening, then list tools as Claude Code does (if the server has
+        the tools capability and ``list_tools_on_start``). Raises HandshakeError (with the adapter's
+        stderr) when the opening fails."""
         if self._proc is not None:
             raise RuntimeError("session already started")
         try:
             self._proc = subprocess.Popen(
-                list(self.manifest.command),
+                self.command,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 env=self.env,
                 cwd=self.cwd,
                 start_new_session=True,
+                executable=sys.executable if self.claude_argv else None,
             )
         except OSError as exc:
             raise HandshakeError(f"cannot start adapter {self.manifest.command!r}: {exc}") from exc
@@ -252,8 +272,13 @@ class Session:
             thread = threading.Thread(target=target, name=f"fakeclaude-{self.name}-{label}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        deadline = time.monotonic() + timeout
         try:
-            self._open(time.monotonic() + timeout)
+            self._open(deadline)
+            if self.list_tools_on_start and "tools" in self.server_capabilities:
+                # Claude Code lists the tools right after the opening; its answer also means the
+                # adapter is past its start-up and serving.
+                self._initial_list_tools(deadline)
         except BaseException:
             self.close(timeout=1.0)
             raise
@@ -325,6 +350,16 @@ class Session:
             )
         self.notify("notifications/initialized")
 
+    def _initial_list_tools(self, deadline: float) -> None:
+        try:
+            self.list_tools(timeout=max(0.1, deadline - time.monotonic()))
+        except JsonRpcError as exc:
+            self._finding("tools_list_failed", f"tools/list after the opening failed: {exc}")
+        except (RequestTimeout, AdapterExited) as exc:
+            raise HandshakeError(
+                f"tools/list after the opening: {exc}\n--- adapter stderr ---\n{self.stderr[-4000:]}"
+            ) from exc
+
     def _roundtrip(self, message: dict[str, Any], deadline: float, what: str) -> dict[str, Any]:
         method = str(message["method"])
         with self._cond:
@@ -332,10 +367,15 @@ class Session:
         try:
             self._write(message)
             return self._await_response(message["id"], deadline)
-        except (RequestTimeout, AdapterExited) as exc:
+        except AdapterExited as exc:
             if what == "opening":
+                raise HandshakeError(f"{method} during the opening: {exc}") from exc
+            raise
+        except RequestTimeout as exc:
+            if what == "opening":
+                tail = self.stderr.strip()[-4000:]
                 raise HandshakeError(
-                    f"{method} during the opening: {exc}\n--- adapter stderr ---\n{self.stderr[-4000:]}"
+                    f"{method} during the opening: {exc}" + (f"\n--- adapter stderr ---\n{tail}" if tail else "")
                 ) from exc
             raise
 
@@ -455,7 +495,15 @@ class Session:
 
     def _exit_hint(self) -> str:
         proc = self._proc
-        code = proc.poll() if proc is not None else None
+        code = None
+        if proc is not None and self._stdout_eof:
+            # stdout closes a moment before the exit status and the last stderr bytes are in.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                code = proc.wait(0.5)
+            for thread in self._threads:
+                thread.join(timeout=0.5)
+        elif proc is not None:
+            code = proc.poll()
         state = "adapter closed its stdout" if self._stdout_eof else "adapter stdin is closed"
         if code is not None:
             state += f", exit code {code}"
@@ -808,8 +856,20 @@ class Session:
 
     @property
     def pid(self) -> int | None:
-        """The adapter's process id (None before start)."""
+        """The process fakeclaude started (the ``claude`` stand-in unless as_claude=False); None before start."""
         return self._proc.pid if self._proc is not None else None
+
+    @property
+    def adapter_pid(self) -> int | None:
+        """The adapter's own process id (the stand-in's child; Linux /proc), None if unknown or gone."""
+        pid = self.pid
+        if pid is None or self.claude_argv is None:
+            return pid
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            return None
+        return int(children[0]) if children else None
 
     @property
     def returncode(self) -> int | None:

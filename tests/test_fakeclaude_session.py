@@ -17,7 +17,7 @@ from fakeclaude import (
     Sandbox,
     Session,
 )
-from fakeclaude.session import DROPPED_NO_CAPABILITY, DROPPED_NO_FLAG
+from fakeclaude.session import DROPPED_NO_CAPABILITY, DROPPED_NO_FLAG, SHIM
 
 FAKES = Path(__file__).with_name("fake_adapters")
 StartSession = Callable[..., Session]
@@ -140,6 +140,35 @@ def test_the_adapter_gets_its_own_env_and_no_stray_agentbus_variables(
         "EXTRA_VAR": "1",
         "AGENTBUS_DB_URL": None,
     }
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize(
+    ("kwargs", "flags"),
+    [
+        ({}, ["--dangerously-load-development-channels", "server:agentbus"]),
+        ({"channels": False}, []),
+    ],
+)
+def test_the_adapters_parent_looks_like_claude_code(
+    fakeclaude_session: StartSession, kwargs: dict[str, bool], flags: list[str]
+) -> None:
+    """Adapters may read their parent's argv to learn whether channels are on: it reads like Claude Code's."""
+    session = fakeclaude_session("alice", fake("good"), **kwargs)
+    seen = session.call_tool("parent_argv").json()
+    assert seen["ppid"] == session.pid
+    assert seen["pid"] == session.adapter_pid
+    argv = seen["argv"]
+    cut = argv.index("--")
+    assert argv[:cut] == ["claude", "-S", "-E", str(SHIM), *flags]
+    assert argv[cut + 1 :] == list(session.manifest.command)
+
+
+def test_as_claude_false_runs_the_adapter_directly(fakeclaude_session: StartSession) -> None:
+    session = fakeclaude_session("alice", fake("good"), as_claude=False)
+    seen = session.call_tool("parent_argv").json()
+    assert seen["pid"] == session.pid == session.adapter_pid
+    assert seen["ppid"] == os.getpid()
 
 
 # ------------------------------------------------------------------ calls

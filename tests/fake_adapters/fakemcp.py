@@ -18,6 +18,7 @@ TOOLS: dict[str, dict[str, Any]] = {
     "ask_client": {"method": {"type": "string"}},
     "exit": {"code": {"type": "integer"}},
     "getenv": {"names": {"type": "array"}},
+    "parent_argv": {},
     "send_message": {"to": {"type": "string"}, "text": {"type": "string"}, "reply_to": {"type": "string"}},
     "list_peers": {},
     "whoami": {},
@@ -141,6 +142,10 @@ class FakeServer:
             sys.exit(int(args.get("code", 3)))
         elif name == "getenv":
             self.text(msg_id, json.dumps({k: os.environ.get(k) for k in args.get("names", [])}))
+        elif name == "parent_argv":
+            with open(f"/proc/{os.getppid()}/cmdline", "rb") as cmdline:
+                argv = [a.decode() for a in cmdline.read().split(b"\0") if a]
+            self.text(msg_id, json.dumps({"ppid": os.getppid(), "pid": os.getpid(), "argv": argv}))
         elif name == "send_message":
             to, body = args.get("to"), args.get("text")
             if to not in (self.name, "*"):
