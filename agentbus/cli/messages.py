@@ -223,8 +223,7 @@ def tail(
         if after is None:
             newest = bus.history(peer, limit=1)
             after = newest[-1].id if newest else 0
-        if not as_json:
-            out.note(f"following messages on {bus.where} after #{after} (Ctrl-C to stop)")
+        out.note(f"following messages on {bus.where} after #{after} (Ctrl-C to stop)")
         try:
             while True:
                 for envelope in bus.history(peer, limit=TAIL_BATCH, after_id=after):
