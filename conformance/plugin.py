@@ -1,1 +1,268 @@
-"""pytest plugin entry point of the conformance kit; inert until --agentbus-adapter is given."""
+"""pytest plugin entry point of the conformance kit; inert until --agentbus-adapter is given.
+
+Options (each also an ini key and an environment variable; the command line wins over the
+environment, which wins over the ini file):
+
+- ``--agentbus-adapter=NAME|PATH`` / ``agentbus_adapter`` / ``AGENTBUS_ADAPTER``: the adapter to
+  certify, an ``agentbus.adapters`` entry-point name (``claude-mcp``) or the path of a
+  ``module.json``. An unknown name is a usage error that lists the installed adapters.
+- ``--agentbus-strict`` / ``agentbus_strict`` / ``AGENTBUS_STRICT=1``: SHOULD failures fail the run.
+- ``--agentbus-report=FILE`` / ``agentbus_report`` / ``AGENTBUS_REPORT``: write a JSON report
+  (per test: rule, level, outcome, reason, duration; per rule and per level totals; the verdict).
+- ``--agentbus-rules=ID[,ID...]`` / ``agentbus_rules`` / ``AGENTBUS_RULES``: run only the tests of
+  these rules (shell-style patterns: ``DELIV-*,LIFE-1``); the others are deselected.
+
+Decisions:
+
+- Collection. With an adapter given, the plugin points pytest at the suite shipped in
+  ``conformance/suite/`` (in ``pytest_configure``, by editing ``config.args``). When the command
+  line names no paths, only the suite runs: ``testpaths`` and the current directory are ignored, so
+  running from a project root (whose ini says ``testpaths = ["tests"]``) does not also run that
+  project's tests. Paths given on the command line are collected as well (an adapter may add its
+  own tests next to the standard); a path inside the suite selects part of it instead of adding
+  the whole suite. Without an adapter nothing changes: markers are registered, nothing else.
+- Levels. Every suite test cites one rule with ``@rule("DELIV-3")`` (``conformance.marks``), which
+  applies ``spec("DELIV-3")`` and the level marker (``must``/``should``/``may``) taken from SPEC.md,
+  so ``-m should`` selects by level. MAY rules also carry ``requires(<capability>)``: the test is
+  skipped with a reason when the manifest does not claim the capability, and is then a MUST test
+  when it does (MAN-3).
+- Outcome. The exit status is decided by the MUST rules (and claimed MAY rules): their failures
+  are ordinary test failures. A failing SHOULD test is turned into an expected failure in
+  ``pytest_runtest_makereport`` (outcome ``skipped`` with ``wasxfail`` = "SHOULD <id> not met ...",
+  shown as ``w``/``WARNING`` and counted as xfailed), so it never fails the run but stays visible
+  in ``-ra``, in the kit's summary and in the JSON report as ``warning``; ``--agentbus-strict``
+  leaves it a failure. Setup and teardown errors are never converted.
+- Each test gets a private bus (``harness`` fixture: its own AGENTBUS_HOME and HOME under
+  ``tmp_path``) and talks to the adapter only through stdio (fakeclaude sessions or the raw client,
+  started from the manifest's ``command``) and ``bus.db`` (plain sqlite3 on the SPEC section 11
+  schema), so the suite is xdist-safe and certifies adapters written in any language. When
+  pytest-timeout is installed each suite test gets a 60 s timeout as a safety net.
+"""
+
+import fnmatch
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentbus.manifest import Manifest, ManifestError, resolve_adapter
+from conformance import fixtures
+from conformance.marks import MARKERS, rule_of
+from conformance.requirements import Requirements
+from conformance.results import Results
+from conformance.rules import KNOWN_CAPABILITIES, SPEC_VERSION, Rule
+from conformance.settings import MANIFEST_KEY, Settings, read_settings
+
+SUITE_DIR = Path(__file__).resolve().parent / "suite"
+PLUGIN_NAME = "agentbus-conformance-session"
+SUITE_TIMEOUT = 60.0
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The kit's options (see the module docstring), each mirrored by an ini key and an env variable."""
+    group = parser.getgroup("agentbus", "agentbus conformance kit (SPEC.md)")
+    group.addoption(
+        "--agentbus-adapter",
+        dest="agentbus_adapter",
+        metavar="NAME|PATH",
+        help="certify this adapter: an agentbus.adapters entry-point name or a module.json path "
+        "(ini agentbus_adapter, env AGENTBUS_ADAPTER); runs the conformance suite",
+    )
+    group.addoption(
+        "--agentbus-strict",
+        dest="agentbus_strict",
+        action="store_true",
+        default=False,
+        help="SHOULD failures fail the run instead of being reported as warnings (ini agentbus_strict, env AGENTBUS_STRICT)",
+    )
+    group.addoption(
+        "--agentbus-report",
+        dest="agentbus_report",
+        metavar="FILE",
+        help="write a JSON conformance report to FILE (ini agentbus_report, env AGENTBUS_REPORT)",
+    )
+    group.addoption(
+        "--agentbus-rules",
+        dest="agentbus_rules",
+        metavar="IDS",
+        help="run only the tests of these rules, comma-separated shell patterns such as 'DELIV-*,LIFE-1' "
+        "(ini agentbus_rules, env AGENTBUS_RULES)",
+    )
+    parser.addini("agentbus_adapter", "adapter to certify (entry-point name or module.json path)", default="")
+    parser.addini("agentbus_strict", "SHOULD failures fail the run", type="bool", default=False)
+    parser.addini("agentbus_report", "write a JSON conformance report to this file", default="")
+    parser.addini("agentbus_rules", "run only the tests of these rules (comma-separated patterns)", default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the markers; with an adapter given, load its manifest and aim collection at the suite."""
+    for line in MARKERS:
+        config.addinivalue_line("markers", line)
+    settings = read_settings(config)
+    if not settings.adapter:
+        return
+    try:
+        manifest = resolve_adapter(settings.adapter)
+    except ManifestError as exc:
+        raise pytest.UsageError(f"--agentbus-adapter: {exc}") from None
+    config.stash[MANIFEST_KEY] = manifest
+    config.pluginmanager.register(fixtures, "agentbus-conformance-fixtures")
+    config.pluginmanager.register(ConformanceSession(config, manifest, settings), PLUGIN_NAME)
+    _aim_at_suite(config)
+
+
+def _aim_at_suite(config: pytest.Config) -> None:
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args = [str(SUITE_DIR)]
+        return
+    base = config.invocation_params.dir
+    for arg in config.args:
+        path = (base / arg.split("::", 1)[0]).resolve()
+        if path == SUITE_DIR or SUITE_DIR in path.parents:
+            return
+    config.args = [*config.args, str(SUITE_DIR)]
+
+
+def _in_suite(item: pytest.Item) -> bool:
+    path = Path(str(item.path)).resolve()
+    return SUITE_DIR in path.parents
+
+
+def _reason(report: pytest.TestReport) -> str:
+    wasxfail = getattr(report, "wasxfail", None)
+    if wasxfail:
+        return str(wasxfail)
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    crash = getattr(longrepr, "reprcrash", None)
+    if crash is not None and getattr(crash, "message", None):
+        return str(crash.message)
+    return report.longreprtext.strip().splitlines()[-1] if report.longreprtext.strip() else ""
+
+
+class ConformanceSession:
+    """The active kit for one pytest run: requirement checks, SHOULD conversion, results and summary."""
+
+    def __init__(self, config: pytest.Config, manifest: Manifest, settings: Settings) -> None:
+        self.config = config
+        self.manifest = manifest
+        self.settings = settings
+        self.results = Results(manifest, settings.strict)
+        self.requirements = Requirements(manifest)
+        report = settings.report
+        self.report_path = (config.invocation_params.dir / report) if report is not None else None
+
+    # collection --------------------------------------------------------------------------------
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        """Adapter, version, manifest, claimed capabilities and the kit's mode."""
+        m = self.manifest
+        claimed = sorted(m.capabilities)
+        known = [c for c in claimed if c in KNOWN_CAPABILITIES] or ["none"]
+        extra = [c for c in claimed if c not in KNOWN_CAPABILITIES]
+        lines = [
+            f"agentbus conformance: adapter {m.id} {m.version} ({m.title}), manifest {m.path}",
+            f"agentbus conformance: spec {SPEC_VERSION}; capabilities claimed: {', '.join(known)}"
+            + (f" (not defined by the spec, ignored: {', '.join(extra)})" if extra else ""),
+            f"agentbus conformance: SHOULD failures are {'errors (--agentbus-strict)' if self.settings.strict else 'warnings'}"
+            + (f"; rules {','.join(self.settings.rules)}" if self.settings.rules else "")
+            + (f"; JSON report {self.report_path}" if self.report_path else ""),
+        ]
+        return lines
+
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        """Tag suite items with their rule and level, add the safety timeout, apply --agentbus-rules."""
+        has_timeout = config.pluginmanager.hasplugin("timeout")
+        selected, deselected = [], []
+        for item in items:
+            found = rule_of(item)
+            if found is not None:
+                item.user_properties.append(("agentbus_rule", found.id))
+                item.user_properties.append(("agentbus_level", found.level))
+            if _in_suite(item) and has_timeout and item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(SUITE_TIMEOUT))
+            if self.settings.rules and _in_suite(item):
+                wanted = found is not None and any(fnmatch.fnmatchcase(found.id, p) for p in self.settings.rules)
+                (selected if wanted else deselected).append(item)
+            else:
+                selected.append(item)
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = selected
+
+    # running -----------------------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """Skip (with the reason) a test whose ``requires`` names a closed requirement."""
+        marks = list(item.iter_markers("requires"))
+        if not marks:
+            return
+        for mark in marks:
+            for name in mark.args:
+                requirement = self.requirements.check(name)
+                if not requirement:
+                    pytest.skip(requirement.reason)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        """Quote the rule on failures; turn a SHOULD failure into a warning unless strict."""
+        report: pytest.TestReport = yield
+        found: Rule | None = rule_of(item)
+        if found is None or not report.failed:
+            return report
+        report.sections.append(("agentbus rule", f"{found.heading}: {found.text}"))
+        if found.level == "should" and report.when == "call" and not self.settings.strict:
+            message = call.excinfo.exconly() if call.excinfo is not None else "failed"
+            first = " ".join(message.split())[:300]
+            report.outcome = "skipped"
+            report.wasxfail = f"SHOULD {found.id} not met (warning; --agentbus-strict makes it an error): {first}"
+            report.agentbus_warning = True  # type: ignore[attr-defined]
+        return report
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config) -> Any:
+        """Show a SHOULD warning as ``w`` / ``WARNING`` (counted with the xfailed tests)."""
+        if getattr(report, "agentbus_warning", False) and report.when == "call":
+            return "xfailed", "w", ("WARNING", {"yellow": True})
+        return None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Fold each phase report into the results (on the xdist controller too)."""
+        props = dict(report.user_properties)
+        rule_id = props.get("agentbus_rule")
+        if rule_id is None:
+            return
+        if getattr(report, "agentbus_warning", False):
+            outcome = "warning"
+        elif report.failed:
+            outcome = "failed" if report.when == "call" else "error"
+        elif report.skipped:
+            outcome = "skipped" if not hasattr(report, "wasxfail") else "warning"
+        else:
+            outcome = "passed"
+        reason = _reason(report) if outcome != "passed" else ""
+        self.results.record(report.nodeid, str(rule_id), str(props["agentbus_level"]), outcome, reason, report.duration)
+
+    # reporting ---------------------------------------------------------------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Write the JSON report (on the controller only when xdist runs workers)."""
+        if self.report_path is not None and not hasattr(session.config, "workerinput"):
+            self.results.write(self.report_path)
+
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+        """The per-level table, one line per rule, and the verdict."""
+        if hasattr(config, "workerinput"):
+            return
+        terminalreporter.section("agentbus conformance")
+        for line in self.results.summary_lines():
+            if line.startswith(self.results.verdict()[:20]) and line == self.results.verdict():
+                good = self.results.conforms()
+                terminalreporter.write_line(line, green=good, red=not good, bold=True)
+            else:
+                terminalreporter.write_line(line)
+        if self.report_path is not None:
+            terminalreporter.write_line(f"JSON report: {self.report_path}")

@@ -1,0 +1,33 @@
+"""Fixtures of the conformance suite, registered by the plugin only when an adapter is given."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agentbus.manifest import Manifest
+from conformance.harness import Harness
+from conformance.requirements import Requirements
+from conformance.settings import MANIFEST_KEY
+
+
+@pytest.fixture(scope="session")
+def agentbus_manifest(pytestconfig: pytest.Config) -> Manifest:
+    """The manifest of the adapter under test (``--agentbus-adapter``)."""
+    return pytestconfig.stash[MANIFEST_KEY]
+
+
+@pytest.fixture(scope="session")
+def agentbus_requirements(agentbus_manifest: Manifest) -> Requirements:
+    """The suite's requirements answered for this adapter (what ``@requires`` checks)."""
+    return Requirements(agentbus_manifest)
+
+
+@pytest.fixture
+def harness(agentbus_manifest: Manifest, tmp_path: Path) -> Iterator[Harness]:
+    """A private bus for one test: its own AGENTBUS_HOME and HOME under ``tmp_path``; sessions end at teardown."""
+    made = Harness(agentbus_manifest, tmp_path / "sandbox")
+    try:
+        yield made
+    finally:
+        made.close()

@@ -1,0 +1,120 @@
+"""One test's private bus: a temp AGENTBUS_HOME and HOME, adapter sessions on it, and its bus file."""
+
+import contextlib
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from agentbus.manifest import Manifest
+from conformance.busfile import BusFile
+from conformance.procs import group_pids, wait_until
+from conformance.rawclient import RawClient
+from fakeclaude import Sandbox, Session
+
+#: Start-up deadline for one adapter (spawn to initialize result); generous for a loaded machine.
+START_TIMEOUT = 8.0
+#: How long a well-behaved adapter gets to exit after stdin EOF at teardown before it is killed.
+CLOSE_TIMEOUT = 1.5
+
+
+class Harness:
+    """Sessions of the adapter under test on one throwaway bus.
+
+    ``start("alice")`` launches the adapter from its manifest's command (fakeclaude session, the
+    plain initialize opening unless ``opening="discover"``); ``raw("bob")`` launches it under the
+    hand-driven ``RawClient``; ``db`` is the bus file. ``env`` is added to every session's
+    environment (AGENTBUS_HOME and HOME point into the test's temp directory; the test process's
+    own AGENTBUS_* variables are never passed on).
+    """
+
+    def __init__(self, manifest: Manifest, root: Path, env: Mapping[str, str] | None = None) -> None:
+        self.manifest = manifest
+        self.root = root
+        self.sandbox = Sandbox(root, adapter=manifest, close_timeout=CLOSE_TIMEOUT)
+        self.bus_home = self.sandbox.bus_home
+        self.home = self.sandbox.home
+        self.env: dict[str, str] = dict(env or {})
+        self.db = BusFile(self.bus_home / "bus.db")
+        self.raw_clients: list[RawClient] = []
+        self._count = 0
+
+    def session_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The AGENTBUS_* (and other) variables a session gets on top of HOME and AGENTBUS_HOME."""
+        return {**self.env, **(extra or {})}
+
+    def session(self, name: str | None, *, env: Mapping[str, str] | None = None, **kwargs: Any) -> Session:
+        """A fakeclaude Session on this bus, not started."""
+        return self.sandbox.session(name, env=self.session_env(env), cwd=self.home, **kwargs)
+
+    def start(self, name: str | None, *, env: Mapping[str, str] | None = None, **kwargs: Any) -> Session:
+        """Start a session named ``name`` (AGENTBUS_NAME); fakeclaude Session kwargs pass through."""
+        return self.session(name, env=env, **kwargs).start(START_TIMEOUT)
+
+    def start_many(self, names: Sequence[str], *, env: Mapping[str, str] | None = None) -> list[Session]:
+        """Start several sessions at once (in threads), in the order of ``names``."""
+        sessions = [self.session(name, env=env) for name in names]
+        errors: list[BaseException] = []
+
+        def run(session: Session) -> None:
+            try:
+                session.start(START_TIMEOUT)
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(s,)) for s in sessions]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        return sessions
+
+    def raw(
+        self,
+        name: str | None,
+        *,
+        env: Mapping[str, str] | None = None,
+        pipe_size: int | None = 4096,
+        start: bool = True,
+        as_claude: bool = True,
+    ) -> RawClient:
+        """The adapter under the hand-driven RawClient (stdout pipe shrunk to ``pipe_size`` bytes)."""
+        self._count += 1
+        full = {k: v for k, v in os.environ.items() if not k.startswith("AGENTBUS_")}
+        full.update({"AGENTBUS_HOME": str(self.bus_home), "HOME": str(self.home)})
+        if name is not None:
+            full["AGENTBUS_NAME"] = name
+        full.update(self.session_env(env))
+        client = RawClient(
+            self.manifest,
+            full,
+            stderr_path=self.root / f"raw-{self._count}-{name}.stderr",
+            cwd=self.home,
+            pipe_size=pipe_size,
+            as_claude=as_claude,
+        )
+        self.raw_clients.append(client)
+        return client.start(START_TIMEOUT) if start else client
+
+    def peer_row(self, session: Session | RawClient, timeout: float = 3.0) -> Any:
+        """The ``peers`` row of a running session: the row whose pid is in the adapter's process group."""
+        leader = session.pid
+        assert leader is not None
+
+        def find() -> Any:
+            pids = set(group_pids(leader)) | {leader}
+            if not self.db.exists():
+                return None
+            return next((row for row in self.db.peers() if row["pid"] in pids), None)
+
+        return wait_until(find, timeout, f"a peers row for the adapter process group {leader}")
+
+    def close(self) -> None:
+        """End every session (stdin EOF, then SIGKILL) and every raw client."""
+        for client in self.raw_clients:
+            with contextlib.suppress(Exception):
+                client.close(CLOSE_TIMEOUT)
+        self.sandbox.close_all()

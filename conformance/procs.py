@@ -1,0 +1,129 @@
+"""Looking at adapter processes from outside (Linux /proc): process groups, sockets, bounded waits."""
+
+import os
+import re
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+INET_TABLES = ("tcp", "tcp6", "udp", "udp6", "raw", "raw6", "udplite", "udplite6")
+
+
+def wait_until(
+    predicate: Callable[[], T | None | bool], timeout: float, what: str, interval: float = 0.02
+) -> T | bool:
+    """Poll ``predicate`` until it returns something truthy; AssertionError naming ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)
+
+
+def stays(predicate: Callable[[], bool], duration: float, interval: float = 0.02) -> bool:
+    """True if ``predicate`` holds at every check during ``duration`` (an observation window)."""
+    deadline = time.monotonic() + duration
+    while True:
+        if not predicate():
+            return False
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(interval)
+
+
+def pgid_of(pid: int) -> int | None:
+    """The process group of ``pid``, or None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 5 is the pgrp; the command name (field 2) may contain spaces and parentheses.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[2])
+
+
+def group_pids(leader: int) -> list[int]:
+    """Every live process in the process group led by ``leader`` (the adapter and its children).
+
+    fakeclaude and the raw client start adapters in a new session, so the group is the adapter's.
+    """
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and pgid_of(int(entry.name)) == leader:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def group_alive(leader: int) -> bool:
+    """True while any process of the group is alive (zombies included, as /proc lists them)."""
+    try:
+        os.killpg(leader, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return bool([p for p in group_pids(leader) if not _zombie(p)])
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat[stat.rindex(")") + 2 :].split()[0] == "Z"
+
+
+def signal_group(leader: int, signum: signal.Signals) -> None:
+    """Send ``signum`` to the whole group; a group that is gone is fine."""
+    try:
+        os.killpg(leader, signum)
+    except ProcessLookupError:
+        pass
+
+
+def socket_inodes(pid: int) -> set[int]:
+    """Inodes of the sockets ``pid`` holds open (``socket:[N]`` links in /proc/<pid>/fd)."""
+    inodes = set()
+    fd_dir = Path(f"/proc/{pid}/fd")
+    try:
+        entries = list(fd_dir.iterdir())
+    except OSError:
+        return inodes
+    for entry in entries:
+        try:
+            target = os.readlink(entry)
+        except OSError:
+            continue
+        match = re.fullmatch(r"socket:\[(\d+)\]", target)
+        if match:
+            inodes.add(int(match.group(1)))
+    return inodes
+
+
+def inet_sockets(pid: int) -> dict[int, str]:
+    """Sockets of ``pid`` that are network (IPv4/IPv6) sockets: inode -> ``table: line``.
+
+    The socket tables are read through /proc/<pid>/net, so they are those of the process's own
+    network namespace; a socket inode found in none of them is a unix, netlink or other local socket.
+    """
+    mine = socket_inodes(pid)
+    if not mine:
+        return {}
+    found: dict[int, str] = {}
+    for table in INET_TABLES:
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[9].isdigit() and int(fields[9]) in mine:
+                found[int(fields[9])] = f"{table}: {line.strip()}"
+    return found

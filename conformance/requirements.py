@@ -1,0 +1,82 @@
+"""What the adapter under test claims: one property per optional feature, open or closed with a reason.
+
+Modelled on SQLAlchemy's ``SuiteRequirements``: a test declares what it needs with
+``@requires("read_messages")`` (``conformance.marks``); the plugin looks the name up here at setup and
+skips the test with the reason when the requirement is closed. A claimed capability is open, so its
+test runs and fails if the adapter does not honour the claim (SPEC MAN-3).
+"""
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentbus.manifest import Manifest
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """Whether a requirement is met (``enabled``) and, when it is not, why (the skip reason)."""
+
+    enabled: bool
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.enabled
+
+
+def open_() -> Requirement:
+    """A requirement that is met."""
+    return Requirement(True)
+
+
+def closed(reason: str) -> Requirement:
+    """A requirement that is not met; tests that need it skip with ``reason``."""
+    return Requirement(False, reason)
+
+
+class Requirements:
+    """The requirements of the suite, answered from the adapter's manifest and the platform.
+
+    Add one property per requirement, each with a one-line docstring; a test names the property in
+    ``@requires(...)``. Capabilities are answered from the manifest only: an adapter in any language
+    states what it claims in its module.json, and the kit holds it to that claim.
+    """
+
+    def __init__(self, manifest: Manifest) -> None:
+        self.manifest = manifest
+
+    def _capability(self, name: str) -> Requirement:
+        if name in self.manifest.capabilities:
+            return open_()
+        return closed(f"adapter {self.manifest.id!r} does not claim capability {name!r} in {self.manifest.path.name}")
+
+    def check(self, name: str) -> Requirement:
+        """The requirement called ``name``; an unknown name is a bug in the suite (AttributeError)."""
+        value = getattr(self, name)
+        if not isinstance(value, Requirement):
+            raise AttributeError(f"{type(self).__name__}.{name} is not a requirement")
+        return value
+
+    @property
+    def read_messages(self) -> Requirement:
+        """The adapter offers the pull tool ``read_messages`` (capability, DELIV-11)."""
+        return self._capability("read_messages")
+
+    @property
+    def reply_to(self) -> Requirement:
+        """``send_message`` accepts ``reply_to`` and pushes it as ``meta.reply_to`` (capability, DELIV-12)."""
+        return self._capability("reply_to")
+
+    @property
+    def file_watch_trigger(self) -> Requirement:
+        """The adapter's trigger is the file-watch trigger with wake files (TRIG-1)."""
+        if self.manifest.trigger == "file-watch":
+            return open_()
+        return closed(f"adapter {self.manifest.id!r} uses trigger {self.manifest.trigger!r}, not 'file-watch'")
+
+    @property
+    def linux_proc(self) -> Requirement:
+        """The platform has Linux's /proc (process groups, file descriptors, socket tables, pipe sizes)."""
+        if sys.platform.startswith("linux") and Path("/proc/self/fd").is_dir():
+            return open_()
+        return closed("needs Linux /proc to inspect the adapter process")

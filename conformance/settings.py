@@ -1,0 +1,63 @@
+"""The kit's settings: each option from the command line, else the environment, else the ini file."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agentbus.manifest import Manifest
+
+MANIFEST_KEY = pytest.StashKey[Manifest]()
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off", "")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """``adapter`` (entry-point name or module.json path), ``strict``, ``report`` path, ``rules`` patterns."""
+
+    adapter: str | None
+    strict: bool
+    report: Path | None
+    rules: tuple[str, ...]
+
+
+def _bool(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in TRUE_WORDS:
+        return True
+    if lowered in FALSE_WORDS:
+        return False
+    raise pytest.UsageError(f"{name}={raw!r} is not a boolean (use 1/0, true/false, yes/no)")
+
+
+def _pick(config: pytest.Config, option: str, env: str, ini: str) -> str | None:
+    value = config.getoption(option, default=None)
+    if value not in (None, ""):
+        return str(value)
+    if os.environ.get(env, "") != "":
+        return os.environ[env]
+    raw = config.getini(ini)
+    return str(raw) if raw not in (None, "", []) else None
+
+
+def read_settings(config: pytest.Config) -> Settings:
+    """Resolve every option: command line wins over the environment, which wins over the ini file."""
+    adapter = _pick(config, "agentbus_adapter", "AGENTBUS_ADAPTER", "agentbus_adapter")
+    if config.getoption("agentbus_strict", default=False):
+        strict = True
+    elif os.environ.get("AGENTBUS_STRICT") is not None:
+        strict = _bool("AGENTBUS_STRICT", os.environ["AGENTBUS_STRICT"])
+    else:
+        strict = bool(config.getini("agentbus_strict"))
+    report = _pick(config, "agentbus_report", "AGENTBUS_REPORT", "agentbus_report")
+    rules = _pick(config, "agentbus_rules", "AGENTBUS_RULES", "agentbus_rules")
+    patterns = tuple(p.strip().upper() for p in (rules or "").replace(" ", ",").split(",") if p.strip())
+    return Settings(
+        adapter=adapter,
+        strict=strict,
+        report=Path(report) if report else None,
+        rules=patterns,
+    )

@@ -1,0 +1,1 @@
+"""The conformance suite: one module per SPEC.md section, collected by the plugin when an adapter is given."""
