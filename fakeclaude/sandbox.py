@@ -61,9 +61,17 @@ class Sandbox:
         """Start a session named ``name`` (AGENTBUS_NAME) on this bus; Session kwargs pass through."""
         return self.session(name, adapter, **kwargs).start(timeout)
 
+    def start_sessions(self, *names: str, timeout: float = 10.0, **kwargs: Any) -> list[Session]:
+        """Start several sessions with the same kwargs; the processes boot in parallel, then each opens."""
+        sessions = [self.session(name, **kwargs).launch() for name in names]
+        return [session.open(timeout) for session in sessions]
+
     def close_all(self) -> dict[str, Any]:
         """Close every session (kill the stubborn ones); returns name -> CloseResult."""
         results: dict[str, Any] = {}
+        for session in self.sessions:  # EOF to all first, so their exits overlap
+            if session.close_result is None:
+                session.close_stdin()
         for index, session in enumerate(self.sessions):
             key = session.name if session.name not in results and session.name else f"#{index}"
             try:

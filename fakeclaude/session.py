@@ -250,9 +250,11 @@ class Session:
         return [*self.claude_argv[:1], "-S", "-E", str(SHIM), *self.claude_argv[1:], "--", *self.manifest.command]
 
     def start(self, timeout: float = 10.0) -> "Session":
-        """Launch the adapter, run the opening, then list tools as Claude Code does (if the server has
-        the tools capability and ``list_tools_on_start``). Raises HandshakeError (with the adapter's
-        stderr) when the opening fails."""
+        """``launch()`` then ``open(timeout)``: the whole start of a Claude Code session."""
+        return self.launch().open(timeout)
+
+    def launch(self) -> "Session":
+        """Start the adapter process and its reader threads, without saying anything to it yet."""
         if self._proc is not None:
             raise RuntimeError("session already started")
         try:
@@ -272,6 +274,16 @@ class Session:
             thread = threading.Thread(target=target, name=f"fakeclaude-{self.name}-{label}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        return self
+
+    def open(self, timeout: float = 10.0) -> "Session":
+        """Run the opening, then list tools as Claude Code does (if the server has the tools capability
+        and ``list_tools_on_start``). On failure the process is ended and HandshakeError (with the
+        adapter's stderr) raised."""
+        if self._proc is None:
+            raise RuntimeError("launch() the session first")
+        if self.opening_used is not None:
+            raise RuntimeError("session already opened")
         deadline = time.monotonic() + timeout
         try:
             self._open(deadline)
@@ -926,6 +938,10 @@ class Session:
         self._finish()
         self.close_result = CloseResult(code, False, None, True, 0.0)
         return code
+
+    def close_stdin(self) -> None:
+        """Close the adapter's stdin (EOF) without waiting; ``close()`` then measures from this moment."""
+        self._close_stdin()
 
     def _close_stdin(self) -> None:
         proc = self._proc
