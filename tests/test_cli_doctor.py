@@ -28,6 +28,13 @@ def env(isolated_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def doctor(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any]]:
+    """Run ``agentbus doctor --json`` in this process; (exit code, report)."""
+    result = CliRunner().invoke(app, ["doctor", "--json", *args], env=env)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, json.loads(result.stdout)
+
+
+def doctor_process(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any]]:
     """Run ``agentbus doctor --json`` as a real process; (exit code, report)."""
     result = subprocess.run(
         [sys.executable, "-m", "agentbus.cli", "doctor", "--json", *args],
@@ -73,7 +80,7 @@ def dead_pid() -> int:
 
 
 def test_fresh_machine_is_not_registered_and_doctor_creates_no_bus(env: dict[str, str]) -> None:
-    code, report = doctor(env, "--no-spawn")
+    code, report = doctor_process(env, "--no-spawn")
     assert code == 1 and report["ok"] is False
     failed = failures(report)
     assert list(failed) == ["registration"]
@@ -91,7 +98,7 @@ def test_a_healthy_install_passes_with_a_live_session(env: dict[str, str]) -> No
         with Bus(Settings.from_env(env)) as bus:
             bus.send("cli", "bob", "hello")
         bob.wait_for_channel(timeout=10)
-        code, report = doctor(env)
+        code, report = doctor_process(env)
     assert code == 0, failures(report)
     checks = by_id(report)
     assert checks["registration.user"]["status"] == "pass"

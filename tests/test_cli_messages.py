@@ -85,10 +85,19 @@ def test_mail_sent_to_an_offline_peer_arrives_when_it_starts(isolated_env: dict[
 def test_send_errors_are_one_line_and_an_exit_code(
     isolated_env: dict[str, str], args: list[str], extra_env: dict[str, str], code: int, message: str
 ) -> None:
-    result = agentbus({**isolated_env, **extra_env}, *args)
-    assert result.returncode == code, result.stderr
+    result = CliRunner().invoke(app, args, env=extra_env)
+    assert result.exit_code == code, result.stderr
     assert message in result.stderr
     assert result.stderr.startswith("agentbus: error: ") and len(result.stderr.splitlines()) == 1
+
+
+def test_a_real_process_prints_one_error_line_without_traceback(isolated_env: dict[str, str]) -> None:
+    result = agentbus(isolated_env, "send", "bob", "x" * 40, "--as", "Not Valid")
+    assert result.returncode == 2
+    assert (
+        result.stderr
+        == "agentbus: error: invalid sender name 'Not Valid': use 1-32 characters from a-z, 0-9, '_' and '-'\n"
+    )
 
 
 def test_send_wait_times_out_for_an_offline_peer(isolated_env: dict[str, str]) -> None:
