@@ -264,3 +264,20 @@ def test_a_bad_setting_fails(env: dict[str, str]) -> None:
     code, report = doctor({**env, "AGENTBUS_TRIGGER": "carrier-pigeon"}, "--no-spawn")
     assert code == 1
     assert "carrier-pigeon" in failures(report)["settings"]["summary"]
+
+
+@pytest.mark.parametrize(("reported", "status"), [("2.1.50 (Claude Code)", "fail"), ("2.1.197 (Claude Code)", "pass")])
+def test_the_claude_version_is_checked(env: dict[str, str], tmp_path: Path, reported: str, status: str) -> None:
+    enable(env)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "claude"
+    fake.write_text(f"#!/bin/sh\necho '{reported}'\n")
+    fake.chmod(0o755)
+    code, report = doctor({**env, "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}"}, "--no-spawn")
+    claude = by_id(report)["claude"]
+    assert claude["status"] == status
+    assert claude["details"]["path"] == str(fake)
+    assert code == (1 if status == "fail" else 0)
+    if status == "fail":
+        assert "need >= 2.1.80" in claude["summary"] and "claude update" in claude["hint"]

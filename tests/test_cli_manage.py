@@ -196,12 +196,14 @@ def test_uninstall_disables_everything_and_removes_the_bus(env: dict[str, str], 
     settings = Settings.from_env(env)
     with Bus(settings) as bus:
         bus.send("cli", "bob", "hello")
+        bus.register("bob", session_id="s", adapter="claude-mcp", pid=os.getpid())
     (settings.wake_dir / "bob").touch()
     home = Path(env["AGENTBUS_HOME"])
     assert (home / "bus.db").exists()
 
     result = agentbus(env, "uninstall", "--yes", cwd=project)
     assert result.returncode == 0, result.stderr
+    assert "1 session(s) still running: bob" in result.stdout
     assert path.read_bytes() == EXISTING.encode()
     assert not (project / ".mcp.json").exists()
     assert not home.exists()
@@ -216,3 +218,23 @@ def test_uninstall_keeps_files_it_did_not_create(env: dict[str, str], tmp_path: 
     assert result.exit_code == 0, result.stderr
     assert sorted(p.name for p in home.iterdir()) == ["notes.txt"]
     assert "notes.txt" in result.stdout
+
+
+def test_version_and_plain_help(env: dict[str, str]) -> None:
+    assert cli("--version").stdout.strip().startswith("agentbus ")
+    result = agentbus(env, "--help")
+    assert result.returncode == 0
+    for verb in (
+        "list",
+        "enable",
+        "disable",
+        "launch",
+        "doctor",
+        "uninstall",
+        "send",
+        "peers",
+        "inbox",
+        "tail",
+        "demo",
+    ):
+        assert verb in result.stdout

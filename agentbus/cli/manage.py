@@ -10,7 +10,7 @@ import typer
 
 from agentbus.cli import claude_config as cc
 from agentbus.cli.app import EXIT_USAGE, CliError, command
-from agentbus.cli.busfiles import remove_bus
+from agentbus.cli.busfiles import bus_exists, is_live, readonly_bus, remove_bus
 from agentbus.cli.output import Output
 from agentbus.core.config import Settings
 from agentbus.core.names import validate_name
@@ -144,6 +144,18 @@ def disable(
     out.line("running sessions keep the channel until they are restarted")
 
 
+def _running_sessions(settings: Settings) -> list[str]:
+    """Names of live peers, read without changing the bus; empty if it cannot be read."""
+    if not bus_exists(settings):
+        return []
+    try:
+        with readonly_bus(settings) as bus:
+            peers = bus.peers(include_stale=True)
+    except Exception:  # a corrupt bus is about to be removed anyway
+        return []
+    return [p.name for p in peers if is_live(p, settings)]
+
+
 def registered_anywhere(manifest: Manifest) -> bool:
     """Our server is in the user file, this directory's .mcp.json, or Claude Code's local scope."""
     name = manifest.server_name
@@ -217,6 +229,9 @@ def uninstall(
     if settings.db_url:
         out.line(f"  - leave the database at {settings.db_url} alone (AGENTBUS_DB_URL is set)")
     out.line(f"  - delete the bus in {_display(settings.home)} (messages, peers, wake files)")
+    running = _running_sessions(settings)
+    if running:
+        out.line(f"  ! {len(running)} session(s) still running: {', '.join(running)}; restart them afterwards")
     if not yes:
         if not sys.stdin.isatty():
             raise CliError("no terminal to confirm on; run again with --yes to uninstall", EXIT_USAGE)
