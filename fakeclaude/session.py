@@ -4,6 +4,7 @@ import codecs
 import contextlib
 import json
 import os
+import queue
 import re
 import signal
 import subprocess
@@ -30,6 +31,7 @@ from fakeclaude.rendering import (
     render_channel,
     validate_params,
 )
+from fakeclaude.results import ChannelEvent, CloseResult, DroppedEvent, Finding, ToolResult
 
 __version__ = "0.1.0"
 
@@ -50,92 +52,6 @@ METHOD_NOT_FOUND = -32601
 DROPPED_NO_FLAG = "channels disabled: session runs like Claude Code without --dangerously-load-development-channels"
 DROPPED_NO_CAPABILITY = "server did not declare capabilities.experimental['claude/channel']"
 DROPPED_EARLY = "arrived before the handshake response, when Claude Code has no channel handler yet"
-
-
-@dataclass(frozen=True)
-class ChannelEvent:
-    """A channel event that Claude Code would show the model.
-
-    ``meta`` is the meta object as received (key order kept, every value a string); ``rendered`` is
-    the ``<channel>`` tag the model would see, which leaves out ``dropped_keys``.
-    """
-
-    content: str
-    meta: dict[str, str]
-    rendered: str
-    received_at: float
-    dropped_keys: tuple[str, ...]
-    record: WireRecord
-
-    @property
-    def sender(self) -> str | None:
-        """``meta["from"]``, if present."""
-        return self.meta.get("from")
-
-
-@dataclass(frozen=True)
-class DroppedEvent:
-    """A channel notification that reached the wire but that Claude Code would not show the model."""
-
-    params: Any
-    reason: str
-    received_at: float
-    record: WireRecord
-
-
-@dataclass(frozen=True)
-class Finding:
-    """Something an adapter did wrong (``severity`` "violation") or that loses data ("warning")."""
-
-    kind: str
-    detail: str
-    at: float
-    severity: Literal["violation", "warning"] = "violation"
-    record: WireRecord | None = None
-
-    def describe(self) -> str:
-        """One line for humans."""
-        where = f" (wire #{self.record.seq})" if self.record is not None else ""
-        return f"{self.severity} {self.kind}: {self.detail}{where}"
-
-
-@dataclass(frozen=True)
-class ToolResult:
-    """The result of a tools/call: error flag, joined text content, structured content, raw result."""
-
-    is_error: bool
-    text: str
-    structured: Any
-    content: list[Any]
-    raw: dict[str, Any]
-
-    def json(self) -> Any:
-        """``structured`` if the tool returned structured content, else the text parsed as JSON."""
-        if self.structured is not None:
-            return self.structured
-        return json.loads(self.text)
-
-
-@dataclass(frozen=True)
-class CloseResult:
-    """How the adapter ended after fakeclaude closed its stdin (or killed it)."""
-
-    exit_code: int | None
-    exited: bool
-    seconds_to_exit: float | None
-    killed: bool
-    timeout: float
-    already_exited: bool = False
-
-    def describe(self) -> str:
-        """One line for humans, e.g. ``exited with code 0 0.041s after stdin EOF``."""
-        if self.already_exited:
-            return f"had already exited with code {self.exit_code} before stdin was closed"
-        if self.exited:
-            return f"exited with code {self.exit_code} {self.seconds_to_exit:.3f}s after stdin EOF"
-        if self.killed:
-            return f"did not exit within {self.timeout:g}s of stdin EOF; killed (code {self.exit_code})"
-        return "was killed"
 
 
 def _client_info() -> dict[str, str]:
@@ -226,6 +142,8 @@ class Session:
         self._stdout_eof = False
         self._stderr_chunks: list[str] = []
         self._threads: list[threading.Thread] = []
+        self._tasks: queue.SimpleQueue[Callable[[], object] | None] = queue.SimpleQueue()
+        self._dispatcher: threading.Thread | None = None
         self._stdin_closed_at: float | None = None
 
     # ----------------------------------------------------------------- setup
@@ -274,6 +192,8 @@ class Session:
             thread = threading.Thread(target=target, name=f"fakeclaude-{self.name}-{label}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        self._dispatcher = threading.Thread(target=self._dispatch, name=f"fakeclaude-{self.name}-dispatch", daemon=True)
+        self._dispatcher.start()
         return self
 
     def open(self, timeout: float = 10.0) -> "Session":
@@ -667,8 +587,7 @@ class Session:
             reply["result"] = {"roots": [{"uri": root.as_uri(), "name": root.name or "/"}]}
         else:
             reply["error"] = {"code": METHOD_NOT_FOUND, "message": f"Method not found: {method}"}
-        with contextlib.suppress(AdapterExited, RuntimeError):
-            self._write(reply)
+        self._tasks.put(lambda: self._write(reply))
 
     def _on_notification(self, record: WireRecord, message: dict[str, Any]) -> None:
         if message["method"] != CHANNEL_METHOD:
@@ -715,11 +634,29 @@ class Session:
         with self._cond:
             self.channel_events.append(event)
             self._cond.notify_all()
-        if self.on_channel is not None:
-            try:
-                self.on_channel(event)
-            except Exception as exc:
-                self._finding("callback_error", f"on_channel raised {type(exc).__name__}: {exc}", "warning")
+        callback = self.on_channel
+        if callback is not None:
+
+            def run_callback() -> None:
+                try:
+                    callback(event)
+                except Exception as exc:
+                    self._finding("callback_error", f"on_channel raised {type(exc).__name__}: {exc}", "warning")
+
+            self._tasks.put(run_callback)
+
+    def _dispatch(self) -> None:
+        """Replies to server requests and on_channel callbacks, off the reader thread.
+
+        So a callback may call the session (its responses are read meanwhile) and a reply never
+        waits on the write lock while the reader must keep draining stdout.
+        """
+        while True:
+            task = self._tasks.get()
+            if task is None:
+                return
+            with contextlib.suppress(AdapterExited, RuntimeError):
+                task()
 
     def _finding(
         self,
@@ -979,6 +916,9 @@ class Session:
             if stream is not None:
                 with contextlib.suppress(OSError, ValueError):
                     stream.close()
+        self._tasks.put(None)
+        if self._dispatcher is not None and self._dispatcher is not threading.current_thread():
+            self._dispatcher.join(timeout=2.0)
         with self._cond:
             self._stdout_eof = True
             self._cond.notify_all()

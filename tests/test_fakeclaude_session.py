@@ -2,6 +2,7 @@
 
 import json
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from fakeclaude import (
     DISCOVER_PROBE_ID,
     AdapterExited,
+    ChannelEvent,
     ChannelTimeout,
     HandshakeError,
     JsonRpcError,
@@ -324,11 +326,19 @@ def test_events_from_a_server_without_the_capability_are_dropped(fakeclaude_sess
     assert [d.reason for d in session.dropped_events] == [DROPPED_NO_CAPABILITY]
 
 
-def test_on_channel_callback_sees_each_event(fakeclaude_bus: Sandbox) -> None:
+def test_on_channel_callback_runs_off_the_reader_and_may_call_the_session(fakeclaude_bus: Sandbox) -> None:
     seen: list[str] = []
-    session = fakeclaude_bus.start_session("bob", fake("good"), on_channel=lambda e: seen.append(e.rendered))
+    done = threading.Event()
+
+    def on_event(event: ChannelEvent) -> None:
+        seen.append(event.rendered)
+        seen.append(session.call_tool("echo", {"text": "answered from the callback"}).text)
+        done.set()
+
+    session = fakeclaude_bus.start_session("bob", fake("good"), on_channel=on_event)
     emit(session, "ping", **{"from": "alice"})
-    assert seen == ['<channel source="agentbus" from="alice">ping</channel>']
+    assert done.wait(5), session.report()
+    assert seen == ['<channel source="agentbus" from="alice">ping</channel>', "answered from the callback"]
 
 
 # ------------------------------------------------------------------ misbehaving adapters

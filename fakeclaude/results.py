@@ -1,0 +1,93 @@
+"""What a session hands back: channel events, dropped events, findings, tool results, close results."""
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from fakeclaude.recorder import WireRecord
+
+
+@dataclass(frozen=True)
+class ChannelEvent:
+    """A channel event that Claude Code would show the model.
+
+    ``meta`` is the meta object as received (key order kept, every value a string); ``rendered`` is
+    the ``<channel>`` tag the model would see, which leaves out ``dropped_keys``.
+    """
+
+    content: str
+    meta: dict[str, str]
+    rendered: str
+    received_at: float
+    dropped_keys: tuple[str, ...]
+    record: WireRecord
+
+    @property
+    def sender(self) -> str | None:
+        """``meta["from"]``, if present."""
+        return self.meta.get("from")
+
+
+@dataclass(frozen=True)
+class DroppedEvent:
+    """A channel notification that reached the wire but that Claude Code would not show the model."""
+
+    params: Any
+    reason: str
+    received_at: float
+    record: WireRecord
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something an adapter did wrong (``severity`` "violation") or that loses data ("warning")."""
+
+    kind: str
+    detail: str
+    at: float
+    severity: Literal["violation", "warning"] = "violation"
+    record: WireRecord | None = None
+
+    def describe(self) -> str:
+        """One line for humans."""
+        where = f" (wire #{self.record.seq})" if self.record is not None else ""
+        return f"{self.severity} {self.kind}: {self.detail}{where}"
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """The result of a tools/call: error flag, joined text content, structured content, raw result."""
+
+    is_error: bool
+    text: str
+    structured: Any
+    content: list[Any]
+    raw: dict[str, Any]
+
+    def json(self) -> Any:
+        """``structured`` if the tool returned structured content, else the text parsed as JSON."""
+        if self.structured is not None:
+            return self.structured
+        return json.loads(self.text)
+
+
+@dataclass(frozen=True)
+class CloseResult:
+    """How the adapter ended after fakeclaude closed its stdin (or killed it)."""
+
+    exit_code: int | None
+    exited: bool
+    seconds_to_exit: float | None
+    killed: bool
+    timeout: float
+    already_exited: bool = False
+
+    def describe(self) -> str:
+        """One line for humans, e.g. ``exited with code 0 0.041s after stdin EOF``."""
+        if self.already_exited:
+            return f"had already exited with code {self.exit_code} before stdin was closed"
+        if self.exited:
+            return f"exited with code {self.exit_code} {self.seconds_to_exit:.3f}s after stdin EOF"
+        if self.killed:
+            return f"did not exit within {self.timeout:g}s of stdin EOF; killed (code {self.exit_code})"
+        return "was killed"
