@@ -130,8 +130,8 @@ def test_an_unparseable_config_is_refused_with_one_line(env: dict[str, str], tmp
     assert result.returncode == 1
     assert "not valid JSON" in result.stderr and "refusing to change it" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
-    result = cli("disable", "claude-mcp")
-    assert result.exit_code == 1 and "refusing to change it" in result.stderr
+    in_process = cli("disable", "claude-mcp")
+    assert in_process.exit_code == 1 and "refusing to change it" in in_process.stderr
     assert path.read_text() == '{"mcpServers": {"github": '
 
 

@@ -30,7 +30,7 @@ ScopeOption = typer.Option(
 def _scope(value: str) -> cc.Scope:
     if value not in cc.SCOPES:
         raise CliError(f"unknown scope {value!r}; choose user or project", EXIT_USAGE)
-    return value  # type: ignore[return-value]
+    return value
 
 
 def _registrable(manifest: Manifest) -> Manifest:
