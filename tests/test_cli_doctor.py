@@ -281,3 +281,12 @@ def test_the_claude_version_is_checked(env: dict[str, str], tmp_path: Path, repo
     assert code == (1 if status == "fail" else 0)
     if status == "fail":
         assert "need >= 2.1.80" in claude["summary"] and "claude update" in claude["hint"]
+
+
+def test_an_unreadable_claude_json_fails_once(env: dict[str, str]) -> None:
+    (Path(env["HOME"]) / ".claude.json").write_text("{not json")
+    code, report = doctor(env, "--no-spawn")
+    assert code == 1
+    failed = failures(report)
+    assert list(failed) == ["registration.user"]
+    assert "not valid JSON" in failed["registration.user"]["summary"]

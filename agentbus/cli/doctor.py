@@ -304,6 +304,8 @@ def check_registration(ctx: Context, manifest: Manifest) -> tuple[list[Check], l
             env_entry = entry.get("env")
             chosen_env = {str(k): str(v) for k, v in env_entry.items()} if isinstance(env_entry, dict) else {}
     if not any_registered:
+        if checks:  # a config file we cannot read: "not registered" would be a guess
+            return checks, list(manifest.command), {}
         checks.append(
             Check(
                 f"registration{sfx}",
