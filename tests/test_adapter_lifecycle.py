@@ -154,3 +154,12 @@ def test_bad_settings_are_one_clear_line(tmp_path: Path) -> None:
     assert_one_clear_line(done, 2, "AGENTBUS_HEARTBEAT_SECONDS='soon' is not a number")
     done = run_once(tmp_path, opening_lines(), AGENTBUS_TRIGGER="carrier-pigeon")
     assert_one_clear_line(done, 2, "AGENTBUS_TRIGGER='carrier-pigeon' is unknown")
+
+
+def test_no_free_name_is_one_clear_line(tmp_path: Path) -> None:
+    settings = Settings.from_env({"AGENTBUS_HOME": str(tmp_path / "bus")})
+    with Bus(settings) as bus:
+        for n in range(1, 100):
+            bus.register("alice" if n == 1 else f"alice-{n}", session_id=f"s{n}", adapter="test")
+        done = run_once(tmp_path, opening_lines())
+    assert_one_clear_line(done, 1, "names 'alice' to 'alice-99' are all taken")

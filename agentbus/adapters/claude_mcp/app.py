@@ -168,17 +168,27 @@ async def _session(settings: Settings, identity: Identity, fds: StdioFds, openin
     except BusError as exc:
         stderr_line(str(exc))
         return 1
+    failures: list[str] = []
     try:
         endpoint = Endpoint(bus, identity.asked_for, adapter=ADAPTER_ID, trigger=trigger)
         try:
             async with endpoint.running():
                 await _serve_client(endpoint, identity, fds, opening)
-        except BusError as exc:
-            stderr_line(str(exc))
-            return 1
+        except* BusError as group:
+            # Registration refused, or a bus failure the endpoint could not ride out.
+            failures.extend(str(exc) for exc in _leaves(group))
     finally:
         bus.close()
-    return 0
+    for failure in failures:
+        stderr_line(failure)
+    return 1 if failures else 0
+
+
+def _leaves(group: BaseExceptionGroup[BusError]) -> list[BusError]:
+    found: list[BusError] = []
+    for exc in group.exceptions:
+        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return found
 
 
 async def serve(fds: StdioFds, opening: Opening) -> int:
