@@ -12,17 +12,40 @@ Library (synchronous; reader threads and a Condition, no asyncio)::
         print(event.rendered)                     # <channel source="agentbus" from="alice" ...>hi</channel>
 
 ``Session(adapter, name=, bus_home=, home=, env=, channels=True, opening="initialize"|"discover",
-protocol_version="2025-11-25", ...)``; ``adapter`` is an ``agentbus.adapters`` entry-point name or a
-module.json path. After ``start(timeout)``: ``opening_used`` ("initialize", "discover-fallback" or
-"discover"), ``server_capabilities``, ``channel_capable``, ``instructions``. Calls:
-``request(method, params, timeout)`` (raw response), ``request_result``, ``notify``, ``send_raw``,
-``call_tool(name, arguments, timeout) -> ToolResult(is_error, text, structured, content, raw)``,
-``list_tools()``. Events: ``channel_events``, ``dropped_events`` (channels=False, no capability,
-before the handshake), ``wait_for_channel(predicate, timeout)``, ``assert_channel(content, within=,
-**meta)`` (``from_=`` for ``from``). Diagnostics: ``recorder`` (every line both ways with
-``time.monotonic()`` stamps; ``records``, ``clear()``, ``junk()``, ``dump()``), ``findings`` /
-``violations`` / ``warnings``, ``stderr``, ``report()``. Ending: ``close(timeout) -> CloseResult
-(exit_code, exited, seconds_to_exit, killed)``, ``kill()``.
+protocol_version="2025-11-25", as_claude=True, list_tools_on_start=True, on_channel=, ...)``;
+``adapter`` is an ``agentbus.adapters`` entry-point name or a module.json path. The adapter gets the
+caller's environment minus every inherited ``AGENTBUS_*`` variable, plus AGENTBUS_NAME,
+AGENTBUS_HOME, HOME and ``env``. With ``as_claude`` it runs as the child of a stand-in process whose
+argv reads ``claude --dangerously-load-development-channels server:agentbus`` (just ``claude`` when
+``channels=False``), because adapters may read their parent's argv; ``pid`` is that stand-in,
+``adapter_pid`` the adapter. ``start(timeout)`` = ``launch()`` + ``open(timeout)``: the opening, then
+``tools/list`` as Claude Code does. Afterwards: ``opening_used`` ("initialize", "discover-fallback"
+or "discover"), ``discover_response``, ``server_capabilities``, ``channel_capable``,
+``server_info``, ``instructions``, ``negotiated_version``, ``tools``.
+
+Calls: ``request(method, params, timeout)`` (the raw response, ``result`` or ``error``),
+``request_result`` (raises JsonRpcError), ``notify``, ``send_raw(line)``, ``ping()``,
+``call_tool(name, arguments, timeout) -> ToolResult(is_error, text, structured, content, raw)``
+(a JSON-RPC error raises JsonRpcError), ``list_tools()``. Requests from the adapter are answered
+(ping, roots/list; anything else -32601).
+
+Events: ``channel_events``; ``dropped_events`` (channels=False, no capability, or before the
+handshake answer: what Claude Code silently drops); ``wait_for_channel(predicate, timeout)`` (each
+event handed out once); ``assert_channel(content, within=0, **meta)`` (``from_=`` for ``from``;
+values may be regexes; the AssertionError lists near misses); ``on_channel`` callbacks run on a
+dispatcher thread and may call the session.
+
+Diagnostics: ``recorder`` (every line both ways with ``time.monotonic()`` stamps; ``records``,
+``sent()``, ``received()``, ``junk()``, ``clear()``, ``dump()``), ``wait_for_message``,
+``findings`` / ``violations`` (junk on stdout, invalid channel params, stray responses, no exit on
+EOF) / ``warnings`` (dropped meta keys, a successful server/discover), ``stderr`` (drained by a
+thread), ``report()``. Ending: ``close(timeout) -> CloseResult(exit_code, exited, seconds_to_exit,
+killed)`` (stdin EOF, then SIGKILL to the process group after ``timeout``), ``close_stdin()``,
+``kill()``.
+
+``Sandbox(root=None, adapter="claude-mcp")``: one ``bus_home`` and one ``home`` for several sessions;
+``start_session(name, adapter=None, **kw)``, ``start_sessions(*names, **kw)`` (processes boot in
+parallel), ``session(...)`` (not started), ``close_all()``.
 
 Rendering (``fakeclaude.rendering``): ``render_channel(content, meta, source)``,
 ``validate_params(params)``, ``escape_attribute``, ``defuse_content``. Every ``</channel`` in content,
@@ -33,7 +56,7 @@ pytest fixtures (plugin ``fakeclaude.pytest_plugin``, loaded through the ``pytes
 adds no options):
 
 - ``fakeclaude_bus``: a ``Sandbox`` under ``tmp_path``; every session it started is closed (killed
-  if needed) at teardown.
+  if needed) at teardown. ``fakeclaude_bus.start_sessions("alice", "bob")`` starts several at once.
 - ``fakeclaude_session``: factory ``fakeclaude_session(name, adapter=None, **session_kwargs)``
   returning a started ``Session`` on ``fakeclaude_bus``.
 - ``fakeclaude_adapter``: the default adapter (``"claude-mcp"``); override it in a conftest.py.
@@ -58,18 +81,9 @@ from fakeclaude.rendering import (
     render_params,
     validate_params,
 )
+from fakeclaude.results import ChannelEvent, CloseResult, DroppedEvent, Finding, ToolResult
 from fakeclaude.sandbox import Sandbox
-from fakeclaude.session import (
-    DISCOVER_PROBE_ID,
-    ChannelEvent,
-    CloseResult,
-    DroppedEvent,
-    Finding,
-    Session,
-    ToolResult,
-    __version__,
-    start_session,
-)
+from fakeclaude.session import DISCOVER_PROBE_ID, Session, __version__, start_session
 
 __all__ = [
     "CHANNEL_METHOD",
