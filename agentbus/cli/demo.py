@@ -125,8 +125,11 @@ def run_demo(narrate: Narrator, adapter: str = "claude-mcp") -> float:
             return event
 
         narrate.step("two sessions start")
-        frontend = sandbox.start_session("frontend", timeout=START_TIMEOUT)
-        backend = sandbox.start_session("backend", opening="discover", timeout=START_TIMEOUT)
+        # Both processes boot in parallel; then each is opened the way its Claude Code version does.
+        frontend = sandbox.session("frontend").launch()
+        backend = sandbox.session("backend", opening="discover").launch()
+        frontend.open(START_TIMEOUT)
+        backend.open(START_TIMEOUT)
         for session, how in (
             (frontend, "initialize, as Claude Code 2.1.197 does"),
             (backend, "server/discover probe, then initialize, as 2.1.331 does"),
