@@ -177,7 +177,13 @@ class Endpoint:
             if not self._announced_push:
                 self._announced_push = True
                 await self._quietly(self.bus.heartbeat, self.name, self.session_id, can_push=True)
-            pushed = await self.drain()
+            try:
+                pushed = await self.drain()
+            except BusError as exc:
+                # A bus locked past the busy timeout (or briefly unusable) must not end the session:
+                # claimed rows stay leased to us and the next wake or safety poll pushes them.
+                log.warning("drain of %s failed, will retry: %s", self.name, exc)
+                continue
             if from_poll and pushed:
                 self.stats.safety_poll_deliveries += pushed
                 log.info("safety poll delivered %d message(s) the trigger missed", pushed)
