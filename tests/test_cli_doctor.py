@@ -290,3 +290,13 @@ def test_an_unreadable_claude_json_fails_once(env: dict[str, str]) -> None:
     failed = failures(report)
     assert list(failed) == ["registration.user"]
     assert "not valid JSON" in failed["registration.user"]["summary"]
+
+
+def test_a_database_url_password_is_never_printed(env: dict[str, str]) -> None:
+    url = "postgresql+psycopg://agent:s3cret@127.0.0.1:1/agentbus"
+    code, report = doctor({**env, "AGENTBUS_DB_URL": url}, "--no-spawn")
+    assert code == 1
+    assert "s3cret" not in json.dumps(report)
+    assert "agent:***@127.0.0.1" in by_id(report)["bus.location"]["summary"]
+    sent = CliRunner().invoke(app, ["send", "bob", "hi"], env={"AGENTBUS_DB_URL": url})
+    assert sent.exit_code == 1 and "s3cret" not in sent.stderr

@@ -1,6 +1,7 @@
 """The typer application, and the guard that turns expected errors into one line and an exit code."""
 
 import functools
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -53,6 +54,16 @@ def exit_code(exc: BaseException) -> int:
     return EXIT_FAILED
 
 
+def _scrub(message: str) -> str:
+    """Hide the password of AGENTBUS_DB_URL if an error message repeats the URL."""
+    url = os.environ.get("AGENTBUS_DB_URL")
+    if not url or url not in message:
+        return message
+    from agentbus.cli.busfiles import hide_password
+
+    return message.replace(url, hide_password(url))
+
+
 def command(name: str | None = None, **kwargs: Any) -> Callable[[F], F]:
     """``app.command`` whose errors (bus, manifest, config, settings) print one line, never a traceback."""
 
@@ -62,7 +73,7 @@ def command(name: str | None = None, **kwargs: Any) -> Callable[[F], F]:
             try:
                 return func(*args, **kw)
             except (BusError, ManifestError, ConfigError, CliError, ValueError, OSError) as exc:
-                Output().error(str(exc) or type(exc).__name__)
+                Output().error(_scrub(str(exc) or type(exc).__name__))
                 raise typer.Exit(exit_code(exc)) from None
             except KeyboardInterrupt:
                 raise typer.Exit(130) from None

@@ -24,6 +24,22 @@ def uses_default_file(settings: Settings) -> bool:
     return settings.db_url is None
 
 
+def hide_password(url: str) -> str:
+    """A database URL fit to print: its password, if any, becomes ``***``."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def location(settings: Settings) -> str:
+    """Where the bus is, for messages: the file path, or the URL without its password."""
+    return str(settings.db_path) if settings.db_url is None else hide_password(settings.db_url)
+
+
 def bus_exists(settings: Settings) -> bool:
     return not uses_default_file(settings) or settings.db_path.exists()
 

@@ -23,11 +23,18 @@ import typer
 
 from agentbus.cli import claude_config as cc
 from agentbus.cli.app import EXIT_FAILED, command
-from agentbus.cli.busfiles import bus_exists, connect_readonly, is_live, readonly_bus, uses_default_file, why_stale
+from agentbus.cli.busfiles import (
+    bus_exists,
+    connect_readonly,
+    hide_password,
+    is_live,
+    readonly_bus,
+    uses_default_file,
+    why_stale,
+)
 from agentbus.cli.output import Output, age
 from agentbus.core.bus import HOST, MailboxStats, Peer
 from agentbus.core.config import Settings
-from agentbus.core.errors import BusError
 from agentbus.core.schema import SCHEMA_HEAD, SCHEMA_REVISIONS
 from agentbus.manifest import Manifest, ManifestError, installed_adapters, load_manifest
 
@@ -453,9 +460,8 @@ def check_location(ctx: Context) -> list[Check]:
     settings = ctx.settings
     assert settings is not None
     if not uses_default_file(settings):
-        return [
-            Check("bus.location", "bus", "info", f"bus at {settings.db_url} (AGENTBUS_DB_URL); file checks skipped")
-        ]
+        shown_url = hide_password(settings.db_url or "")
+        return [Check("bus.location", "bus", "info", f"bus at {shown_url} (AGENTBUS_DB_URL); file checks skipped")]
     home = settings.home
     shown = _tilde(home, ctx.env)
     if not home.exists():
@@ -579,8 +585,12 @@ def check_peers(ctx: Context) -> list[Check]:
         with readonly_bus(settings) as bus:
             everyone = bus.peers(include_stale=True)
             stats = bus.mailbox_stats()
-    except BusError as exc:
-        return [Check("bus.peers", "peers", "fail", f"cannot read the bus: {exc}", "see the integrity line above")]
+    except Exception as exc:  # doctor reports every way the bus cannot be read, never crashes on it
+        hint = "see the integrity line above" if uses_default_file(settings) else "check AGENTBUS_DB_URL and the server"
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if settings.db_url:
+            message = message.replace(settings.db_url, hide_password(settings.db_url))
+        return [Check("bus.peers", "peers", "fail", f"cannot read the bus: {message}", hint)]
     now = time.time()
     ctx.live = [p for p in everyone if is_live(p, settings, now)]
     stale = [p for p in everyone if not is_live(p, settings, now)]

@@ -11,7 +11,7 @@ from datetime import datetime
 import typer
 
 from agentbus.cli.app import EXIT_FAILED, EXIT_USAGE, CliError, command
-from agentbus.cli.busfiles import bus_exists, is_live, why_stale
+from agentbus.cli.busfiles import bus_exists, is_live, location, why_stale
 from agentbus.cli.output import Output, one_line, since
 from agentbus.core.bus import Bus, Peer
 from agentbus.core.config import Settings
@@ -223,7 +223,7 @@ def tail(
         if after is None:
             newest = bus.history(peer, limit=1)
             after = newest[-1].id if newest else 0
-        out.note(f"following messages on {bus.where} after #{after} (Ctrl-C to stop)")
+        out.note(f"following messages on {location(settings)} after #{after} (Ctrl-C to stop)")
         try:
             while True:
                 for envelope in bus.history(peer, limit=TAIL_BATCH, after_id=after):
