@@ -72,7 +72,7 @@ def command(name: str | None = None, **kwargs: Any) -> Callable[[F], F]:
         def guarded(*args: Any, **kw: Any) -> Any:
             try:
                 return func(*args, **kw)
-            except (BusError, ManifestError, ConfigError, CliError, ValueError, OSError) as exc:
+            except (BusError, ManifestError, ConfigError, CliError, ValueError, OSError, ImportError) as exc:
                 Output().error(_scrub(str(exc) or type(exc).__name__))
                 raise typer.Exit(exit_code(exc)) from None
             except KeyboardInterrupt:
