@@ -55,13 +55,13 @@ class Sandbox:
         name: str | None,
         adapter: str | os.PathLike[str] | Manifest | None = None,
         *,
-        timeout: float = 10.0,
+        timeout: float = 30.0,
         **kwargs: Any,
     ) -> Session:
         """Start a session named ``name`` (AGENTBUS_NAME) on this bus; Session kwargs pass through."""
         return self.session(name, adapter, **kwargs).start(timeout)
 
-    def start_sessions(self, *names: str, timeout: float = 10.0, **kwargs: Any) -> list[Session]:
+    def start_sessions(self, *names: str, timeout: float = 30.0, **kwargs: Any) -> list[Session]:
         """Start several sessions with the same kwargs; the processes boot in parallel, then each opens."""
         sessions = [self.session(name, **kwargs).launch() for name in names]
         return [session.open(timeout) for session in sessions]

@@ -167,7 +167,7 @@ class Session:
             return list(self.manifest.command)
         return [*self.claude_argv[:1], "-S", "-E", str(SHIM), *self.claude_argv[1:], "--", *self.manifest.command]
 
-    def start(self, timeout: float = 10.0) -> "Session":
+    def start(self, timeout: float = 30.0) -> "Session":
         """``launch()`` then ``open(timeout)``: the whole start of a Claude Code session."""
         return self.launch().open(timeout)
 
@@ -196,7 +196,7 @@ class Session:
         self._dispatcher.start()
         return self
 
-    def open(self, timeout: float = 10.0) -> "Session":
+    def open(self, timeout: float = 30.0) -> "Session":
         """Run the opening, then list tools as Claude Code does (if the server has the tools capability
         and ``list_tools_on_start``). On failure the process is ended and HandshakeError (with the
         adapter's stderr) raised."""
@@ -929,7 +929,7 @@ class Session:
 
 
 def start_session(
-    adapter: str | os.PathLike[str] | Manifest = "claude-mcp", *, timeout: float = 10.0, **kwargs: Any
+    adapter: str | os.PathLike[str] | Manifest = "claude-mcp", *, timeout: float = 30.0, **kwargs: Any
 ) -> Session:
     """Construct a Session with ``kwargs`` and start it (launch + opening) within ``timeout``."""
     return Session(adapter, **kwargs).start(timeout)
