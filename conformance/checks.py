@@ -1,10 +1,13 @@
 """Small assertions the suite shares: sending, refusals, peer listings, waiting for channel events."""
 
+import os
 import re
+import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from conformance.procs import gone, wait_until
 from fakeclaude import ChannelEvent, JsonRpcError, Session, ToolResult
 
 INTERNAL_ERROR = -32603
@@ -87,3 +90,24 @@ def reply_to_argument(session: Session, message_id: int) -> int | str:
     schema = next((t.get("inputSchema") or {} for t in tools if t.get("name") == "send_message"), {})
     prop = (schema.get("properties") or {}).get("reply_to") or {}
     return str(message_id) if prop.get("type") == "string" else message_id
+
+
+def kill_adapter(session: Session) -> None:
+    """SIGKILL the adapter process (not the ``claude`` stand-in), wait until it is reaped, end the session.
+
+    Like an adapter crash under a live Claude Code: the parent reaps it at once, so on return the
+    adapter's pid no longer exists (not even as a zombie).
+    """
+    adapter = session.adapter_pid
+    assert adapter is not None, "the adapter process is not running"
+    os.kill(adapter, signal.SIGKILL)
+    wait_until(lambda: gone(adapter), 5, f"the killed adapter {adapter} to be reaped")
+    session.kill()
+
+
+def terminate_adapter(session: Session) -> int:
+    """Send SIGTERM to the adapter process (as its client would); its pid."""
+    adapter = session.adapter_pid
+    assert adapter is not None, "the adapter process is not running"
+    os.kill(adapter, signal.SIGTERM)
+    return adapter

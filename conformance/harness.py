@@ -80,6 +80,7 @@ class Harness:
         pipe_size: int | None = 4096,
         start: bool = True,
         as_claude: bool = True,
+        list_tools: bool = True,
     ) -> RawClient:
         """The adapter under the hand-driven RawClient (stdout pipe shrunk to ``pipe_size`` bytes)."""
         self._count += 1
@@ -97,7 +98,7 @@ class Harness:
             as_claude=as_claude,
         )
         self.raw_clients.append(client)
-        return client.start(START_TIMEOUT) if start else client
+        return client.start(START_TIMEOUT, list_tools=list_tools) if start else client
 
     def peer_row(self, session: Session | RawClient, timeout: float = 3.0) -> Any:
         """The ``peers`` row of a running session: the row whose pid is in the adapter's process group."""
@@ -113,8 +114,17 @@ class Harness:
         return wait_until(find, timeout, f"a peers row for the adapter process group {leader}")
 
     def close(self) -> None:
-        """End every session (stdin EOF, then SIGKILL) and every raw client."""
-        for client in self.raw_clients:
-            with contextlib.suppress(Exception):
-                client.close(CLOSE_TIMEOUT)
+        """End every session and raw client at once (stdin EOF, then SIGKILL after CLOSE_TIMEOUT)."""
+        enders = [lambda c=client: c.close(CLOSE_TIMEOUT) for client in self.raw_clients]
+        enders += [lambda s=session: s.close(CLOSE_TIMEOUT) for session in self.sandbox.sessions]
+        threads = [threading.Thread(target=_quietly, args=(end,)) for end in enders]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
         self.sandbox.close_all()
+
+
+def _quietly(func: Any) -> None:
+    with contextlib.suppress(Exception):
+        func()

@@ -73,7 +73,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="agentbus_strict",
         action="store_true",
         default=False,
-        help="SHOULD failures fail the run instead of being reported as warnings (ini agentbus_strict, env AGENTBUS_STRICT)",
+        help="SHOULD failures fail the run instead of being reported as warnings "
+        "(ini agentbus_strict, env AGENTBUS_STRICT)",
     )
     group.addoption(
         "--agentbus-report",
@@ -165,7 +166,8 @@ class ConformanceSession:
             f"agentbus conformance: adapter {m.id} {m.version} ({m.title}), manifest {m.path}",
             f"agentbus conformance: spec {SPEC_VERSION}; capabilities claimed: {', '.join(known)}"
             + (f" (not defined by the spec, ignored: {', '.join(extra)})" if extra else ""),
-            f"agentbus conformance: SHOULD failures are {'errors (--agentbus-strict)' if self.settings.strict else 'warnings'}"
+            "agentbus conformance: SHOULD failures are "
+            + ("errors (--agentbus-strict)" if self.settings.strict else "warnings")
             + (f"; rules {','.join(self.settings.rules)}" if self.settings.rules else "")
             + (f"; JSON report {self.report_path}" if self.report_path else ""),
         ]

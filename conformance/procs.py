@@ -1,5 +1,6 @@
 """Looking at adapter processes from outside (Linux /proc): process groups, sockets, bounded waits."""
 
+import contextlib
 import os
 import re
 import signal
@@ -13,9 +14,7 @@ T = TypeVar("T")
 INET_TABLES = ("tcp", "tcp6", "udp", "udp6", "raw", "raw6", "udplite", "udplite6")
 
 
-def wait_until(
-    predicate: Callable[[], T | None | bool], timeout: float, what: str, interval: float = 0.02
-) -> T | bool:
+def wait_until(predicate: Callable[[], T | bool | None], timeout: float, what: str, interval: float = 0.02) -> T | bool:
     """Poll ``predicate`` until it returns something truthy; AssertionError naming ``what`` at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
@@ -82,10 +81,8 @@ def _zombie(pid: int) -> bool:
 
 def signal_group(leader: int, signum: signal.Signals) -> None:
     """Send ``signum`` to the whole group; a group that is gone is fine."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(leader, signum)
-    except ProcessLookupError:
-        pass
 
 
 def socket_inodes(pid: int) -> set[int]:
@@ -127,3 +124,28 @@ def inet_sockets(pid: int) -> dict[int, str]:
             if len(fields) > 9 and fields[9].isdigit() and int(fields[9]) in mine:
                 found[int(fields[9])] = f"{table}: {line.strip()}"
     return found
+
+
+def child_pid(parent: int) -> int | None:
+    """The first child of ``parent`` (the adapter behind the ``claude`` stand-in), or None."""
+    try:
+        children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None
+
+
+def gone(pid: int) -> bool:
+    """True once ``pid`` has exited and been reaped (no /proc entry: not even a zombie)."""
+    return not Path(f"/proc/{pid}").exists()
+
+
+def kill_and_reap(leader: int, timeout: float = 5.0) -> None:
+    """SIGKILL every process of the group and wait until each one is reaped (gone from /proc).
+
+    A zombie still answers ``kill(pid, 0)``, so a test that asks whether a dead peer looks dead
+    must wait for the reaping; the adapter's parent (the ``claude`` stand-in, or init) does it.
+    """
+    members = group_pids(leader)
+    signal_group(leader, signal.SIGKILL)
+    wait_until(lambda: all(gone(p) for p in members if p != leader), timeout, f"processes {members} to be reaped")

@@ -82,8 +82,23 @@ class RawClient:
         flags = ("--dangerously-load-development-channels", f"server:{self.manifest.server_name}")
         return ["claude", "-S", "-E", str(SHIM), *flags, "--", *self.manifest.command]
 
-    def start(self, timeout: float = 10.0) -> "RawClient":
-        """Spawn the adapter, shrink its stdout pipe, run initialize + notifications/initialized."""
+    @property
+    def adapter_pid(self) -> int | None:
+        """The adapter's own pid (the stand-in's child when ``as_claude``), None if unknown or gone."""
+        if not self.as_claude:
+            return self.pid
+        try:
+            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        except OSError:
+            return None
+        return int(children[0]) if children else None
+
+    def start(self, timeout: float = 10.0, list_tools: bool = True) -> "RawClient":
+        """Spawn the adapter, shrink its stdout pipe, run initialize + notifications/initialized.
+
+        Then, like Claude Code, ``tools/list`` (unless ``list_tools`` is false): its answer also means
+        the adapter is past its start-up and serving.
+        """
         self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 - closed in close()
         self.started_at = time.monotonic()
         self._proc = subprocess.Popen(
@@ -115,6 +130,10 @@ class RawClient:
             raise AssertionError(f"initialize failed: {response}\n{self.stderr_tail()}")
         self.initialize_result = response["result"]
         self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        if list_tools:
+            listed = self.request("tools/list", {}, timeout=max(0.5, timeout - (time.monotonic() - self.started_at)))
+            if "result" not in listed:
+                raise AssertionError(f"tools/list failed: {listed}\n{self.stderr_tail()}")
         return self
 
     # writing -----------------------------------------------------------------------------------
@@ -244,9 +263,15 @@ class RawClient:
         return f"--- adapter stderr (tail) ---\n{text}" if text.strip() else ""
 
     def kill(self) -> None:
-        """SIGKILL the adapter's whole process group now."""
+        """SIGKILL the adapter now; its parent (the stand-in, like Claude Code) reaps it, then the group goes."""
         if self._proc is None or self._proc.poll() is not None:
             return
+        adapter = self.adapter_pid
+        if adapter is not None and adapter != self._proc.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(adapter, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(5)  # the stand-in exits once it has reaped the adapter
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self._proc.pid, signal.SIGKILL)
         self._proc.wait(5)

@@ -123,7 +123,9 @@ class Results:
         """The terminal summary: a table per level, one line per rule, the rules not covered, the verdict."""
         lines = []
         levels = self.levels()
-        header = f"{'level':<7}{'rules':>6}{'tests':>7}{'passed':>8}{'failed':>8}{'error':>7}{'warning':>9}{'skipped':>9}"
+        header = (
+            f"{'level':<7}{'rules':>6}{'tests':>7}{'passed':>8}{'failed':>8}{'error':>7}{'warning':>9}{'skipped':>9}"
+        )
         lines.append(header)
         for level in LEVELS:
             row = levels[level]
@@ -144,7 +146,10 @@ class Results:
         missing = [rule_id for rule_id in RULES if rule_id not in covered and rule_id not in NOT_TESTABLE]
         if NOT_TESTABLE:
             lines.append("")
-            lines.append("not testable through stdio and the bus file: " + "; ".join(f"{k} ({v})" for k, v in NOT_TESTABLE.items()))
+            lines.append(
+                "not testable through stdio and the bus file: "
+                + "; ".join(f"{k} ({v})" for k, v in NOT_TESTABLE.items())
+            )
         if missing:
             lines.append("not run in this session: " + ", ".join(missing))
         lines.append("")

@@ -1,0 +1,126 @@
+"""SPEC section 9: the adapter's lifecycle (exit on EOF and SIGTERM, settings, unusable buses, cold start)."""
+
+import contextlib
+import sqlite3
+import threading
+import time
+
+from conformance.checks import send, terminate_adapter
+from conformance.harness import Harness
+from conformance.marks import rule
+from conformance.procs import gone, group_pids, wait_until
+from fakeclaude import FakeClaudeError, Session
+
+
+def _exercised(harness: Harness) -> tuple[Session, Session]:
+    alice, bob = harness.start_many(["alice", "bob"])
+    send(alice, "bob", "keep the background busy")
+    bob.wait_for_channel(timeout=5)
+    return alice, bob
+
+
+def _failed_start(harness: Harness, name: str, env: dict[str, str] | None = None) -> Session:
+    session = harness.session(name, env=env)
+    with contextlib.suppress(FakeClaudeError):
+        session.start(8)
+    wait_until(lambda: session.returncode is not None, 8, "the adapter to exit")
+    return session
+
+
+@rule("LIFE-1")
+def test_exits_within_a_second_of_stdin_eof(harness: Harness) -> None:
+    """LIFE-1: The adapter exits within 1 s after its stdin reaches EOF, and within 1 s of SIGTERM,
+    unregistering itself; no background task or thread keeps it alive."""
+    _alice, bob = _exercised(harness)
+    assert bob.pid is not None
+    members = group_pids(bob.pid)
+    result = bob.close(timeout=3)
+    assert result.exited, f"the adapter {result.describe()}"
+    assert result.seconds_to_exit is not None and result.seconds_to_exit < 1.0, result.describe()
+    leftovers = [p for p in members if p in group_pids(bob.pid)]
+    assert not leftovers, f"processes of the adapter still running after it exited: {leftovers}"
+    assert "bob" not in harness.db.peer_names()
+
+
+@rule("LIFE-1")
+def test_exits_within_a_second_of_sigterm(harness: Harness) -> None:
+    """LIFE-1: The adapter exits within 1 s after its stdin reaches EOF, and within 1 s of SIGTERM,
+    unregistering itself; no background task or thread keeps it alive."""
+    _alice, bob = _exercised(harness)
+    started = time.monotonic()
+    adapter = terminate_adapter(bob)
+    wait_until(lambda: gone(adapter), 3, "the adapter to exit after SIGTERM")
+    took = time.monotonic() - started
+    assert took < 1.0, f"exited {took:.2f}s after SIGTERM"
+    assert "bob" not in harness.db.peer_names()
+
+
+@rule("LIFE-2")
+def test_honours_agentbus_name_and_home(harness: Harness) -> None:
+    """LIFE-2: The adapter honours `AGENTBUS_NAME`, `AGENTBUS_HOME` and `AGENTBUS_TRIGGER`."""
+    bob = harness.start("bob-the-builder")
+    assert harness.peer_row(bob)["name"] == "bob-the-builder"
+    assert (harness.bus_home / "bus.db").is_file()
+    assert not (harness.home / ".agentbus").exists(), "a bus was created under HOME despite AGENTBUS_HOME"
+
+
+@rule("LIFE-3")
+def test_corrupt_bus_is_reported_and_exits_non_zero(harness: Harness) -> None:
+    """LIFE-3: A bus it cannot use (corrupt, unsafe permissions, locked beyond the busy timeout) is
+    reported on stderr in one sentence and the adapter exits non-zero; it never creates a second bus
+    elsewhere."""
+    harness.bus_home.mkdir(mode=0o700)
+    garbage = b"this is not a database" * 100
+    (harness.bus_home / "bus.db").write_bytes(garbage)
+    session = _failed_start(harness, "bob")
+    assert session.returncode not in (0, None), f"exit code {session.returncode} on a corrupt bus"
+    assert session.stderr.strip(), "nothing on stderr about the corrupt bus"
+    assert (harness.bus_home / "bus.db").read_bytes() == garbage, "the corrupt bus was replaced"
+    assert not (harness.home / ".agentbus").exists(), "a second bus was created under HOME"
+
+
+@rule("LIFE-3")
+def test_locked_bus_is_reported_and_exits_non_zero(harness: Harness) -> None:
+    """LIFE-3: A bus it cannot use (..., locked beyond the busy timeout) is reported on stderr in one
+    sentence and the adapter exits non-zero; it never creates a second bus elsewhere.
+
+    The kit holds an exclusive lock longer than the busy timeout (AGENTBUS_BUSY_TIMEOUT_SECONDS=0.5)."""
+    harness.start("setup").close()
+    release = threading.Event()
+    locked = threading.Event()
+
+    def hold() -> None:
+        conn = sqlite3.connect(harness.db.path, timeout=5, isolation_level=None)
+        conn.execute("BEGIN EXCLUSIVE")
+        locked.set()
+        release.wait(10)
+        conn.execute("COMMIT")
+        conn.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(5)
+        session = _failed_start(harness, "bob", env={"AGENTBUS_BUSY_TIMEOUT_SECONDS": "0.5"})
+    finally:
+        release.set()
+        holder.join()
+    assert session.returncode not in (0, None), f"exit code {session.returncode} on a locked bus"
+    assert session.stderr.strip(), "nothing on stderr about the locked bus"
+    assert not (harness.home / ".agentbus").exists(), "a second bus was created under HOME"
+
+
+@rule("LIFE-4")
+def test_cold_start_under_400_ms(harness: Harness) -> None:
+    """LIFE-4: Cold start (spawn to `initialize` result) under 400 ms.
+
+    Best of three starts, to keep a busy machine from deciding the outcome."""
+    harness.start("setup").close()
+    timings = []
+    for i in range(3):
+        client = harness.raw(f"cold{i}", pipe_size=None, as_claude=False, list_tools=False)
+        timings.append(client.initialized_at - client.started_at)
+        client.close()
+        if min(timings) < 0.4:
+            break
+    assert min(timings) < 0.4, f"cold starts took {', '.join(f'{t * 1000:.0f} ms' for t in timings)}"

@@ -1,0 +1,112 @@
+"""SPEC section 4: presence (registration, heartbeat, liveness and reaping, unregistering, list_peers)."""
+
+import time
+
+from conformance.checks import kill_adapter, listed_names, mentions, send, terminate_adapter
+from conformance.harness import Harness
+from conformance.marks import rule
+from conformance.procs import gone, wait_until
+
+
+@rule("PRES-1")
+def test_registered_before_the_first_answer(harness: Harness) -> None:
+    """PRES-1: An adapter registers its name when it starts, before it answers the client's first
+    request.
+
+    The kit looks at bus.db right after the initialize result arrives: the row must be there."""
+    harness.raw("bob", pipe_size=None, list_tools=False)
+    names = harness.db.peer_names() if harness.db.exists() else set()
+    assert "bob" in names, f"initialize was answered before bob was registered (peers: {sorted(names)})"
+
+
+@rule("PRES-2")
+def test_heartbeat_refreshes_last_seen(harness: Harness) -> None:
+    """PRES-2: A registered adapter refreshes `last_seen` at least every 15 s.
+
+    With AGENTBUS_HEARTBEAT_SECONDS=0.3 the kit watches last_seen advance twice."""
+    bob = harness.start("bob", env={"AGENTBUS_HEARTBEAT_SECONDS": "0.3"})
+    seen = [harness.peer_row(bob)["last_seen"]]
+    for _ in range(2):
+        wait_until(
+            lambda: (harness.db.peer("bob") or {"last_seen": 0})["last_seen"] > seen[-1], 3, "last_seen to advance"
+        )
+        seen.append(harness.db.peer("bob")["last_seen"])  # type: ignore[index]
+    assert seen == sorted(seen) and seen[-1] <= time.time() + 1
+
+
+@rule("PRES-3")
+def test_killed_peer_leaves_the_list_at_once(harness: Harness) -> None:
+    """PRES-3: A peer is live when seen within 45 s, and, when its row names this host, its process
+    exists. A peer whose process is gone on this host is offline at once. Queries reap non-live rows."""
+    alice, bob = harness.start_many(["alice", "bob"])
+    assert listed_names(alice.call_tool("list_peers", {}), ["alice", "bob"]) == {"alice", "bob"}
+    kill_adapter(bob)
+    listing = alice.call_tool("list_peers", {})
+    assert not mentions(listing.text, "bob"), f"a killed peer is still listed: {listing.text!r}"
+    assert "bob" not in harness.db.peer_names(), "the dead peer's row was not reaped by the query"
+
+
+@rule("PRES-3")
+def test_liveness_window_is_45_seconds_for_other_hosts(harness: Harness) -> None:
+    """PRES-3: A peer is live when seen within 45 s, and, when its row names this host, its process
+    exists. ... Queries reap non-live rows.
+
+    Rows of another host are judged by last_seen only: seen 30 s ago is live, 60 s ago is not."""
+    alice = harness.start("alice")
+    now = time.time()
+    harness.db.insert_peer("recent", pid=1, host="elsewhere.invalid", last_seen=now - 30)
+    harness.db.insert_peer("ghost", pid=1, host="elsewhere.invalid", last_seen=now - 60)
+    listing = alice.call_tool("list_peers", {})
+    assert mentions(listing.text, "recent"), f"a peer seen 30 s ago is not listed: {listing.text!r}"
+    assert not mentions(listing.text, "ghost"), f"a peer seen 60 s ago is listed: {listing.text!r}"
+    assert "ghost" not in harness.db.peer_names(), "the stale row was not reaped"
+
+
+@rule("PRES-4")
+def test_reaping_keeps_the_mail(harness: Harness) -> None:
+    """PRES-4: Reaping a peer never deletes its mail: pending messages wait for the name."""
+    alice = harness.start("alice")
+    harness.db.insert_peer("ghost", pid=1, host="elsewhere.invalid", last_seen=time.time() - 3600)
+    send(alice, "ghost", "for the ghost 1")
+    alice.call_tool("list_peers", {})
+    send(alice, "ghost", "for the ghost 2")
+    assert "ghost" not in harness.db.peer_names()
+    assert len(harness.db.pending("ghost")) == 2, "reaping the peer lost its mail"
+    ghost = harness.start("ghost")
+    ghost.assert_channel("for the ghost 1", within=5)
+    ghost.assert_channel("for the ghost 2", within=5)
+
+
+@rule("PRES-5")
+def test_unregisters_on_stdin_eof(harness: Harness) -> None:
+    """PRES-5: An adapter unregisters when it exits normally (stdin EOF, SIGTERM)."""
+    bob = harness.start("bob")
+    harness.peer_row(bob)
+    bob.close(timeout=3)
+    assert "bob" not in harness.db.peer_names(), "bob's row is left behind after stdin EOF"
+
+
+@rule("PRES-5")
+def test_unregisters_on_sigterm(harness: Harness) -> None:
+    """PRES-5: An adapter unregisters when it exits normally (stdin EOF, SIGTERM)."""
+    bob = harness.start("bob")
+    harness.peer_row(bob)
+    adapter = terminate_adapter(bob)
+    wait_until(lambda: gone(adapter), 3, "the adapter to exit after SIGTERM")
+    assert "bob" not in harness.db.peer_names(), "bob's row is left behind after SIGTERM"
+
+
+@rule("PRES-6")
+def test_list_peers_tells_push_or_pull_and_marks_the_caller(harness: Harness) -> None:
+    """PRES-6: `list_peers` tells for each peer whether it receives by push or only by pull (`can_push`),
+    and marks the caller."""
+    alice, bob = harness.start_many(["alice", "bob"])
+    harness.db.insert_peer("puller", pid=1, host="elsewhere.invalid", can_push=False)
+    send(alice, "bob", "so bob has pushed once")
+    bob.wait_for_channel(timeout=5)
+    text = alice.call_tool("list_peers", {}).text
+    lines = {name: [ln for ln in text.splitlines() if mentions(ln, name)] for name in ("alice", "bob", "puller")}
+    assert all(len(v) == 1 for v in lines.values()), f"expected one line per peer: {text!r}"
+    assert "push" in lines["bob"][0].lower() and "pull" not in lines["bob"][0].lower(), lines["bob"]
+    assert "pull" in lines["puller"][0].lower(), f"pull-only peer not marked: {lines['puller']}"
+    assert "you" in lines["alice"][0].lower(), f"the caller is not marked: {lines['alice']}"
