@@ -3,6 +3,7 @@
 import json
 import os
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -200,3 +201,22 @@ def test_registration_reads_each_scope(tmp_path: Path) -> None:
     (tmp_path / ".mcp.json").write_text("{oops")
     project = cc.registration("project", "agentbus", env, tmp_path)
     assert project.error is not None and "not valid JSON" in project.error
+
+
+def test_two_names_of_one_interpreter_are_the_same_registration(tmp_path: Path) -> None:
+    venv_bin = tmp_path / "venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "python3").symlink_to(sys.executable)
+    (venv_bin / "python").symlink_to("python3")
+    other_bin = tmp_path / "other" / "bin"
+    other_bin.mkdir(parents=True)
+    (other_bin / "python").symlink_to(sys.executable)
+    path = tmp_path / ".claude.json"
+    cc.add_server(path, "agentbus", cc.server_entry([str(venv_bin / "python3"), "-m", "m"]))
+    assert cc.add_server(path, "agentbus", cc.server_entry([str(venv_bin / "python"), "-m", "m"])).action == "unchanged"
+    assert json.loads(path.read_text())["mcpServers"]["agentbus"]["command"] == str(venv_bin / "python3")
+    other = cc.add_server(path, "agentbus", cc.server_entry([str(other_bin / "python"), "-m", "m"]))
+    assert other.action == "updated"
+    assert cc.same_command([str(venv_bin / "python"), "-m", "m"], [str(venv_bin / "python3"), "-m", "m"])
+    assert not cc.same_command([str(venv_bin / "python"), "-m", "m"], [str(other_bin / "python"), "-m", "m"])
+    assert not cc.same_command([str(venv_bin / "python"), "-m", "m"], [str(venv_bin / "python"), "-m", "x"])

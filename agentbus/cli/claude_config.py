@@ -426,6 +426,29 @@ def server_entry(command: list[str] | tuple[str, ...], env: dict[str, str] | Non
     return {"type": "stdio", "command": program, "args": list(command[1:]), "env": dict(env or {})}
 
 
+def same_program(a: str, b: str) -> bool:
+    """The same executable under two names in one directory (``venv/bin/python`` and ``python3``).
+
+    Paths in different directories never match, even when both link to one base interpreter:
+    two virtualenvs of the same Python are different installs.
+    """
+    if a == b:
+        return True
+    if not (os.path.isabs(a) and os.path.isabs(b)) or os.path.dirname(a) != os.path.dirname(b):
+        return False
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def same_command(a: list[str] | None, b: list[str] | None) -> bool:
+    """Two ``[program, *args]`` lists that start the same thing (see ``same_program``)."""
+    if a is None or b is None or len(a) != len(b) or not a:
+        return a == b
+    return same_program(a[0], b[0]) and a[1:] == b[1:]
+
+
 def add_server(path: Path, server_name: str, entry: dict[str, Any], *, new_mode: int = 0o600) -> Change:
     """Register ``server_name``; an existing entry keeps its own ``env`` and is updated if it differs."""
 
@@ -437,6 +460,9 @@ def add_server(path: Path, server_name: str, entry: dict[str, Any], *, new_mode:
         current = doc.entry(server_name)
         if isinstance(current, dict) and isinstance(current.get("env"), dict) and not wanted.get("env"):
             wanted["env"] = current["env"]
+        current_program = current.get("command") if isinstance(current, dict) else None
+        if isinstance(current_program, str) and same_program(current_program, str(wanted["command"])):
+            wanted["command"] = current_program  # e.g. venv/bin/python vs venv/bin/python3
         if current == wanted:
             return None
         return ("updated" if current is not None else "added"), doc.with_entry(server_name, wanted)

@@ -292,7 +292,7 @@ def check_registration(ctx: Context, manifest: Manifest) -> tuple[list[Check], l
             chosen = chosen or []
             continue
         expected = _expected(manifest)
-        if expected is not None and command != expected and label != "local scope":
+        if expected is not None and not cc.same_command(command, expected) and label != "local scope":
             checks.append(
                 Check(
                     check_id,

@@ -67,7 +67,7 @@ def _state(reg: cc.Registration, manifest: Manifest) -> str:
         return "unreadable"
     if not reg.registered:
         return "-"
-    return "enabled" if reg.command() == expected_command(manifest) else "enabled (other command)"
+    return "enabled" if cc.same_command(reg.command(), expected_command(manifest)) else "enabled (other command)"
 
 
 @command("list")
