@@ -13,11 +13,11 @@ FILE_MODE = 0o600
 
 def ensure_home(home: Path) -> Path:
     """Create ``home`` (0700) if missing and check nobody else can write into it."""
-    try:
-        home.mkdir(mode=HOME_MODE, parents=True, exist_ok=True)
-        (home / "wake").mkdir(mode=HOME_MODE, exist_ok=True)
-    except OSError as exc:
-        raise BusUnavailable(f"cannot create bus directory {home}: {exc.strerror}") from exc
+    for directory, what in ((home, "bus directory"), (home / "wake", "wake directory")):
+        try:
+            directory.mkdir(mode=HOME_MODE, parents=directory == home, exist_ok=True)
+        except OSError as exc:
+            raise BusUnavailable(f"cannot create {what} {directory}: {exc.strerror}") from exc
     check_home_safe(home)
     return home
 
