@@ -18,6 +18,7 @@ from agentbus.core.envelope import Envelope
 from agentbus.core.errors import (
     BodyTooLarge,
     BusError,
+    BusUnavailable,
     InvalidBody,
     NameTaken,
     RateLimited,
@@ -117,9 +118,15 @@ class Bus:
         db_file = sqlite_file(settings.url)
         if db_file is not None:
             ensure_home(db_file.parent)
-            if not db_file.exists():
-                os.close(os.open(db_file, os.O_CREAT | os.O_WRONLY, 0o600))
-            restrict_file(db_file)
+            try:
+                if not db_file.exists():
+                    os.close(os.open(db_file, os.O_CREAT | os.O_WRONLY, 0o600))
+                restrict_file(db_file)
+            except OSError as exc:
+                raise BusUnavailable(
+                    f"cannot create or protect the bus file {db_file}: {exc.strerror}; "
+                    f"check the permissions of {db_file.parent}"
+                ) from exc
         self.engine = make_engine(settings.url, busy_timeout_seconds=settings.busy_timeout_seconds)
         lock_path = db_file.with_name("bus.lock") if db_file is not None else None
         try:
