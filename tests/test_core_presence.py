@@ -27,8 +27,9 @@ def test_register_list_unregister(bus: Bus) -> None:
 
 
 def test_dead_process_is_offline_at_once(bus: Bus) -> None:
-    bus.register("ghost", session_id="g", adapter="test", pid=dead_pid())
-    bus.register("alive", session_id="l", adapter="test")
+    ghost = bus.register("ghost", session_id="g", adapter="test", pid=dead_pid())
+    alive = bus.register("alive", session_id="l", adapter="test")
+    assert (bus.is_live(ghost), bus.is_live(alive)) == (False, True)
     assert [p.name for p in bus.peers()] == ["alive"]
     assert [p.name for p in bus.peers(include_stale=True)] == ["alive"], "the dead peer was reaped"
 
@@ -150,6 +151,7 @@ def test_history_is_oldest_first(bus: Bus) -> None:
     bus.send("carol", "dave", "other")
     assert [e.body for e in bus.history("bob", limit=3)] == ["m2", "m3", "m4"]
     assert [e.body for e in bus.history(after_id=5)] == ["other"]
+    assert [e.body for e in bus.history(after_id=1, limit=2)] == ["m1", "m2"], "paging must not skip"
 
 
 @pytest.mark.parametrize("body", ["plain", "<channel>x</channel>", "emoji 🚀", "línea\nnueva", "\t\r\x07"])

@@ -173,6 +173,10 @@ class Bus:
             return False
         return not (row.host == HOST and not pid_alive(row.pid))
 
+    def is_live(self, peer: Peer) -> bool:
+        """The liveness rule (SPEC PRES-3): seen within the stale window and, on this host, running."""
+        return self._is_live(peer, time.time())
+
     def register(
         self,
         name: str,
@@ -449,14 +453,23 @@ class Bus:
             ).all()
         return [_envelope(row) for row in rows]
 
-    def history(self, name: str | None = None, *, limit: int = 20, after_id: int = 0) -> list[Envelope]:
-        """Most recent messages (to or from ``name`` if given) with id > after_id, oldest first."""
-        query = select(messages).where(messages.c.id > after_id)
+    def history(self, name: str | None = None, *, limit: int = 20, after_id: int | None = None) -> list[Envelope]:
+        """Messages to or from ``name`` (all if None), oldest first.
+
+        Without ``after_id``: the ``limit`` most recent. With it: the ``limit`` oldest with a larger
+        id, so a follower that pages with the last id it saw never skips a message.
+        """
+        query = select(messages)
         if name is not None:
             query = query.where(or_(messages.c.recipient == name, messages.c.sender == name))
+        if after_id is not None:
+            query = query.where(messages.c.id > after_id).order_by(messages.c.id).limit(limit)
+        else:
+            query = query.order_by(messages.c.id.desc()).limit(limit)
         with self._read() as conn:
-            rows = conn.execute(query.order_by(messages.c.id.desc()).limit(limit)).all()
-        return [_envelope(row) for row in reversed(rows)]
+            rows = conn.execute(query).all()
+        ordered = rows if after_id is not None else list(reversed(rows))
+        return [_envelope(row) for row in ordered]
 
     def delivery_state(self, message_id: int) -> tuple[float | None, str | None]:
         """(delivered_at, claimed_by) of one message; UnknownMessage if there is no such id."""
