@@ -163,3 +163,21 @@ def test_no_free_name_is_one_clear_line(tmp_path: Path) -> None:
             bus.register("alice" if n == 1 else f"alice-{n}", session_id=f"s{n}", adapter="test")
         done = run_once(tmp_path, opening_lines())
     assert_one_clear_line(done, 1, "names 'alice' to 'alice-99' are all taken")
+
+
+def test_registered_before_initialize_is_answered(tmp_path: Path) -> None:
+    """The client may act on the initialize result at once: by then the peer is on the bus."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTBUS_")}
+    env.update({"AGENTBUS_HOME": str(tmp_path / "bus"), "HOME": str(home), "AGENTBUS_NAME": "early"})
+    with subprocess.Popen(ADAPTER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(json.dumps(INITIALIZE).encode() + b"\n")
+        proc.stdin.flush()
+        answer = json.loads(proc.stdout.readline())  # blocks until answered; the test timeout bounds it
+        assert answer["id"] == 1
+        with Bus(Settings.from_env({"AGENTBUS_HOME": str(tmp_path / "bus")})) as bus:
+            assert [p.name for p in bus.peers()] == ["early"]
+        proc.stdin.close()
+        assert proc.wait(timeout=10) == 0

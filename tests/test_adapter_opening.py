@@ -208,3 +208,46 @@ def test_early_initialize_answer_is_what_the_sdk_server_answers(version: str) ->
 
     anyio.run(run)
     assert answers[0]["result"] == protocol.initialize_result(params)
+
+
+# ------------------------------------------------------------------ malformed input
+
+
+def error_codes_without_id(session: Session) -> list[int]:
+    return [
+        r.message["error"]["code"]
+        for r in session.recorder.received()
+        if r.kind == "response" and r.message is not None and r.message.get("id") is None
+    ]
+
+
+def test_malformed_lines_get_json_rpc_errors_and_the_adapter_keeps_working(fakeclaude_session: StartSession) -> None:
+    alice = fakeclaude_session("alice")
+    bob = fakeclaude_session("bob")
+    alice.send_raw('{"jsonrpc": "2.0", "id": 5, "method": ')  # truncated JSON
+    alice.send_raw("42")  # not an object
+    alice.send_raw(b'{"jsonrpc":"2.0","id":"u","method":"ping","params":{"x":"\xff"}}')  # not UTF-8
+    alice.send_raw(b"z" * (17 << 20))  # longer than any message may be
+    alice.send_raw('{"method": "notifications/x", "params": 3}')  # a malformed notification: no answer
+    alice.send_raw('{"id": 9, "method": "x"}')  # no "jsonrpc": invalid request, answered with its id
+    invalid = alice.wait_for_message(predicate=lambda r: r.id == 9, timeout=5)
+    assert invalid.message is not None and invalid.message["error"]["code"] == -32600
+    assert error_codes_without_id(alice) == [-32700, -32600, -32700, -32600]
+    unknown = alice.request("agentbus/no-such-method", {})
+    assert unknown["error"]["code"] == -32601
+    assert not alice.call_tool("send_message", {"to": "bob", "text": "still working"}).is_error
+    assert bob.wait_for_channel(timeout=5).content == "still working"
+
+
+def test_a_lone_surrogate_in_text_is_refused_as_a_tool_error(fakeclaude_session: StartSession) -> None:
+    alice = fakeclaude_session("alice")
+    fakeclaude_session("bob")
+    alice.send_raw(
+        '{"jsonrpc":"2.0","id":"s","method":"tools/call",'
+        '"params":{"name":"send_message","arguments":{"to":"bob","text":"a\\ud800b"}}}'
+    )
+    answer = alice.wait_for_message(predicate=lambda r: r.id == "s", timeout=5)
+    assert answer.message is not None
+    result = answer.message["result"]
+    assert result["isError"] is True
+    assert result["content"][0]["text"] == "text is not valid Unicode (it contains a lone surrogate)"

@@ -7,9 +7,9 @@ import pytest
 
 import fakeclaude
 from agentbus.adapters.claude_mcp import pushmode
-from agentbus.adapters.claude_mcp.app import identity_from_env
 from agentbus.adapters.claude_mcp.opening import StdioFds, answer_opening
 from agentbus.adapters.claude_mcp.protocol import render_channel
+from agentbus.adapters.claude_mcp.startup import identity_from_env
 
 
 @pytest.fixture

@@ -2,19 +2,13 @@
 
 Shutdown paths, each within a second: stdin EOF ends ``serve_loop``; SIGTERM, SIGINT or SIGHUP
 cancel the whole task group. Either way the endpoint unregisters this peer before the process exits,
-and no non-daemon thread is left behind (the bus is opened in a daemon thread, stdin is read on the
-event loop).
+and no thread is left to keep it alive (stdin is read on the event loop, not in a worker thread).
 """
 
-import asyncio
-import contextlib
 import logging
-import os
-import re
 import signal
-import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import anyio
 import mcp_types as types
@@ -22,21 +16,16 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.runner import serve_loop
 
-from agentbus.adapters.claude_mcp import ADAPTER_ID, protocol, pushmode
+from agentbus.adapters.claude_mcp import protocol, pushmode
 from agentbus.adapters.claude_mcp.opening import Opening, StdioFds, stderr_line
-from agentbus.adapters.claude_mcp.tools import TOOLS, Identity, ToolBox
+from agentbus.adapters.claude_mcp.startup import Identity, Joined
+from agentbus.adapters.claude_mcp.tools import TOOLS, ToolBox
 from agentbus.adapters.claude_mcp.transport import LineWriter, StdioTransport
-from agentbus.core.bus import Bus
-from agentbus.core.config import Settings
 from agentbus.core.envelope import Envelope
 from agentbus.core.errors import BusError
-from agentbus.core.names import sanitize_name
 from agentbus.endpoint import Endpoint
-from agentbus.triggers import make_trigger
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 _TOOL_MODELS = [types.Tool.model_validate(tool) for tool in TOOLS]
@@ -87,45 +76,11 @@ def initialization_options(server: Server[Any]) -> Any:
     return server.create_initialization_options(experimental_capabilities=protocol.experimental_capabilities())
 
 
-def identity_from_env(raw: str | None) -> Identity:
-    """AGENTBUS_NAME, sanitised; a missing or unusable one gets a generated ``agent-xxxx``."""
-    return Identity(
-        raw=raw,
-        asked_for=sanitize_name(raw),
-        generated=re.search(r"[a-z0-9_]", (raw or "").lower()) is None,
-    )
-
-
-async def in_daemon_thread(func: Callable[..., T], *args: object) -> T:
-    """Run a blocking call in a daemon thread, so a stuck call cannot hold the process at exit."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-
-    def settle(outcome: Callable[[], None]) -> None:
-        if not future.done():
-            outcome()
-
-    def work() -> None:
-        try:
-            value = func(*args)
-        except BaseException as exc:
-            error = exc
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(settle, lambda: future.set_exception(error))
-        else:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(settle, lambda: future.set_result(value))
-
-    threading.Thread(target=work, name="agentbus-open", daemon=True).start()
-    return await future
-
-
-async def _stop_on_signal(scope: anyio.CancelScope) -> None:
-    with anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
-        async for signum in signals:
-            log.info("got %s; shutting down", signal.Signals(signum).name)
-            scope.cancel()
-            return
+async def _stop_on_signal(signals: AsyncIterator[int], scope: anyio.CancelScope) -> None:
+    async for signum in signals:
+        log.info("got %s; shutting down", signal.Signals(signum).name)
+        scope.cancel()
+        return
 
 
 async def _serve_client(endpoint: Endpoint, identity: Identity, fds: StdioFds, opening: Opening) -> None:
@@ -157,28 +112,14 @@ async def _serve_client(endpoint: Endpoint, identity: Identity, fds: StdioFds, o
             tasks.cancel_scope.cancel()
 
 
-async def _session(settings: Settings, identity: Identity, fds: StdioFds, opening: Opening) -> int:
-    try:
-        trigger = make_trigger(settings)
-    except ValueError as exc:
-        stderr_line(f"bad configuration: {exc}")
-        return 2
-    try:
-        bus = await in_daemon_thread(Bus, settings)
-    except BusError as exc:
-        stderr_line(str(exc))
-        return 1
+async def _session(joined: Joined, fds: StdioFds, opening: Opening) -> int:
     failures: list[str] = []
     try:
-        endpoint = Endpoint(bus, identity.asked_for, adapter=ADAPTER_ID, trigger=trigger)
-        try:
-            async with endpoint.running():
-                await _serve_client(endpoint, identity, fds, opening)
-        except* BusError as group:
-            # Registration refused, or a bus failure the endpoint could not ride out.
-            failures.extend(str(exc) for exc in _leaves(group))
-    finally:
-        bus.close()
+        async with joined.endpoint.running():
+            await _serve_client(joined.endpoint, joined.identity, fds, opening)
+    except* BusError as group:
+        # A bus failure the endpoint could not ride out: say it in one line, exit non-zero.
+        failures.extend(str(exc) for exc in _leaves(group))
     for failure in failures:
         stderr_line(failure)
     return 1 if failures else 0
@@ -191,24 +132,20 @@ def _leaves(group: BaseExceptionGroup[BusError]) -> list[BusError]:
     return found
 
 
-async def serve(fds: StdioFds, opening: Opening) -> int:
-    """Run until the client goes away or a stop signal arrives; the process exit code."""
-    try:
-        settings = Settings.from_env()
-    except ValueError as exc:
-        stderr_line(f"bad configuration: {exc}")
-        return 2
-    identity = identity_from_env(os.environ.get("AGENTBUS_NAME"))
+async def serve(fds: StdioFds, opening: Opening, joined: Joined) -> int:
+    """Run until the client goes away or a stop signal arrives; the process exit code.
+
+    The signal handlers stay installed until the endpoint has unregistered, so a second SIGTERM
+    (a process group signal plus a forwarded one, say) cannot kill the process half way.
+    """
     exit_code = 0
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(_stop_on_signal, tasks.cancel_scope)
-        exit_code = await _session(settings, identity, fds, opening)
-        tasks.cancel_scope.cancel()
+    with anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_stop_on_signal, signals, tasks.cancel_scope)
+            exit_code = await _session(joined, fds, opening)
+            tasks.cancel_scope.cancel()
     return exit_code
 
 
-def run(fds: StdioFds, opening: Opening) -> int:
-    try:
-        return anyio.run(serve, fds, opening)
-    except KeyboardInterrupt:
-        return 130
+def run(fds: StdioFds, opening: Opening, joined: Joined) -> int:
+    return anyio.run(serve, fds, opening, joined)

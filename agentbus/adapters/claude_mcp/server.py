@@ -1,11 +1,13 @@
 """Process entry of the claude-mcp adapter: logging, the stdio claim, the fast opening, then the server.
 
-Only the standard library and the light opening module are imported here; the MCP SDK, SQLAlchemy
-and the endpoint are imported by app.py once the client has its ``initialize`` answer.
+Only the standard library and the light opening module are imported at module level; the bus
+(startup.py) is imported to join it, and the MCP SDK (app.py) only once the client has its
+``initialize`` answer.
 """
 
 import logging
 import os
+import signal
 import sys
 
 from agentbus.adapters.claude_mcp.opening import answer_opening, claim_stdio, stderr_line
@@ -28,19 +30,43 @@ def configure_logging(raw_level: str | None) -> None:
         root.warning("AGENTBUS_LOG_LEVEL=%r is not a logging level; using WARNING", raw_level)
 
 
+class _Stop(BaseException):
+    """SIGTERM or SIGHUP before the event loop handles signals: unwind so the session unregisters."""
+
+
+def _raise_stop(signum: int, _frame: object) -> None:
+    raise _Stop(signum)
+
+
 def main() -> int:
-    """Serve one MCP client on stdin/stdout until it goes away or the process is told to stop."""
+    """Serve one MCP client on stdin/stdout until it goes away or the process is told to stop.
+
+    Order: join the bus (so the peer is registered before the client hears anything), answer the
+    opening without the SDK, then import the SDK and serve. Returns the exit code.
+    """
     configure_logging(os.environ.get("AGENTBUS_LOG_LEVEL"))
     fds = claim_stdio()
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_stop)
     try:
-        opening = answer_opening(fds)
-    except KeyboardInterrupt:
-        return 130
+        from agentbus.adapters.claude_mcp.startup import StartupError, join_bus
+
+        try:
+            joined = join_bus()
+        except StartupError as exc:
+            stderr_line(str(exc))
+            return exc.exit_code
+        try:
+            opening = answer_opening(fds)
+            if opening.eof:
+                return 0
+            from agentbus.adapters.claude_mcp.app import run
+
+            return run(fds, opening, joined)
+        finally:
+            joined.leave()
+    except (_Stop, KeyboardInterrupt):
+        return 0
     except OSError as exc:
         stderr_line(f"cannot talk to the MCP client over stdio: {exc}")
         return 1
-    if opening.eof:
-        return 0
-    from agentbus.adapters.claude_mcp.app import run
-
-    return run(fds, opening)

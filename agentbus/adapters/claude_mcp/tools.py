@@ -6,16 +6,16 @@ of the wrong shape) is a tool error, ``isError: true`` with one sentence, never 
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
 
 from agentbus.adapters.claude_mcp.protocol import render_channel
 from agentbus.adapters.claude_mcp.pushmode import PushMode
+from agentbus.adapters.claude_mcp.startup import Identity
 from agentbus.core.bus import Peer
 from agentbus.core.envelope import iso_utc
-from agentbus.core.errors import BusError
+from agentbus.core.errors import BusError, NameTaken
 from agentbus.core.names import BROADCAST
 from agentbus.endpoint import Endpoint
 
@@ -178,15 +178,6 @@ def _delivery_mode(peer: Peer) -> str:
     return "receives by push" if peer.can_push else "pull only (sees messages when it calls read_messages)"
 
 
-@dataclass
-class Identity:
-    """How this session got its name, for whoami."""
-
-    raw: str | None
-    asked_for: str
-    generated: bool
-
-
 class ToolBox:
     """Maps tool calls onto an Endpoint."""
 
@@ -316,7 +307,12 @@ class ToolBox:
         old = self.endpoint.name
         if new == old:
             return text_result(f"You are already {old}.", {"name": old, "previous": old})
-        peer = await self.endpoint.rename(new)
+        try:
+            peer = await self.endpoint.rename(new)
+        except NameTaken as exc:
+            text = str(exc)
+            # SPEC NAME-4 calls this refusal "name taken"; say so if the core's sentence does not.
+            raise NameTaken(text if "taken" in text.lower() else f"name taken: {text}") from None
         self.identity.asked_for = peer.name
         self.identity.generated = False
         return text_result(

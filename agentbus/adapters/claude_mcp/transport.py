@@ -10,6 +10,7 @@ or to blocking writes.
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import threading
@@ -21,6 +22,8 @@ import anyio.abc
 import mcp_types as types
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp.shared.message import SessionMessage
+from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 
 from agentbus.adapters.claude_mcp.opening import Opening, StdioFds, write_blocking
 
@@ -28,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: The longest line accepted from the client; longer ones are dropped with a warning.
 MAX_LINE_BYTES = 16 * 1024 * 1024
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
 READ_CHUNK = 65536
 
 
@@ -194,37 +199,69 @@ class StdioTransport:
         async with self._inbound_send:
             for line in self.opening.replay:
                 await self._forward(line)
-            buffer = self.opening.leftover
-            skipping = False
+            buffer = bytearray(self.opening.leftover)
+            scanned = 0  # bytes of buffer known to hold no newline
+            skipping = False  # inside an over-long line, dropping it up to its newline
             while True:
-                newline = buffer.find(b"\n")
+                newline = buffer.find(b"\n", scanned)
                 if newline >= 0:
-                    line, buffer = buffer[: newline + 1], buffer[newline + 1 :]
+                    line = bytes(buffer[: newline + 1])
+                    del buffer[: newline + 1]
+                    scanned = 0
                     if skipping:
                         skipping = False
                     else:
                         await self._forward(line)
                     continue
-                if len(buffer) > MAX_LINE_BYTES:
+                scanned = len(buffer)
+                if skipping:
+                    buffer.clear()
+                    scanned = 0
+                elif len(buffer) > MAX_LINE_BYTES:
                     log.warning("dropped a message longer than %d bytes from the client", MAX_LINE_BYTES)
-                    buffer, skipping = b"", True
+                    await self._refuse(INVALID_REQUEST, f"message longer than {MAX_LINE_BYTES} bytes; dropped")
+                    buffer.clear()
+                    scanned = 0
+                    skipping = True
                 chunk = await self._reader.read(READ_CHUNK)
                 if not chunk:
                     if buffer.strip() and not skipping:
-                        await self._forward(buffer)
+                        await self._forward(bytes(buffer))
                     return
                 buffer += chunk
 
     async def _forward(self, line: bytes) -> None:
+        """One line to the SDK; malformed ones are answered here (JSON-RPC 2.0 section 5.1).
+
+        Parsed with the json module rather than the SDK's validate_json, which rejects a lone
+        surrogate escape (``"\\ud800"``): such a text must reach the tool and be refused there.
+        """
         if not line.strip():
             return
         try:
-            message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
-        except Exception as exc:
-            log.warning("ignored a line from the client that is not JSON-RPC: %.200r", line)
-            await self._inbound_send.send(exc)
+            data = json.loads(line)
+        except ValueError:  # also invalid UTF-8
+            log.warning("the client sent a line that is not JSON: %.200r", line)
+            await self._refuse(PARSE_ERROR, "Parse error: the line is not valid JSON in UTF-8")
+            return
+        try:
+            message = types.jsonrpc_message_adapter.validate_python(data, by_name=False)
+        except ValidationError:
+            log.warning("the client sent JSON that is not a JSON-RPC message: %.200r", line)
+            request_id = data.get("id") if isinstance(data, dict) else None
+            if isinstance(data, dict) and "id" not in data and isinstance(data.get("method"), str):
+                return  # a malformed notification gets no answer
+            valid_id = isinstance(request_id, str | int) and not isinstance(request_id, bool)
+            await self._refuse(INVALID_REQUEST, "Invalid Request", request_id if valid_id else None)
             return
         await self._inbound_send.send(SessionMessage(message))
+
+    async def _refuse(self, code: int, message: str, request_id: object = None) -> None:
+        error = {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
+        try:
+            await self.writer.write(json.dumps(error).encode("utf-8") + b"\n")
+        except TransportClosed:
+            log.debug("could not answer a malformed line: the client is gone")
 
 
 class _SdkWriteStream:
@@ -240,7 +277,12 @@ class _SdkWriteStream:
         if answer and self._answered_id is not None and message.id == self._answered_id:
             self._answered_id = None
             return
-        data = message.model_dump_json(by_alias=True, exclude_unset=True).encode("utf-8") + b"\n"
+        try:
+            data = message.model_dump_json(by_alias=True, exclude_unset=True).encode("utf-8") + b"\n"
+        except PydanticSerializationError:
+            # A lone surrogate echoed from the client's input: escape it (ASCII JSON) instead of failing.
+            dumped = message.model_dump(by_alias=True, exclude_unset=True)
+            data = json.dumps(dumped, ensure_ascii=True).encode("ascii") + b"\n"
         try:
             await self.writer.write(data)
         except TransportClosed as exc:
