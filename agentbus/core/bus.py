@@ -31,6 +31,7 @@ from agentbus.core.schema import messages, peers
 
 HOST = socket.gethostname()
 MAX_NAME_SUFFIX = 99
+MAX_MESSAGE_ID = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,6 +341,9 @@ class Bus:
         text = self._check_body(body)
         if reply_to is not None and (isinstance(reply_to, bool) or not isinstance(reply_to, int)):
             raise UnknownMessage(f"reply_to must be a message id (an integer), got {reply_to!r}")
+        if reply_to is not None and not 0 < reply_to <= MAX_MESSAGE_ID:
+            # Out of SQLite's INTEGER range the driver would raise OverflowError: no such id can exist.
+            raise UnknownMessage(f"reply_to={reply_to}: no message with that id was sent to or by you")
         now = time.time()
         live = {p.name for p in self.peers()}
         recipients = sorted(live - {sender}) if to == BROADCAST else [to]
