@@ -181,3 +181,24 @@ def test_registered_before_initialize_is_answered(tmp_path: Path) -> None:
             assert [p.name for p in bus.peers()] == ["early"]
         proc.stdin.close()
         assert proc.wait(timeout=10) == 0
+
+
+def test_exits_when_the_client_closes_its_stdout(tmp_path: Path, fakeclaude_session: StartSession) -> None:
+    """A client that stops reading is gone even if it keeps stdin open: the adapter must not linger."""
+    alice = fakeclaude_session("alice")
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTBUS_")}
+    env.update({"AGENTBUS_HOME": str(alice.bus_home), "HOME": str(home), "AGENTBUS_NAME": "bob"})
+    with subprocess.Popen(ADAPTER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(json.dumps(INITIALIZE).encode() + b"\n")
+        proc.stdin.flush()
+        assert json.loads(proc.stdout.readline())["id"] == 1
+        proc.stdout.close()
+        started = time.monotonic()
+        assert proc.wait(timeout=5) == 0
+        assert time.monotonic() - started < 1.0
+        result = alice.call_tool("send_message", {"to": "bob", "text": "are you there?"})
+        assert result.structured["queued_offline"] is True
+        proc.stdin.close()

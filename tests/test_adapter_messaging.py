@@ -77,9 +77,11 @@ def test_a_reply_carries_reply_to(fakeclaude_session: StartSession) -> None:
     assert alice.wait_for_channel(timeout=5).meta["reply_to"] == str(question)
 
 
-def test_messages_arrive_in_order(fakeclaude_session: StartSession) -> None:
-    alice = fakeclaude_session("alice")
-    bob = fakeclaude_session("bob")
+@pytest.mark.parametrize("trigger", ["file-watch", "poll"])
+def test_messages_arrive_in_order_by_the_trigger_alone(fakeclaude_session: StartSession, trigger: str) -> None:
+    env = {"AGENTBUS_TRIGGER": trigger, "AGENTBUS_SAFETY_POLL_SECONDS": "0", "AGENTBUS_POLL_SECONDS": "0.05"}
+    alice = fakeclaude_session("alice", env=env)
+    bob = fakeclaude_session("bob", env=env)
     texts = [f"message {n}" for n in range(20)]
     for text in texts:
         send(alice, "bob", text)

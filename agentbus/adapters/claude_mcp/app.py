@@ -1,7 +1,7 @@
 """The running adapter: the bus endpoint, the MCP low-level server and channel pushes, until shutdown.
 
 Shutdown paths, each within a second: stdin EOF ends ``serve_loop``; SIGTERM, SIGINT or SIGHUP
-cancel the whole task group. Either way the endpoint unregisters this peer before the process exits,
+cancel the whole task group, and so does the client closing our stdout. Either way the endpoint unregisters this peer before the process exits,
 and no thread is left to keep it alive (stdin is read on the event loop, not in a worker thread).
 """
 
@@ -98,6 +98,14 @@ async def _serve_client(endpoint: Endpoint, identity: Identity, fds: StdioFds, o
 
         server = build_server(toolbox, initialized)
         await transport.start(tasks)
+
+        async def stop_when_the_client_is_gone() -> None:
+            # A client that closed our stdout cannot hear anything more, even if stdin stays open.
+            await transport.writer.wait_gone()
+            log.info("the client closed the adapter's stdout; shutting down")
+            tasks.cancel_scope.cancel()
+
+        tasks.start_soon(stop_when_the_client_is_gone)
         try:
             await serve_loop(
                 server,

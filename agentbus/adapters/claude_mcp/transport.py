@@ -46,6 +46,7 @@ class _WriteProtocol(asyncio.BaseProtocol):
     def __init__(self) -> None:
         self.paused = False
         self.lost: BaseException | None = None
+        self.gone = asyncio.Event()
         self._waiters: deque[asyncio.Future[None]] = deque()
 
     def pause_writing(self) -> None:
@@ -57,6 +58,7 @@ class _WriteProtocol(asyncio.BaseProtocol):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.lost = exc or TransportClosed("the client closed the adapter's stdout")
+        self.gone.set()
         self._wake(self.lost)
 
     def _wake(self, exc: BaseException | None) -> None:
@@ -111,6 +113,13 @@ class LineWriter:
             raise TransportClosed("the client closed the adapter's stdout")
         self._transport.write(data)
         await self._protocol.drained()
+
+    async def wait_gone(self) -> None:
+        """Return when the client has closed its end of stdout (never, for a stdout that cannot be polled)."""
+        if self._protocol is None:
+            await anyio.sleep_forever()
+            return
+        await self._protocol.gone.wait()
 
     def close(self) -> None:
         if self._transport is not None:
