@@ -133,7 +133,9 @@ def test_rename_takes_pending_mail_along(fakeclaude_session: StartSession) -> No
     assert not renamed.is_error
     assert renamed.structured == {"name": "robert", "previous": "bob"}
     assert "You are now robert (was bob)" in renamed.text
-    assert bob.call_tool("whoami").structured["name"] == "robert"
+    whoami = bob.call_tool("whoami")
+    assert whoami.structured["name"] == "robert"
+    assert "You took this name with set_name." in whoami.text
     read = bob.call_tool("read_messages")
     assert read.structured["count"] == 1
     assert "waiting under the old name" in read.text

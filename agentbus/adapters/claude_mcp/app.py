@@ -1,8 +1,9 @@
 """The running adapter: the bus endpoint, the MCP low-level server and channel pushes, until shutdown.
 
 Shutdown paths, each within a second: stdin EOF ends ``serve_loop``; SIGTERM, SIGINT or SIGHUP
-cancel the whole task group, and so does the client closing our stdout. Either way the endpoint unregisters this peer before the process exits,
-and no thread is left to keep it alive (stdin is read on the event loop, not in a worker thread).
+cancel the whole task group, and so does the client closing our stdout. Either way the endpoint
+unregisters this peer before the process exits, and no thread is left to keep it alive (stdin is
+read on the event loop, not in a worker thread).
 """
 
 import logging

@@ -57,7 +57,11 @@ def main() -> int:
             stderr_line(str(exc))
             return exc.exit_code
         try:
-            opening = answer_opening(fds)
+            try:
+                opening = answer_opening(fds)
+            except OSError as exc:
+                stderr_line(f"cannot talk to the MCP client over stdio: {exc}")
+                return 1
             if opening.eof:
                 return 0
             from agentbus.adapters.claude_mcp.app import run
@@ -67,6 +71,3 @@ def main() -> int:
             joined.leave()
     except (_Stop, KeyboardInterrupt):
         return 0
-    except OSError as exc:
-        stderr_line(f"cannot talk to the MCP client over stdio: {exc}")
-        return 1

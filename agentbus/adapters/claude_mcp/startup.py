@@ -35,6 +35,7 @@ class Identity:
     raw: str | None
     asked_for: str
     generated: bool
+    renamed: bool = False
 
 
 def identity_from_env(raw: str | None) -> Identity:

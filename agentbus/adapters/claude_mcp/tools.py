@@ -281,6 +281,8 @@ class ToolBox:
         lines = [f"You are {me} on agentbus; peers reach you with send_message(to={me!r})."]
         if identity.asked_for != me:
             lines.append(f"You asked for {identity.asked_for} but a live session holds it; you are {me}.")
+        elif identity.renamed:
+            lines.append("You took this name with set_name.")
         elif identity.generated:
             lines.append("No AGENTBUS_NAME was set, so this name was generated; set_name picks a better one.")
         elif identity.raw is not None and identity.raw != identity.asked_for:
@@ -314,7 +316,7 @@ class ToolBox:
             # SPEC NAME-4 calls this refusal "name taken"; say so if the core's sentence does not.
             raise NameTaken(text if "taken" in text.lower() else f"name taken: {text}") from None
         self.identity.asked_for = peer.name
-        self.identity.generated = False
+        self.identity.renamed = True
         return text_result(
             f"You are now {peer.name} (was {old}); peers reach you as {peer.name}, and messages waiting for "
             f"{old} moved with you.",
