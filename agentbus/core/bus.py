@@ -122,7 +122,9 @@ class Bus:
             try:
                 if not db_file.exists():
                     os.close(os.open(db_file, os.O_CREAT | os.O_WRONLY, 0o600))
-                restrict_file(db_file)
+                # A WAL or shm file left by an older or foreign writer would otherwise keep its own mode.
+                for suffix in ("", "-wal", "-shm"):
+                    restrict_file(db_file.with_name(db_file.name + suffix))
             except OSError as exc:
                 raise BusUnavailable(
                     f"cannot create or protect the bus file {db_file}: {exc.strerror}; "

@@ -1,6 +1,7 @@
 """Engines for the bus: every SQLite-only detail (WAL, busy_timeout, BEGIN IMMEDIATE) lives here."""
 
 import fcntl
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,7 +58,7 @@ def sqlite_file(url: str) -> Path | None:
 def setup_lock(engine: Engine, lock_path: Path | None) -> Iterator[None]:
     """Serialise first-time setup (migrations) among processes opening the same bus."""
     if engine.dialect.name == "sqlite" and lock_path is not None:
-        with open(lock_path, "a+b") as handle:
+        with os.fdopen(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600), "r+b") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
