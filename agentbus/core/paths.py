@@ -12,13 +12,17 @@ FILE_MODE = 0o600
 
 
 def ensure_home(home: Path) -> Path:
-    """Create ``home`` (0700) if missing and check nobody else can write into it."""
+    """Create ``home`` (0700) if missing, check nobody else can write into it, then create its wake dir.
+
+    The check comes before anything is written inside: an unsafe home is refused untouched.
+    """
     for directory, what in ((home, "bus directory"), (home / "wake", "wake directory")):
         try:
             directory.mkdir(mode=HOME_MODE, parents=directory == home, exist_ok=True)
         except OSError as exc:
             raise BusUnavailable(f"cannot create {what} {directory}: {exc.strerror}") from exc
-    check_home_safe(home)
+        if directory == home:
+            check_home_safe(home)
     return home
 
 
