@@ -63,7 +63,13 @@ class MailboxStats:
     oldest_pending_at: float | None
 
 
-def pid_alive(pid: int) -> bool:
+def pid_alive(pid: int, *, thorough: bool = False) -> bool:
+    """Whether ``pid`` runs here. ``thorough`` also counts a zombie (killed, not yet reaped) as dead.
+
+    A SIGKILLed adapter whose parent died with it stays a zombie until init reaps it, which can take
+    seconds (or forever under a non-reaping PID 1 in a container); kill(pid, 0) still succeeds then.
+    The /proc read costs ~15 us, so only the rare decisions (taking a name, reclaiming mail) pay it.
+    """
     if pid <= 0:
         return False
     try:
@@ -72,7 +78,16 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not (thorough and _is_zombie(pid))
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            state = handle.read().rpartition(b")")[2].split()[:1]
+    except OSError:  # no /proc (not Linux), or gone meanwhile
+        return False
+    return state in ([b"Z"], [b"X"])
 
 
 def claimer_id(session_id: str) -> str:
@@ -83,7 +98,7 @@ def claimer_id(session_id: str) -> str:
 def claimer_is_dead(claimer: str) -> bool:
     host, _, rest = claimer.partition(":")
     pid_text = rest.partition(":")[0]
-    return host == HOST and pid_text.isdigit() and not pid_alive(int(pid_text))
+    return host == HOST and pid_text.isdigit() and not pid_alive(int(pid_text), thorough=True)
 
 
 def _envelope(row: Any) -> Envelope:
@@ -171,10 +186,10 @@ class Bus:
 
     # presence -----------------------------------------------------------------
 
-    def _is_live(self, row: Any, now: float) -> bool:
+    def _is_live(self, row: Any, now: float, *, thorough: bool = False) -> bool:
         if row.last_seen < now - self.settings.stale_seconds:
             return False
-        return not (row.host == HOST and not pid_alive(row.pid))
+        return not (row.host == HOST and not pid_alive(row.pid, thorough=thorough))
 
     def is_live(self, peer: Peer) -> bool:
         """The liveness rule (SPEC PRES-3): seen within the stale window and, on this host, running."""
@@ -206,7 +221,7 @@ class Bus:
         with self._write() as conn:
             holder = conn.execute(select(peers).where(peers.c.name == name)).first()
             if holder is not None and holder.session_id != session_id:
-                if self._is_live(holder, now):
+                if self._is_live(holder, now, thorough=True):
                     raise NameTaken(
                         f"name {name!r} is held by a live session (pid {holder.pid} on {holder.host}); "
                         "choose another name"
@@ -286,7 +301,7 @@ class Bus:
                 return _peer(me)
             holder = conn.execute(select(peers).where(peers.c.name == new)).first()
             if holder is not None:
-                if self._is_live(holder, now):
+                if self._is_live(holder, now, thorough=True):
                     raise NameTaken(f"name {new!r} is held by a live session (pid {holder.pid}); choose another")
                 conn.execute(delete(peers).where(peers.c.name == new))
             conn.execute(update(peers).where(peers.c.name == old).values(name=new, last_seen=now))
