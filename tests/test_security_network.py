@@ -61,12 +61,12 @@ def assert_no_network(session: Session, when: str) -> None:
     assert children(pid) == [], f"{when}: the adapter started processes {children(pid)}"
 
 
-@pytest.mark.parametrize("trigger", ["file-watch", "poll"])
-def test_the_adapter_opens_no_network_socket(fakeclaude_bus: Sandbox, trigger: str) -> None:
+def test_the_adapter_opens_no_network_socket(fakeclaude_bus: Sandbox) -> None:
     Bus.open(Settings(home=fakeclaude_bus.bus_home)).close()
-    env = {"AGENTBUS_TRIGGER": trigger, "AGENTBUS_POLL_SECONDS": "0.05"}
-    alice, bob = fakeclaude_bus.start_sessions("alice", "bob", env=env)
+    alice = fakeclaude_bus.session("alice", env={"AGENTBUS_TRIGGER": "file-watch"}).launch()
+    bob = fakeclaude_bus.session("bob", env={"AGENTBUS_TRIGGER": "poll", "AGENTBUS_POLL_SECONDS": "0.05"}).launch()
     for session in (alice, bob):
+        session.open(timeout=15)
         assert_no_network(session, "after start")
     for i in range(5):
         assert not alice.call_tool("send_message", {"to": "bob", "text": f"m{i}"}).is_error
