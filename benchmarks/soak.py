@@ -1,0 +1,142 @@
+"""Soak: 20 peers (real adapter processes) message each other for minutes; zero loss, zero duplicates.
+
+Every peer has a sender thread that sends one message at a time to a random other peer at
+--rate messages per second (so 20 peers x 2/s = 40 msg/s on the bus by default), with a broadcast
+now and then. Each text is unique; at the end every acknowledged message must have reached its
+recipient exactly once, no pending mail may be left on the bus, and every adapter must still run.
+Latency (tool result -> channel event), throughput, CPU and RSS growth per adapter are printed.
+Not part of the test run: ``python benchmarks/soak.py --seconds 120``.
+"""
+
+import argparse
+import random
+import threading
+import time
+from collections import defaultdict
+
+from _harness import NO_RATE_LIMIT, Bench, Figure, cpu_seconds, header, percentile, report, rss_mb, summary
+
+from agentbus.core import Bus, Settings
+from fakeclaude import Session
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=120.0, help="how long peers keep sending (default 120)")
+    parser.add_argument("--peers", type=int, default=20, help="adapter processes (default 20)")
+    parser.add_argument("--rate", type=float, default=2.0, help="messages per second per peer (default 2)")
+    parser.add_argument("--broadcast-every", type=int, default=50, help="every Nth send of a peer is a broadcast")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    limit_off = args.rate * 60 >= 600
+    header(
+        f"soak: {args.peers} peers, {args.rate:g} msg/s each, {args.seconds:g} s",
+        rate_limit_off=limit_off,
+    )
+    with Bench(env=NO_RATE_LIMIT if limit_off else {}) as bench:
+        names = [f"peer{i:02d}" for i in range(args.peers)]
+        sessions = dict(zip(names, bench.start(*names), strict=True))
+        pids = {name: s.adapter_pid for name, s in sessions.items()}
+        rss_start = {name: rss_mb(pid) for name, pid in pids.items() if pid}
+        cpu_start = {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
+
+        expected: dict[str, dict[str, float]] = defaultdict(dict)  # recipient -> text -> acknowledged at
+        lock = threading.Lock()
+        errors: list[str] = []
+        deadline = time.monotonic() + args.seconds
+
+        def sender(name: str, session: Session, rng: random.Random) -> None:
+            others = [n for n in names if n != name]
+            interval = 1.0 / args.rate
+            next_at = time.monotonic() + rng.random() * interval
+            seq = 0
+            while True:
+                now = time.monotonic()
+                if now >= deadline:
+                    return
+                if next_at > now:
+                    time.sleep(next_at - now)
+                next_at += interval
+                seq += 1
+                text = f"{name}#{seq}"
+                try:
+                    if seq % args.broadcast_every == 0:
+                        result = session.call_tool("broadcast", {"text": text}, timeout=30)
+                        targets = result.structured["recipients"] if not result.is_error else []
+                    else:
+                        to = rng.choice(others)
+                        result = session.call_tool("send_message", {"to": to, "text": text}, timeout=30)
+                        targets = [to]
+                except Exception as exc:
+                    with lock:
+                        errors.append(f"{name}: {type(exc).__name__}: {exc}")
+                    return
+                acked = time.monotonic()
+                with lock:
+                    if result.is_error:
+                        errors.append(f"{name}: {result.text}")
+                    for target in targets:
+                        expected[target][text] = acked
+
+        threads = [
+            threading.Thread(target=sender, args=(name, sessions[name], random.Random(args.seed + i)), daemon=True)
+            for i, name in enumerate(names)
+        ]
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        sending = time.monotonic() - started
+        total = sum(len(texts) for texts in expected.values())
+        settle_deadline = time.monotonic() + 60
+        for name in names:
+            bench.inboxes[name].wait_for(len(expected[name]), timeout=max(0.1, settle_deadline - time.monotonic()))
+
+        lost, unexpected, duplicates, latencies = 0, 0, 0, []
+        for name in names:
+            inbox = bench.inboxes[name]
+            with inbox.lock:
+                arrivals = dict(inbox.arrivals)
+                duplicates += len(inbox.duplicates)
+            lost += len(set(expected[name]) - set(arrivals))
+            unexpected += len(set(arrivals) - set(expected[name]))
+            latencies += [(arrivals[t] - acked) * 1000 for t, acked in expected[name].items() if t in arrivals]
+        with Bus.open(Settings(home=bench.sandbox.bus_home)) as bus:
+            pending = sum(box.pending for box in bus.mailbox_stats())
+        dead = [name for name, s in sessions.items() if not s.alive]
+        rss_end = {name: rss_mb(pid) for name, pid in pids.items() if pid and sessions[name].alive}
+        cpu_used = {name: cpu_seconds(pid) - cpu_start[name] for name, pid in pids.items() if pid and name in rss_end}
+
+        print(
+            f"   {total} deliveries expected ({total / sending:.1f}/s over {sending:.1f} s); send errors {len(errors)}"
+        )
+        for error in errors[:5]:
+            print(f"     {error}")
+        print(f"   lost {lost}, duplicates {duplicates}, unexpected {unexpected}, pending on the bus {pending}")
+        print(f"   dead adapters {dead}")
+        if latencies:
+            print(f"   result->event ms: {summary(latencies)}")
+        growth = [rss_end[n] - rss_start[n] for n in rss_end]
+        print(
+            f"   RSS start {max(rss_start.values()):.1f} MB max, end {max(rss_end.values()):.1f} MB max, "
+            f"growth max {max(growth):+.1f} MB"
+        )
+        print(
+            f"   CPU per adapter over the run: max {max(cpu_used.values()):.2f} s, "
+            f"mean {sum(cpu_used.values()) / len(cpu_used):.2f} s"
+        )
+        report(
+            [
+                Figure("lost messages", lost, "", 1),
+                Figure("duplicate messages", duplicates, "", 1),
+                Figure("latency p99 under soak, result -> event", percentile(latencies, 99) if latencies else 0, "ms"),
+            ]
+        )
+        if lost or duplicates or unexpected or pending or dead or errors:
+            raise SystemExit("soak failed")
+
+
+if __name__ == "__main__":
+    main()
