@@ -12,6 +12,9 @@ BROKEN = Path(__file__).resolve().parent / "broken_adapters"
 #: Rules claude-mcp fails today, each reported to the adapter's engineer with the failing output.
 #: An entry that starts passing fails test_claude_mcp_conforms (a stale baseline): remove it then.
 KNOWN_CLAUDE_MCP_FAILURES: set[str] = set()
+#: Rules claude-mcp fails some of the time (reported): SCHEMA-2, a first start racing other first
+#: starts on a fresh bus exits with "database is locked" after ~0.7 s (2 of 25 rounds of 4 starts).
+KNOWN_CLAUDE_MCP_INTERMITTENT: set[str] = {"SCHEMA-2"}
 
 
 @pytest.fixture(autouse=True)
@@ -40,8 +43,10 @@ def broken_rules(outcomes: dict[str, str]) -> set[str]:
 def test_claude_mcp_conforms(pytester: pytest.Pytester) -> None:
     """The whole suite on the shipped adapter: nothing fails beyond the known, reported failures."""
     code, outcomes, _ = certify(pytester, "claude-mcp")
-    assert broken_rules(outcomes) == KNOWN_CLAUDE_MCP_FAILURES, {r: o for r, o in outcomes.items() if o != "passed"}
-    assert code == (1 if KNOWN_CLAUDE_MCP_FAILURES else 0)
+    broken = broken_rules(outcomes)
+    not_passed = {r: o for r, o in outcomes.items() if o != "passed"}
+    assert KNOWN_CLAUDE_MCP_FAILURES <= broken <= KNOWN_CLAUDE_MCP_FAILURES | KNOWN_CLAUDE_MCP_INTERMITTENT, not_passed
+    assert code == (1 if broken else 0)
     skipped = [r for r, o in outcomes.items() if o == "skipped"]
     assert not skipped, f"claude-mcp claims every capability; nothing may be skipped: {skipped}"
 
