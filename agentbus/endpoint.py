@@ -200,18 +200,26 @@ class Endpoint:
                 batch = await anyio.to_thread.run_sync(self._claim)
                 if not batch:
                     return pushed
-                for index, envelope in enumerate(batch):
-                    try:
-                        await delivery.deliver(envelope)
-                    except Exception as exc:
-                        self.stats.push_failures += 1
-                        log.warning("push of message %d failed, will retry: %s", envelope.id, exc)
-                        rest = [e.id for e in batch[index:]]
-                        await anyio.to_thread.run_sync(self.bus.release, rest, self.claimer)
-                        return pushed
-                    await anyio.to_thread.run_sync(self.bus.mark_delivered, [envelope.id])
-                    pushed += 1
-                    self.stats.pushed += 1
+                # One delivered stamp per claimed batch, after its pushes resolved (DELIV-3): a crash
+                # part-way re-pushes the rest of the batch (duplicates, DELIV-5), never loses it.
+                done: list[int] = []
+                try:
+                    for index, envelope in enumerate(batch):
+                        try:
+                            await delivery.deliver(envelope)
+                        except Exception as exc:
+                            self.stats.push_failures += 1
+                            log.warning("push of message %d failed, will retry: %s", envelope.id, exc)
+                            rest = [e.id for e in batch[index:]]
+                            await anyio.to_thread.run_sync(self.bus.release, rest, self.claimer)
+                            return pushed
+                        done.append(envelope.id)
+                        pushed += 1
+                        self.stats.pushed += 1
+                finally:
+                    if done:
+                        with anyio.CancelScope(shield=True):
+                            await anyio.to_thread.run_sync(self.bus.mark_delivered, done)
 
     def _claim(self) -> list[Envelope]:
         return self.bus.claim(self.name, self.claimer, limit=DRAIN_BATCH)
