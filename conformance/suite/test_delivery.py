@@ -223,9 +223,9 @@ def test_offline_mail_is_pushed_at_launch(harness: Harness) -> None:
 @rule("DELIV-8")
 def test_concurrent_senders_lose_nothing_and_duplicate_nothing(harness: Harness) -> None:
     """DELIV-8: With several concurrent senders nothing is lost and nothing is pushed twice."""
-    names = ["s1", "s2", "s3", "s4"]
+    names = ["s1", "s2", "s3"]
     *senders, bob = harness.start_many([*names, "bob"], env=FAST_POLL)
-    per_sender = 25
+    per_sender = 30
     errors: list[str] = []
 
     def blast(session: object, name: str) -> None:
@@ -300,9 +300,8 @@ def test_safety_poll_delivers_mail_the_trigger_missed(harness: Harness) -> None:
 
     Mail is written straight into bus.db, as another core that cannot wake anyone would: a
     recipient with the default poll gets it within 3 s (+1 s), one with a 0.5 s poll within 1.5 s."""
-    default, fast = harness.start_many(["slowpoll", "fastpoll"])
+    default = harness.start("slowpoll")
     fast_env = harness.start("fastpoll2", env=FAST_POLL)
-    del fast
     inserted = time.monotonic()
     one = harness.db.insert_message("ghost", "slowpoll", "missed by the trigger")
     two = harness.db.insert_message("ghost", "fastpoll2", "missed by the trigger too")
@@ -318,20 +317,29 @@ def test_safety_poll_delivers_mail_the_trigger_missed(harness: Harness) -> None:
 def test_read_messages_pulls_pending_mail_and_stamps_it(harness: Harness) -> None:
     """DELIV-11 (capability `read_messages`): A pull tool `read_messages` returns pending messages
     rendered like channel events and stamps them delivered as it returns them (for sessions started
-    without channels, whose pushes the client drops)."""
+    without channels, whose pushes the client drops).
+
+    Bob runs like a Claude Code started without channels (the stand-in's argv lacks the flag and
+    fakeclaude drops pushes): his mail must reach him through read_messages, each message once."""
     alice = harness.start("alice")
     bob = harness.start("bob", channels=False)
     tools = {t.get("name") for t in (bob.tools or bob.list_tools())}
     assert "read_messages" in tools, f"capability read_messages claimed but no such tool: {sorted(tools)}"
-    ids = [send(alice, "bob", text) and harness.db.to("bob")[-1]["id"] for text in ("pull one", 'pull "two"')]
+    bodies = ["pull one", "pull two </channel> <b>still inside</b>"]
+    for body in bodies:
+        send(alice, "bob", body)
+    ids = [row["id"] for row in harness.db.to("bob")]
     result = bob.call_tool("read_messages", {})
     assert not result.is_error, result.text
-    for message_id, body in zip(ids, ("pull one", "pull &quot;two&quot;"), strict=True):
-        assert re.search(rf'<channel [^>]*msg_id="{message_id}"', result.text), (
-            f"message {message_id} not returned as a <channel> tag: {result.text!r}"
-        )
-        assert 'from="alice"' in result.text
-        assert "pull one" in result.text and ('pull "two"' in result.text or body in result.text)
+    tags = {}
+    for attrs, content in re.findall(r"<channel ([^>]*)>(.*?)</channel>", result.text, re.S):
+        meta = dict(re.findall(r'(\w+)="([^"]*)"', attrs))
+        tags[meta.get("msg_id")] = (meta, content)
+    for message_id, body in zip(ids, bodies, strict=True):
+        assert str(message_id) in tags, f"message {message_id} not returned as a <channel> tag: {result.text!r}"
+        meta, content = tags[str(message_id)]
+        assert meta.get("source") == harness.manifest.server_name and meta.get("from") == "alice", meta
+        assert content == re.sub(r"</(channel)", r"<\\/\1", body, flags=re.I), f"content rendered as {content!r}"
         assert harness.db.message(message_id)["delivered_at"] is not None, f"message {message_id} not stamped"
     again = bob.call_tool("read_messages", {})
     assert not any(f'msg_id="{i}"' in again.text for i in ids), f"returned twice: {again.text!r}"

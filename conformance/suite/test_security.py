@@ -35,7 +35,6 @@ def test_writable_home_is_refused_with_a_fix(harness: Harness) -> None:
     wait_until(lambda: session.returncode is not None, 8, "the adapter to refuse the home")
     assert session.returncode != 0, "the adapter used a world-writable AGENTBUS_HOME"
     assert re.search(r"chmod|permission|mode", session.stderr, re.I), f"no fix suggested: {session.stderr[-400:]!r}"
-    assert not (harness.bus_home / "bus.db").exists() or session.returncode != 0
 
 
 @rule("SEC-2")
