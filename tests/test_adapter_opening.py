@@ -251,3 +251,26 @@ def test_a_lone_surrogate_in_text_is_refused_as_a_tool_error(fakeclaude_session:
     result = answer.message["result"]
     assert result["isError"] is True
     assert result["content"][0]["text"] == "text is not valid Unicode (it contains a lone surrogate)"
+
+
+def test_json_nested_too_deeply_is_a_parse_error(tmp_path: Path) -> None:
+    """Deeper than Python's recursion limit; written raw (fakeclaude's send_raw cannot record it)."""
+    init = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+    deep = b'{"jsonrpc":"2.0","id":"deep","method":"ping","params":{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}}"
+    stdin = b"\n".join(
+        [
+            json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init}).encode(),
+            deep,
+            b'{"jsonrpc":"2.0","id":"after","method":"ping"}',
+            b"",
+        ]
+    )
+    env = {**os.environ, "AGENTBUS_HOME": str(tmp_path / "bus"), "HOME": str(tmp_path), "AGENTBUS_NAME": "deep"}
+    done = subprocess.run(
+        [sys.executable, "-m", "agentbus.adapters.claude_mcp"], input=stdin, capture_output=True, env=env, timeout=30
+    )
+    answers = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert [a["id"] for a in answers] == [1, None, "after"], done.stderr.decode()[-2000:]
+    assert answers[1]["error"]["code"] == -32700
+    assert answers[2]["result"] == {}
+    assert done.returncode == 0 and b"Traceback" not in done.stderr

@@ -106,7 +106,7 @@ def answer_opening(fds: StdioFds) -> Opening:
             continue
         try:
             message = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             return Opening(replay=[line], leftover=buffer)
         if not isinstance(message, dict) or message.get("jsonrpc") != "2.0" or "id" not in message:
             return Opening(replay=[line], leftover=buffer)

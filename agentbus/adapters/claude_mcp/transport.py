@@ -253,9 +253,13 @@ class StdioTransport:
             log.warning("the client sent a line that is not JSON: %.200r", line)
             await self._refuse(PARSE_ERROR, "Parse error: the line is not valid JSON in UTF-8")
             return
+        except RecursionError:
+            log.warning("the client sent JSON nested too deeply to parse: %.200r", line)
+            await self._refuse(PARSE_ERROR, "Parse error: the JSON is nested too deeply")
+            return
         try:
             message = types.jsonrpc_message_adapter.validate_python(data, by_name=False)
-        except ValidationError:
+        except (ValidationError, RecursionError):
             log.warning("the client sent JSON that is not a JSON-RPC message: %.200r", line)
             request_id = data.get("id") if isinstance(data, dict) else None
             if isinstance(data, dict) and "id" not in data and isinstance(data.get("method"), str):
