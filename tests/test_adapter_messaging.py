@@ -14,9 +14,10 @@ StartSession = Callable[..., Session]
 PULL = {"AGENTBUS_PUSH": "off"}
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def bus(fakeclaude_bus: Sandbox) -> Iterator[Bus]:
-    """The sandbox's bus, opened in this process to check what the adapters did."""
+    """The sandbox's bus, created here before any adapter starts (they then only open it), and
+    open in this process to check what the adapters did."""
     opened = Bus(Settings.from_env({"AGENTBUS_HOME": str(fakeclaude_bus.bus_home)}))
     yield opened
     opened.close()
@@ -40,9 +41,8 @@ def send(session: Session, to: str, text: str, **extra: object) -> int:
     return int(result.structured["msg_id"])
 
 
-def test_a_message_arrives_as_the_exact_channel_notification(fakeclaude_session: StartSession, bus: Bus) -> None:
-    alice = fakeclaude_session("alice")
-    bob = fakeclaude_session("bob")
+def test_a_message_arrives_as_the_exact_channel_notification(fakeclaude_bus: Sandbox, bus: Bus) -> None:
+    alice, bob = fakeclaude_bus.start_sessions("alice", "bob")
     wait_until(lambda: getattr(bus.peer("bob"), "can_push", False), "bob announces that it receives by push")
     result = alice.call_tool("send_message", {"to": "bob", "text": "hello bob"})
     assert not result.is_error
@@ -62,9 +62,8 @@ def test_a_message_arrives_as_the_exact_channel_notification(fakeclaude_session:
     assert alice.findings == bob.findings == []
 
 
-def test_a_reply_carries_reply_to(fakeclaude_session: StartSession) -> None:
-    alice = fakeclaude_session("alice")
-    bob = fakeclaude_session("bob")
+def test_a_reply_carries_reply_to(fakeclaude_bus: Sandbox) -> None:
+    alice, bob = fakeclaude_bus.start_sessions("alice", "bob")
     question = send(alice, "bob", "what is 2+2?")
     asked = bob.wait_for_channel(timeout=5)
     reply_to = int(asked.meta["msg_id"])
@@ -78,10 +77,9 @@ def test_a_reply_carries_reply_to(fakeclaude_session: StartSession) -> None:
 
 
 @pytest.mark.parametrize("trigger", ["file-watch", "poll"])
-def test_messages_arrive_in_order_by_the_trigger_alone(fakeclaude_session: StartSession, trigger: str) -> None:
+def test_messages_arrive_in_order_by_the_trigger_alone(fakeclaude_bus: Sandbox, trigger: str) -> None:
     env = {"AGENTBUS_TRIGGER": trigger, "AGENTBUS_SAFETY_POLL_SECONDS": "0", "AGENTBUS_POLL_SECONDS": "0.05"}
-    alice = fakeclaude_session("alice", env=env)
-    bob = fakeclaude_session("bob", env=env)
+    alice, bob = fakeclaude_bus.start_sessions("alice", "bob", env=env)
     texts = [f"message {n}" for n in range(20)]
     for text in texts:
         send(alice, "bob", text)
@@ -104,10 +102,8 @@ def test_offline_mail_is_queued_and_drains_when_the_peer_starts(fakeclaude_sessi
     assert carol.findings == []
 
 
-def test_broadcast_reaches_every_other_peer(fakeclaude_session: StartSession) -> None:
-    alice = fakeclaude_session("alice")
-    bob = fakeclaude_session("bob")
-    carol = fakeclaude_session("carol")
+def test_broadcast_reaches_every_other_peer(fakeclaude_bus: Sandbox) -> None:
+    alice, bob, carol = fakeclaude_bus.start_sessions("alice", "bob", "carol")
     result = alice.call_tool("broadcast", {"text": "standup in 5"})
     assert not result.is_error
     assert result.text == "Sent to 2 peers: bob, carol."
@@ -143,9 +139,8 @@ def test_rename_takes_pending_mail_along(fakeclaude_session: StartSession) -> No
     assert alice.call_tool("send_message", {"to": "bob", "text": "x"}).structured["queued_offline"] is True
 
 
-def test_after_rename_pushes_follow_the_new_name(fakeclaude_session: StartSession) -> None:
-    alice = fakeclaude_session("alice")
-    bob = fakeclaude_session("bob")
+def test_after_rename_pushes_follow_the_new_name(fakeclaude_bus: Sandbox) -> None:
+    alice, bob = fakeclaude_bus.start_sessions("alice", "bob")
     assert not bob.call_tool("set_name", {"name": "robert"}).is_error
     peers = alice.call_tool("list_peers").structured["peers"]
     assert [p["name"] for p in peers] == ["alice", "robert"]
