@@ -48,15 +48,13 @@ def experimental_capabilities() -> dict[str, dict[str, Any]]:
 
 def negotiate_version(requested: object) -> str:
     """The protocol revision the server answers with, as the SDK negotiates it."""
-    return (
-        requested
-        if isinstance(requested, str) and requested in HANDSHAKE_PROTOCOL_VERSIONS
-        else (LATEST_HANDSHAKE_VERSION)
-    )
+    if isinstance(requested, str) and requested in HANDSHAKE_PROTOCOL_VERSIONS:
+        return requested
+    return LATEST_HANDSHAKE_VERSION
 
 
 def initialize_result(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``initialize`` result, identical to what the SDK server (server.py) returns."""
+    """The ``initialize`` result, identical to what the SDK server (app.py) returns (a test checks it)."""
     return {
         "capabilities": {"experimental": experimental_capabilities(), "tools": {"listChanged": False}},
         "instructions": INSTRUCTIONS,
