@@ -193,8 +193,10 @@ def test_exits_when_the_client_closes_its_stdout(tmp_path: Path, fakeclaude_sess
     with subprocess.Popen(ADAPTER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env) as proc:
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(json.dumps(INITIALIZE).encode() + b"\n")
+        proc.stdin.write(b'{"jsonrpc":"2.0","id":2,"method":"tools/list"}\n')
         proc.stdin.flush()
         assert json.loads(proc.stdout.readline())["id"] == 1
+        assert json.loads(proc.stdout.readline())["id"] == 2  # fully up: the SDK answers
         proc.stdout.close()
         started = time.monotonic()
         assert proc.wait(timeout=5) == 0
