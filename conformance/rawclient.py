@@ -165,19 +165,26 @@ class RawClient:
         raw = fcntl.ioctl(stdout.fileno(), termios.FIONREAD, struct.pack("i", 0))
         return int(struct.unpack("i", raw)[0])
 
-    def read_available(self) -> list[dict[str, Any]]:
-        """Read whatever is in the pipe now, without blocking; the complete messages it finished."""
+    def read_available(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Read what is in the pipe, without blocking; the complete messages it finished.
+
+        With ``limit``, read at most that many bytes: ``read_available(pipe_bytes())`` takes what was
+        written up to that moment and nothing the adapter manages to write while the kit reads.
+        """
         stdout = self.proc.stdout
         assert stdout is not None
         chunks = []
-        while True:
+        left = limit
+        while left is None or left > 0:
             try:
-                chunk = os.read(stdout.fileno(), 65536)
+                chunk = os.read(stdout.fileno(), 65536 if left is None else min(left, 65536))
             except BlockingIOError:
                 break
             if not chunk:
                 break
             chunks.append(chunk)
+            if left is not None:
+                left -= len(chunk)
         return self._absorb(b"".join(chunks))
 
     def read_until(self, predicate: Any, timeout: float, what: str) -> dict[str, Any]:
