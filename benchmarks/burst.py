@@ -8,6 +8,7 @@ CPU each adapter spent per message (where the time goes).
 import argparse
 import threading
 import time
+from typing import Any
 
 from _harness import NO_RATE_LIMIT, Bench, Figure, cpu_seconds, header, report, results_by_id, tools_call_line
 
@@ -51,14 +52,20 @@ def main() -> None:
         seconds = last - started
         cpu_after = {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
 
-        results = {}
-        for session in senders:
-            results.update(results_by_id(session, f"{session.name}-"))
+        results: dict[str, dict[str, Any]] = {}
+        results_deadline = time.monotonic() + args.timeout
+        while len(results) < total and time.monotonic() < results_deadline:
+            results = {}
+            for session in senders:
+                results.update(results_by_id(session, f"{session.name}-"))
+            time.sleep(0.05)
+        all_results = time.monotonic() - started
         failed = [r for r in results.values() if "error" in r or r.get("result", {}).get("isError")]
         ids = [r["result"]["structuredContent"]["msg_id"] for r in results.values() if r not in failed]
         lost = total - len(inbox.arrivals)
         print(
-            f"   {len(inbox.arrivals)}/{total} arrived in {seconds:.2f} s; results {len(results)}, failed {len(failed)}"
+            f"   {len(inbox.arrivals)}/{total} arrived in {seconds:.2f} s; all {len(results)} results at the "
+            f"sender(s) in {all_results:.2f} s; failed sends {len(failed)}"
         )
         print(f"   lost {lost}, duplicates {len(inbox.duplicates)}, distinct msg ids {len(set(ids))}")
         for name in pids:
