@@ -82,7 +82,7 @@ def test_set_name_refusals(fakeclaude_session: StartSession) -> None:
             ("set_name", {"name": 5}, "name must be a string"),
             ("set_name", {"name": "Not Valid!"}, "invalid new name 'Not Valid!'"),
             ("set_name", {"name": "x" * 33}, "use 1-32 characters"),
-            ("set_name", {"name": "bob"}, "name 'bob' is held by a live session"),
+            ("set_name", {"name": "bob"}, "name taken: 'bob' is held by a live session"),
             ("set_name", {"name": "bob"}, "taken"),
         ],
     )

@@ -86,10 +86,10 @@ def test_body_limits(make_bus: Callable[..., Bus]) -> None:
 
 def test_name_taken_on_register_and_rename(bus: Bus) -> None:
     bus.register("alice", session_id="one", adapter="test")
-    with pytest.raises(NameTaken, match="name 'alice' is held by a live session"):
+    with pytest.raises(NameTaken, match="name taken: 'alice' is held by a live session"):
         bus.register("alice", session_id="two", adapter="test")
     bus.register("bob", session_id="two", adapter="test")
-    with pytest.raises(NameTaken, match="name 'alice' is held by a live session"):
+    with pytest.raises(NameTaken, match="name taken: 'alice' is held by a live session"):
         bus.rename("bob", "alice", "two")
     with pytest.raises(InvalidName, match="invalid new name"):
         bus.rename("bob", "Not Valid", "two")

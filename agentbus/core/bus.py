@@ -223,7 +223,7 @@ class Bus:
             if holder is not None and holder.session_id != session_id:
                 if self._is_live(holder, now, thorough=True):
                     raise NameTaken(
-                        f"name {name!r} is held by a live session (pid {holder.pid} on {holder.host}); "
+                        f"name taken: {name!r} is held by a live session (pid {holder.pid} on {holder.host}); "
                         "choose another name"
                     )
                 conn.execute(delete(peers).where(peers.c.name == name))
@@ -302,7 +302,9 @@ class Bus:
             holder = conn.execute(select(peers).where(peers.c.name == new)).first()
             if holder is not None:
                 if self._is_live(holder, now, thorough=True):
-                    raise NameTaken(f"name {new!r} is held by a live session (pid {holder.pid}); choose another")
+                    raise NameTaken(
+                        f"name taken: {new!r} is held by a live session (pid {holder.pid}); choose another"
+                    )
                 conn.execute(delete(peers).where(peers.c.name == new))
             conn.execute(update(peers).where(peers.c.name == old).values(name=new, last_seen=now))
             conn.execute(
@@ -403,9 +405,13 @@ class Bus:
         Returns nothing while another live claimer holds an unexpired lease on this mailbox,
         so two drainers never push the same message at once and per-recipient order holds.
         """
+        pending = and_(messages.c.recipient == recipient, messages.c.delivered_at.is_(None))
+        # An empty mailbox (every safety poll, most wakes' second pass) costs a read, not the write lock.
+        with self._read() as conn:
+            if conn.execute(select(messages.c.id).where(pending).limit(1)).first() is None:
+                return []
         now = time.time()
         expired_before = now - self.settings.lease_seconds
-        pending = and_(messages.c.recipient == recipient, messages.c.delivered_at.is_(None))
         with self._write() as conn:
             lock_mailbox(conn, recipient)
             others = conn.execute(

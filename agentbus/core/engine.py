@@ -34,7 +34,6 @@ def _sqlite_engine(url: str, busy_timeout_seconds: float) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_seconds * 1000)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 
@@ -45,6 +44,17 @@ def _sqlite_engine(url: str, busy_timeout_seconds: float) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def enable_wal(engine: Engine) -> None:
+    """Switch a SQLite bus to WAL (persistent in the file). Called under the setup lock: switching
+    journal mode needs an exclusive lock, which concurrent first openers would otherwise race for."""
+    if engine.dialect.name == "sqlite":
+        raw = engine.raw_connection()  # outside SQLAlchemy's autobegin: the pragma refuses transactions
+        try:
+            raw.driver_connection.execute("PRAGMA journal_mode = WAL")  # type: ignore[union-attr]
+        finally:
+            raw.close()
 
 
 def sqlite_file(url: str) -> Path | None:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, inspect, text
 
-from agentbus.core.engine import setup_lock
+from agentbus.core.engine import enable_wal, setup_lock
 from agentbus.core.errors import BusUnavailable
 from agentbus.core.schema import SCHEMA_HEAD, SCHEMA_REVISIONS
 
@@ -23,6 +23,7 @@ def upgrade(engine: Engine, lock_path: Path | None) -> str:
     if current_revision(engine) == SCHEMA_HEAD:
         return SCHEMA_HEAD
     with setup_lock(engine, lock_path):
+        enable_wal(engine)
         revision = current_revision(engine)
         if revision == SCHEMA_HEAD:
             return revision

@@ -15,7 +15,7 @@ from agentbus.adapters.claude_mcp.pushmode import PushMode
 from agentbus.adapters.claude_mcp.startup import Identity
 from agentbus.core.bus import Peer
 from agentbus.core.envelope import iso_utc
-from agentbus.core.errors import BusError, NameTaken
+from agentbus.core.errors import BusError
 from agentbus.core.names import BROADCAST
 from agentbus.endpoint import Endpoint
 
@@ -309,12 +309,7 @@ class ToolBox:
         old = self.endpoint.name
         if new == old:
             return text_result(f"You are already {old}.", {"name": old, "previous": old})
-        try:
-            peer = await self.endpoint.rename(new)
-        except NameTaken as exc:
-            text = str(exc)
-            # SPEC NAME-4 calls this refusal "name taken"; say so if the core's sentence does not.
-            raise NameTaken(text if "taken" in text.lower() else f"name taken: {text}") from None
+        peer = await self.endpoint.rename(new)
         self.identity.asked_for = peer.name
         self.identity.renamed = True
         return text_result(
