@@ -1,6 +1,10 @@
 """Push latency between two claude-mcp adapter processes, one message at a time (prints figures).
 
     python benchmarks/latency.py [--messages 1000] [--safety-poll 0] [--trigger file-watch]
+    python benchmarks/latency.py --db-url postgresql+psycopg://agentbus@127.0.0.1:54329/bench
+
+With ``--db-url`` the two sessions get different AGENTBUS_HOME directories (standing in for two
+machines) and meet only in that database; the trigger defaults to the backend's (pg-notify).
 
 alice (a fakeclaude session) calls send_message; bob's session waits for the channel event before
 the next send. Times come from fakeclaude's wire log (time.monotonic() as each line was read):
@@ -40,11 +44,11 @@ def last_record(session: Any, kind: str, direction: str) -> Any:
     return next(r for r in reversed(session.recorder.records) if r.kind == kind and r.direction == direction)
 
 
-def run(messages: int, env: dict[str, str], timeout: float) -> dict[str, list[float]]:
+def run(messages: int, env: dict[str, str], timeout: float, separate_homes: bool = False) -> dict[str, list[float]]:
     figures: dict[str, list[float]] = {"result->event": [], "request->event": [], "request->result": []}
-    with Sandbox() as sandbox:
+    with Sandbox() as sandbox, Sandbox() as other_machine:
         alice = sandbox.start_session("alice", env=env)
-        bob = sandbox.start_session("bob", env=env)
+        bob = (other_machine if separate_homes else sandbox).start_session("bob", env=env)
         # Warm up (and wait until bob is attached and announced as a push peer).
         alice.call_tool("send_message", {"to": "bob", "text": "warm-up"})
         bob.wait_for_channel(timeout=10)
@@ -73,18 +77,27 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--safety-poll", type=float, default=0.0, help="AGENTBUS_SAFETY_POLL_SECONDS (0 = off)")
-    parser.add_argument("--trigger", default="file-watch", help="AGENTBUS_TRIGGER")
+    parser.add_argument("--trigger", default=None, help="AGENTBUS_TRIGGER (default: the backend's)")
+    parser.add_argument("--db-url", default=None, help="AGENTBUS_DB_URL; sessions then get separate homes")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for one event")
     args = parser.parse_args()
     env = {
         "AGENTBUS_SAFETY_POLL_SECONDS": str(args.safety_poll),
-        "AGENTBUS_TRIGGER": args.trigger,
         "AGENTBUS_RATE_LIMIT_PER_MINUTE": "0",
     }
+    if args.trigger:
+        env["AGENTBUS_TRIGGER"] = args.trigger
+    if args.db_url:
+        env["AGENTBUS_DB_URL"] = args.db_url
     started = time.monotonic()
-    figures = run(args.messages, env, args.timeout)
+    figures = run(args.messages, env, args.timeout, separate_homes=bool(args.db_url))
     elapsed = time.monotonic() - started
-    print(f"{args.messages} messages, trigger {args.trigger}, safety poll {args.safety_poll:g}s, {elapsed:.1f}s total")
+    backend = "PostgreSQL, separate homes" if args.db_url else "SQLite"
+    trigger = args.trigger or ("pg-notify" if args.db_url else "file-watch")
+    print(
+        f"{args.messages} messages on {backend}, trigger {trigger}, safety poll {args.safety_poll:g}s, "
+        f"{elapsed:.1f}s total"
+    )
     for name, seconds in figures.items():
         print(describe(name, seconds))
     slow = sum(1 for s in figures["result->event"] if s >= 1.0)
