@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2.0, help="messages per second per peer (default 2)")
     parser.add_argument("--broadcast-every", type=int, default=50, help="every Nth send of a peer is a broadcast")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--trigger", default="", help="AGENTBUS_TRIGGER for the adapters (default: theirs)")
     args = parser.parse_args()
 
     limit_off = args.rate * 60 >= 600
@@ -34,7 +35,11 @@ def main() -> None:
         f"soak: {args.peers} peers, {args.rate:g} msg/s each, {args.seconds:g} s",
         rate_limit_off=limit_off,
     )
-    with Bench(env=NO_RATE_LIMIT if limit_off else {}) as bench:
+    env = dict(NO_RATE_LIMIT) if limit_off else {}
+    if args.trigger:
+        env["AGENTBUS_TRIGGER"] = args.trigger
+        print(f"   AGENTBUS_TRIGGER={args.trigger}")
+    with Bench(env=env) as bench:
         names = [f"peer{i:02d}" for i in range(args.peers)]
         sessions = dict(zip(names, bench.start(*names), strict=True))
         pids = {name: s.adapter_pid for name, s in sessions.items()}
