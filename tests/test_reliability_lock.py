@@ -16,9 +16,19 @@ from agentbus.core import Bus, Settings
 from fakeclaude import Sandbox, Session
 
 # Holds the write lock of the bus (BEGIN IMMEDIATE) until its stdin closes: a stuck writer elsewhere.
+# First it may leave one pending message for each name in argv[2:], leased for two more seconds by a
+# claimer on another host: their drain passes then need the write lock while it is held (an empty
+# mailbox costs them only a read), and cannot push it in the instant between the commit and the lock.
 HOLDER = """
-import sqlite3, sys
+import sqlite3, sys, time
 conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+now = time.time()
+for name in sys.argv[2:]:
+    conn.execute(
+        "INSERT INTO messages (sender, recipient, body, created_at, claimed_by, claimed_at, attempts)"
+        " VALUES ('seed', ?, 'seeded before the lock', ?, 'elsewhere:1:seed', ?, 1)",
+        (name, now, now - 28.0),
+    )
 conn.execute("BEGIN IMMEDIATE")
 print("locked", flush=True)
 sys.stdin.read()
@@ -27,10 +37,10 @@ conn.execute("COMMIT")
 
 
 @contextmanager
-def write_lock_held(db: Path) -> Iterator[subprocess.Popen[str]]:
-    """Another process holds the bus's write lock until the block ends."""
+def write_lock_held(db: Path, *pending_for: str) -> Iterator[subprocess.Popen[str]]:
+    """Another process holds the bus's write lock until the block ends (after seeding mail, if asked)."""
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(db)],
+        [sys.executable, "-c", HOLDER, str(db), *pending_for],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -87,7 +97,7 @@ def test_a_lock_longer_than_the_busy_timeout_is_a_tool_error_naming_it(fakeclaud
     env = {"AGENTBUS_BUSY_TIMEOUT_SECONDS": "0.4", "AGENTBUS_SAFETY_POLL_SECONDS": "0.2"}
     db = fresh_bus(fakeclaude_bus)
     alice, bob = fakeclaude_bus.start_sessions("alice", "bob", env=env)
-    with write_lock_held(db):
+    with write_lock_held(db, "alice", "bob"):
         started = time.monotonic()
         refused = alice.call_tool("send_message", {"to": "bob", "text": "during the lock"})
         waited = time.monotonic() - started
@@ -103,7 +113,10 @@ def test_a_lock_longer_than_the_busy_timeout_is_a_tool_error_naming_it(fakeclaud
     assert alice.alive and bob.alive, alice.report() + "\n" + bob.report()
     sent = alice.call_tool("send_message", {"to": "bob", "text": "after the lock"})
     assert not sent.is_error, sent.text
-    assert bob.wait_for_channel(timeout=5).content == "after the lock"
+    bob.wait_for_channel(lambda e: e.content == "after the lock", timeout=5)
+    # The seeded mail, once its lease ran out, was pushed too: nothing was lost to the failed passes.
+    for session in (alice, bob):
+        session.wait_for_channel(lambda e: e.content == "seeded before the lock", timeout=10)
     assert "during the lock" not in bodies_on_bus(db)  # a refused send left nothing half-written
 
 
