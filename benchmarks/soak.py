@@ -109,7 +109,9 @@ def main() -> None:
             unexpected += len(set(arrivals) - set(expected[name]))
             latencies += [(arrivals[t] - acked) * 1000 for t, acked in expected[name].items() if t in arrivals]
         with Bus.open(Settings(home=bench.sandbox.bus_home)) as bus:
-            pending = sum(box.pending for box in bus.mailbox_stats())
+            stamp_deadline = time.monotonic() + 10  # the delivered stamp follows the push by a moment
+            while (pending := sum(box.pending for box in bus.mailbox_stats())) and time.monotonic() < stamp_deadline:
+                time.sleep(0.1)
         dead = [name for name, s in sessions.items() if not s.alive]
         rss_end = {name: rss_mb(pid) for name, pid in pids.items() if pid and sessions[name].alive}
         cpu_used = {name: cpu_seconds(pid) - cpu_start[name] for name, pid in pids.items() if pid and name in rss_end}
