@@ -53,6 +53,7 @@ class SendReceipt:
     ids: tuple[int, ...]
     recipients: tuple[str, ...]
     queued_offline: tuple[str, ...]
+    pull_only: tuple[str, ...] = ()  # live recipients that receive only by read_messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +286,7 @@ class Bus:
 
     def peer(self, name: str) -> Peer | None:
         """The live peer holding ``name``, or None."""
-        return next((p for p in self.peers() if p.name == name), None)
+        return next(iter(self._live_peer(name)), None)
 
     def rename(self, old: str, new: str, session_id: str) -> Peer:
         """Atomically move this session (and its pending mail) from ``old`` to ``new``."""
@@ -302,9 +303,7 @@ class Bus:
             holder = conn.execute(select(peers).where(peers.c.name == new)).first()
             if holder is not None:
                 if self._is_live(holder, now, thorough=True):
-                    raise NameTaken(
-                        f"name taken: {new!r} is held by a live session (pid {holder.pid}); choose another"
-                    )
+                    raise NameTaken(f"name taken: {new!r} is held by a live session (pid {holder.pid}); choose another")
                 conn.execute(delete(peers).where(peers.c.name == new))
             conn.execute(update(peers).where(peers.c.name == old).values(name=new, last_seen=now))
             conn.execute(
@@ -364,7 +363,8 @@ class Bus:
             # Out of SQLite's INTEGER range the driver would raise OverflowError: no such id can exist.
             raise UnknownMessage(f"reply_to={reply_to}: no message with that id was sent to or by you")
         now = time.time()
-        live = {p.name for p in self.peers()}
+        live_peers = self.peers() if to == BROADCAST else self._live_peer(to)
+        live = {p.name for p in live_peers}
         recipients = sorted(live - {sender}) if to == BROADCAST else [to]
         if not recipients:
             return SendReceipt(ids=(), recipients=(), queued_offline=())
@@ -397,7 +397,14 @@ class Bus:
                 for recipient in recipients
             ]
         offline = tuple(r for r in recipients if r not in live)
-        return SendReceipt(ids=tuple(ids), recipients=tuple(recipients), queued_offline=offline)
+        pull_only = tuple(p.name for p in live_peers if p.name in recipients and not p.can_push)
+        return SendReceipt(ids=tuple(ids), recipients=tuple(recipients), queued_offline=offline, pull_only=pull_only)
+
+    def _live_peer(self, name: str) -> list[Peer]:
+        """The live peer holding ``name`` as a 0- or 1-element list (one indexed read, no reaping)."""
+        with self._read() as conn:
+            row = conn.execute(select(peers).where(peers.c.name == name)).first()
+        return [_peer(row)] if row is not None and self._is_live(row, time.time()) else []
 
     def claim(self, recipient: str, claimer: str, *, limit: int = 100) -> list[Envelope]:
         """Lease the oldest pending messages of ``recipient`` to ``claimer``, in id order.

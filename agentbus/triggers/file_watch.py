@@ -2,10 +2,11 @@
 
 import logging
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import FileClosedEvent, FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from agentbus.core.ports import Disposer
@@ -39,7 +40,13 @@ class FileWatchTrigger:
         target = self._wake_file(self_name)
         target.touch(mode=0o600, exist_ok=True)
         observer = Observer()
-        observer.schedule(_WakeFileHandler(os.fsdecode(target), on_wake), os.fsdecode(self.wake_dir))
+        handler = _WakeFileHandler(os.fsdecode(target), on_wake)
+        if sys.platform == "linux":
+            # inotify on the peer's own file, close-after-write only: one event per notify, and no
+            # CPU spent by every other peer's watcher on wakes that are not theirs.
+            observer.schedule(handler, os.fsdecode(target), event_filter=[FileClosedEvent])
+        else:
+            observer.schedule(handler, os.fsdecode(self.wake_dir))
         observer.daemon = True
         observer.start()
 

@@ -228,15 +228,9 @@ class ToolBox:
         if receipt.queued_offline:
             text = f"{to} is not online; queued, delivered when {to} starts (msg_id {msg_id})."
             return text_result(text + await self._waiting_hint(), structured)
-        peer = next((p for p in await self.endpoint.peers() if p.name == to), None)
-        how = ""
-        if peer is not None:
-            structured["can_push"] = peer.can_push
-            how = (
-                "; it receives by push"
-                if peer.can_push
-                else "; it is online but pull only, so it sees it on read_messages"
-            )
+        can_push = to not in receipt.pull_only
+        structured["can_push"] = can_push
+        how = "; it receives by push" if can_push else "; it is online but pull only, so it sees it on read_messages"
         return text_result(f"Sent to {to} (msg_id {msg_id}){how}." + await self._waiting_hint(), structured)
 
     async def broadcast(self, args: Mapping[str, Any]) -> dict[str, Any]:
