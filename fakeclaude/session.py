@@ -370,7 +370,7 @@ class Session:
         text = data.decode("utf-8", errors="replace").rstrip("\n")
         try:
             parsed = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             parsed = None
         with self._write_lock:
             if isinstance(parsed, dict):

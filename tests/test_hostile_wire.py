@@ -256,12 +256,6 @@ def test_json_nested_beyond_any_parser_limit_is_refused_and_serving_goes_on(tmp_
     assert "Traceback" not in stderr, stderr[-3000:]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="fakeclaude bug: Session.send_raw parses every line with json.loads to record it and lets "
-    "RecursionError escape, so a test cannot send deeply nested JSON (it only catches ValueError)",
-)
 def test_fakeclaude_send_raw_takes_deeply_nested_json(pair: tuple[Session, Session]) -> None:
     alice, bob = pair
     alice.send_raw(b"[" * 200_000 + b"]" * 200_000)
