@@ -91,8 +91,9 @@ _RULES = (
         "must",
         "2. Names",
         (
-            "`set_name` to a name a live peer holds is refused (`name taken`); renaming is atomic and the peer's "
-            "pending mail follows it to the new name."
+            "`set_name` to a name a live peer holds is refused with an error saying the name is taken (the "
+            "reference wording starts `name taken:`); renaming is atomic and the peer's pending mail follows "
+            "it to the new name."
         ),
     ),
     Rule(
@@ -348,7 +349,10 @@ _RULES = (
         "TRIG-2",
         "must",
         "7. Ports and triggers",
-        ("`AGENTBUS_TRIGGER=poll` selects the poll trigger; an unknown value is an error naming the choices."),
+        (
+            "`AGENTBUS_TRIGGER=poll` selects the poll trigger; an unknown value makes the adapter exit "
+            "non-zero with a stderr line naming the choices."
+        ),
     ),
     Rule(
         "MCP-1",
@@ -404,9 +408,11 @@ _RULES = (
         "must",
         "8. The MCP adapter protocol (claude-mcp and compatible adapters)",
         (
-            "Malformed input on stdin (invalid JSON, a non-object, an unknown method, invalid params, invalid "
-            "UTF-8, an over-long line) gets a JSON-RPC error response where the protocol allows one and is "
-            "otherwise ignored; the adapter keeps working."
+            "Malformed input on stdin gets a JSON-RPC error response and the adapter keeps working: invalid "
+            "JSON or invalid UTF-8 gets -32700 with `id: null`; a non-object or an object that is not a "
+            "valid request gets -32600 (with the request's id when it can be read); an unknown method with "
+            "an id gets -32601; invalid params get -32602 or a tool error. A line longer than 16 MiB may be "
+            "dropped without a response (and logged on stderr); the next line is served."
         ),
     ),
     Rule(
@@ -414,8 +420,9 @@ _RULES = (
         "should",
         "8. The MCP adapter protocol (claude-mcp and compatible adapters)",
         (
-            'Tool names and descriptions contain "agentbus", "peer" and "reply" so a client that defers tools '
-            "behind a search step finds them."
+            'Taken together, the tool names and descriptions contain "agentbus", "peer" and "reply", and '
+            "`send_message`'s description says it is how to reply, so a client that defers tools behind a "
+            "search step finds them."
         ),
     ),
     Rule(
@@ -431,7 +438,14 @@ _RULES = (
         "LIFE-2",
         "must",
         "9. Adapter lifecycle",
-        ("The adapter honours `AGENTBUS_NAME`, `AGENTBUS_HOME` and `AGENTBUS_TRIGGER`."),
+        (
+            "The adapter honours `AGENTBUS_NAME`, `AGENTBUS_HOME` and `AGENTBUS_TRIGGER`, and the tunables "
+            "the conformance suite sets: `AGENTBUS_HEARTBEAT_SECONDS` (PRES-2), `AGENTBUS_STALE_SECONDS` "
+            "(PRES-3), `AGENTBUS_LEASE_SECONDS` (DELIV-6), `AGENTBUS_SAFETY_POLL_SECONDS` (DELIV-10), "
+            "`AGENTBUS_BUSY_TIMEOUT_SECONDS` (LIFE-3), `AGENTBUS_DELIVERED_TTL_SECONDS` (MBOX-5), "
+            "`AGENTBUS_MAX_BODY` (LIMIT-1), `AGENTBUS_RATE_LIMIT_PER_MINUTE` (LIMIT-4) and `AGENTBUS_DB_URL` "
+            "(section 11)."
+        ),
     ),
     Rule(
         "LIFE-3",
@@ -483,8 +497,12 @@ _RULES = (
         "must",
         "11. The bus file (shared schema, version `0001`)",
         (
-            "The bus is the SQLite database `AGENTBUS_HOME/bus.db` (default `~/.agentbus/bus.db`), in WAL mode, "
-            "used with a busy timeout (default 5 s). Every write transaction starts with `BEGIN IMMEDIATE`."
+            "The bus is the SQLite database `AGENTBUS_HOME/bus.db` (default `~/.agentbus/bus.db`), in WAL "
+            "mode (switched once, under the setup lock), used with a busy timeout (default 5 s). Every write "
+            "transaction starts with `BEGIN IMMEDIATE`. With `AGENTBUS_DB_URL` set to a PostgreSQL URL the "
+            "same tables live in that database instead; claims then serialise per mailbox with "
+            "`pg_advisory_xact_lock(727275, hashtext(recipient))`, setup with `pg_advisory_lock(727274)`, "
+            'and wake-ups use `NOTIFY "agentbus.wake.<name>"`.'
         ),
     ),
     Rule(

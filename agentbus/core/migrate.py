@@ -4,7 +4,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, inspect, text
 
-from agentbus.core.engine import enable_wal, setup_lock
+from agentbus.core.engine import WRITE_OPTION, enable_wal, setup_lock
 from agentbus.core.errors import BusUnavailable
 from agentbus.core.schema import SCHEMA_HEAD, SCHEMA_REVISIONS
 
@@ -37,7 +37,9 @@ def upgrade(engine: Engine, lock_path: Path | None) -> str:
 
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        with engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+        with engine.connect() as conn:
+            conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
     return SCHEMA_HEAD
