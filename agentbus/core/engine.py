@@ -19,6 +19,11 @@ WRITE_OPTION = "agentbus_write"
 def make_engine(url: str, *, busy_timeout_seconds: float) -> Engine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url, busy_timeout_seconds)
+    if url.startswith("postgresql"):
+        # The busy timeout's PostgreSQL counterpart: a lock held longer fails the statement instead of
+        # hanging the session for good (0 would mean "no timeout" there, hence at least 1 ms).
+        lock_timeout = max(1, int(busy_timeout_seconds * 1000))
+        return create_engine(url, pool_pre_ping=True, connect_args={"options": f"-c lock_timeout={lock_timeout}"})
     return create_engine(url, pool_pre_ping=True)
 
 
@@ -101,7 +106,7 @@ def translate_db_error(exc: DBAPIError, where: str) -> BusUnavailable:
     """Turn a driver error into a sentence naming the bus and what to do about it."""
     message = str(exc.orig) if exc.orig is not None else str(exc)
     lowered = message.lower()
-    if isinstance(exc, OperationalError) and "locked" in lowered:
+    if isinstance(exc, OperationalError) and ("locked" in lowered or "lock timeout" in lowered):
         return BusUnavailable(
             f"the bus at {where} stayed locked by another process longer than the busy timeout; "
             "try again, or find the process holding it (agentbus doctor)"
