@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 
 from agentbus.manifest import Manifest
+from conformance.databases import Backend
 from conformance.harness import Harness
 from conformance.requirements import Requirements
-from conformance.settings import MANIFEST_KEY
+from conformance.settings import BACKEND_KEY, MANIFEST_KEY
 
 
 @pytest.fixture(scope="session")
@@ -18,15 +19,22 @@ def agentbus_manifest(pytestconfig: pytest.Config) -> Manifest:
 
 
 @pytest.fixture(scope="session")
-def agentbus_requirements(agentbus_manifest: Manifest) -> Requirements:
+def agentbus_backend(pytestconfig: pytest.Config) -> Backend:
+    """Where the run's buses live: the SQLite file, or PostgreSQL (``--agentbus-db-url``)."""
+    return pytestconfig.stash.get(BACKEND_KEY, Backend())
+
+
+@pytest.fixture(scope="session")
+def agentbus_requirements(agentbus_manifest: Manifest, agentbus_backend: Backend) -> Requirements:
     """The suite's requirements answered for this adapter (what ``@requires`` checks)."""
-    return Requirements(agentbus_manifest)
+    return Requirements(agentbus_manifest, agentbus_backend)
 
 
 @pytest.fixture
-def harness(agentbus_manifest: Manifest, tmp_path: Path) -> Iterator[Harness]:
-    """A private bus for one test: its own AGENTBUS_HOME and HOME under ``tmp_path``; sessions end at teardown."""
-    made = Harness(agentbus_manifest, tmp_path / "sandbox")
+def harness(agentbus_manifest: Manifest, agentbus_backend: Backend, tmp_path: Path) -> Iterator[Harness]:
+    """A private bus for one test: its own AGENTBUS_HOME and HOME under ``tmp_path`` and, on PostgreSQL, its
+    own database (dropped at teardown); sessions end at teardown."""
+    made = Harness(agentbus_manifest, tmp_path / "sandbox", backend=agentbus_backend)
     try:
         yield made
     finally:

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from agentbus.manifest import Manifest
-from conformance.busfile import BusFile
+from conformance.busfile import BusDatabase, BusFile, BusReader
+from conformance.databases import Backend
 from conformance.procs import group_pids, wait_until
 from conformance.rawclient import RawClient
 from fakeclaude import Sandbox, Session
@@ -24,21 +25,60 @@ class Harness:
 
     ``start("alice")`` launches the adapter from its manifest's command (fakeclaude session, the
     plain initialize opening unless ``opening="discover"``); ``raw("bob")`` launches it under the
-    hand-driven ``RawClient``; ``db`` is the bus file. ``env`` is added to every session's
-    environment (AGENTBUS_HOME and HOME point into the test's temp directory; the test process's
-    own AGENTBUS_* variables are never passed on).
+    hand-driven ``RawClient``; ``db`` is the bus (``BusFile`` for ``AGENTBUS_HOME/bus.db``, or
+    ``BusDatabase`` when the run's backend is PostgreSQL: then the harness creates a database for the
+    test, every session gets ``AGENTBUS_DB_URL`` pointing at it, and ``close`` drops it). ``env`` is
+    added to every session's environment (AGENTBUS_HOME and HOME point into the test's temp
+    directory; the test process's own AGENTBUS_* variables are never passed on).
     """
 
-    def __init__(self, manifest: Manifest, root: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, manifest: Manifest, root: Path, env: Mapping[str, str] | None = None, backend: Backend | None = None
+    ) -> None:
         self.manifest = manifest
         self.root = root
+        self.backend = backend or Backend()
         self.sandbox = Sandbox(root, adapter=manifest, close_timeout=CLOSE_TIMEOUT)
         self.bus_home = self.sandbox.bus_home
         self.home = self.sandbox.home
         self.env: dict[str, str] = dict(env or {})
-        self.db = BusFile(self.bus_home / "bus.db")
         self.raw_clients: list[RawClient] = []
         self._count = 0
+        self._readers: list[BusReader] = []
+        self._databases: list[str] = []
+        self.db_url: str | None = None
+        if self.backend.is_postgres:
+            self.db_url = self._new_database()
+            self.env["AGENTBUS_DB_URL"] = self.db_url
+            self.db: BusReader = self._reader(BusDatabase(self.db_url))
+        else:
+            self.db = BusFile(self.bus_home / "bus.db")
+
+    @property
+    def on_postgres(self) -> bool:
+        """True when the bus under test is a PostgreSQL database rather than the SQLite file."""
+        return self.backend.is_postgres
+
+    def _new_database(self) -> str:
+        url = self.backend.create_database()
+        self._databases.append(url)
+        return url
+
+    def _reader(self, reader: BusReader) -> BusReader:
+        self._readers.append(reader)
+        return reader
+
+    def fresh_bus(self, label: str) -> tuple[dict[str, str], BusReader]:
+        """Another bus nobody has opened yet: the session env that selects it, and its reader.
+
+        SQLite: ``AGENTBUS_HOME`` set to a new directory ``<root>/<label>``. PostgreSQL: a new database
+        (dropped at ``close``) in ``AGENTBUS_DB_URL``.
+        """
+        if self.backend.is_postgres:
+            url = self._new_database()
+            return {"AGENTBUS_DB_URL": url}, self._reader(BusDatabase(url))
+        home = self.root / label
+        return {"AGENTBUS_HOME": str(home)}, BusFile(home / "bus.db")
 
     def session_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """The AGENTBUS_* (and other) variables a session gets on top of HOME and AGENTBUS_HOME."""
@@ -135,6 +175,17 @@ class Harness:
         for thread in threads:
             thread.join()
         self.sandbox.close_all()
+        for reader in self._readers:
+            _quietly(reader.close)
+        databases, self._databases = self._databases, []
+        failed: list[BaseException] = []
+        for url in databases:
+            try:
+                self.backend.drop_database(url)
+            except Exception as exc:  # drop the others, then report the first failure
+                failed.append(exc)
+        if failed:
+            raise failed[0]
 
 
 def _quietly(func: Any) -> None:

@@ -15,7 +15,8 @@ MARKERS = (
     "must: the cited rule is a MUST rule; a failure fails certification",
     "should: the cited rule is a SHOULD rule; a failure is a warning unless --agentbus-strict",
     "may: the cited rule is a MAY rule, tested only when the adapter claims its capability",
-    "requires(*names): requirements (conformance.requirements.Requirements properties) the test needs",
+    "requires(*names, why=None): requirements (conformance.requirements.Requirements properties) the test "
+    "needs; why says what the test is about, for the skip reason",
 )
 
 
@@ -40,9 +41,9 @@ def rule(rule_id: str) -> Callable[[F], F]:
     return apply
 
 
-def requires(*names: str) -> pytest.MarkDecorator:
-    """Skip the test (with the reason) unless every named requirement is open."""
-    return pytest.mark.requires(*names)
+def requires(*names: str, why: str | None = None) -> pytest.MarkDecorator:
+    """Skip the test (with the reason, prefixed by ``why`` when given) unless every named requirement is open."""
+    return pytest.mark.requires(*names, why=why) if why else pytest.mark.requires(*names)
 
 
 def rule_of(item: pytest.Item) -> Rule | None:

@@ -11,6 +11,11 @@ environment, which wins over the ini file):
   (per test: rule, level, outcome, reason, duration; per rule and per level totals; the verdict).
 - ``--agentbus-rules=ID[,ID...]`` / ``agentbus_rules`` / ``AGENTBUS_RULES``: run only the tests of
   these rules (shell-style patterns: ``DELIV-*,LIFE-1``); the others are deselected.
+- ``--agentbus-db-url=URL`` / ``agentbus_db_url`` / ``AGENTBUS_DB_URL``: certify on PostgreSQL. URL is
+  an admin URL of a server (``postgresql+psycopg://user@host:port/postgres``, a role with CREATEDB):
+  every test gets a fresh database ``agentbus_conf_<random>`` there, dropped at teardown, and every
+  adapter it starts gets ``AGENTBUS_DB_URL`` pointing at that database. Tests about the SQLite bus
+  file itself skip with the reason. Without it each test's bus is the file ``AGENTBUS_HOME/bus.db``.
 
 Decisions:
 
@@ -34,8 +39,9 @@ Decisions:
   leaves it a failure. Setup and teardown errors are never converted.
 - Each test gets a private bus (``harness`` fixture: its own AGENTBUS_HOME and HOME under
   ``tmp_path``) and talks to the adapter only through stdio (fakeclaude sessions or the raw client,
-  started from the manifest's ``command``) and ``bus.db`` (plain sqlite3 on the SPEC section 11
-  schema), so the suite is xdist-safe and certifies adapters written in any language. When
+  started from the manifest's ``command``) and the bus (``bus.db`` with plain sqlite3, or the test's
+  PostgreSQL database with psycopg, on the SPEC section 11 schema), so the suite is xdist-safe and
+  certifies adapters written in any language. When
   pytest-timeout is installed each suite test gets a 60 s timeout as a safety net.
 """
 
@@ -47,11 +53,12 @@ import pytest
 
 from agentbus.manifest import Manifest, ManifestError, resolve_adapter
 from conformance import fixtures
+from conformance.databases import Backend, BackendError, make_backend
 from conformance.marks import MARKERS, rule_of
 from conformance.requirements import Requirements
 from conformance.results import Results
 from conformance.rules import KNOWN_CAPABILITIES, SPEC_VERSION, Rule
-from conformance.settings import MANIFEST_KEY, Settings, read_settings
+from conformance.settings import BACKEND_KEY, MANIFEST_KEY, Settings, read_settings
 
 SUITE_DIR = Path(__file__).resolve().parent / "suite"
 PLUGIN_NAME = "agentbus-conformance-session"
@@ -89,10 +96,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run only the tests of these rules, comma-separated shell patterns such as 'DELIV-*,LIFE-1' "
         "(ini agentbus_rules, env AGENTBUS_RULES)",
     )
+    group.addoption(
+        "--agentbus-db-url",
+        dest="agentbus_db_url",
+        metavar="URL",
+        help="certify on PostgreSQL: admin URL of a server (postgresql+psycopg://user@host:port/postgres); "
+        "each test gets a fresh database there (ini agentbus_db_url, env AGENTBUS_DB_URL)",
+    )
     parser.addini("agentbus_adapter", "adapter to certify (entry-point name or module.json path)", default="")
     parser.addini("agentbus_strict", "SHOULD failures fail the run", type="bool", default=False)
     parser.addini("agentbus_report", "write a JSON conformance report to this file", default="")
     parser.addini("agentbus_rules", "run only the tests of these rules (comma-separated patterns)", default="")
+    parser.addini("agentbus_db_url", "certify on PostgreSQL: admin URL of a server (a database per test)", default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -106,9 +121,14 @@ def pytest_configure(config: pytest.Config) -> None:
         manifest = resolve_adapter(settings.adapter)
     except ManifestError as exc:
         raise pytest.UsageError(f"--agentbus-adapter: {exc}") from None
+    try:
+        backend = make_backend(settings.db_url)
+    except BackendError as exc:
+        raise pytest.UsageError(f"--agentbus-db-url: {exc}") from None
     config.stash[MANIFEST_KEY] = manifest
+    config.stash[BACKEND_KEY] = backend
     config.pluginmanager.register(fixtures, "agentbus-conformance-fixtures")
-    config.pluginmanager.register(ConformanceSession(config, manifest, settings), PLUGIN_NAME)
+    config.pluginmanager.register(ConformanceSession(config, manifest, settings, backend), PLUGIN_NAME)
     _aim_at_suite(config)
 
 
@@ -145,19 +165,22 @@ def _reason(report: pytest.TestReport) -> str:
 class ConformanceSession:
     """The active kit for one pytest run: requirement checks, SHOULD conversion, results and summary."""
 
-    def __init__(self, config: pytest.Config, manifest: Manifest, settings: Settings) -> None:
+    def __init__(
+        self, config: pytest.Config, manifest: Manifest, settings: Settings, backend: Backend | None = None
+    ) -> None:
         self.config = config
         self.manifest = manifest
         self.settings = settings
-        self.results = Results(manifest, settings.strict)
-        self.requirements = Requirements(manifest)
+        self.backend = backend or Backend()
+        self.results = Results(manifest, settings.strict, backend=self.backend.kind)
+        self.requirements = Requirements(manifest, self.backend)
         report = settings.report
         self.report_path = (config.invocation_params.dir / report) if report is not None else None
 
     # collection --------------------------------------------------------------------------------
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
-        """Adapter, version, manifest, claimed capabilities and the kit's mode."""
+        """Adapter, version, manifest, claimed capabilities, the bus backend and the kit's mode."""
         m = self.manifest
         claimed = sorted(m.capabilities)
         known = [c for c in claimed if c in KNOWN_CAPABILITIES] or ["none"]
@@ -166,6 +189,7 @@ class ConformanceSession:
             f"agentbus conformance: adapter {m.id} {m.version} ({m.title}), manifest {m.path}",
             f"agentbus conformance: spec {SPEC_VERSION}; capabilities claimed: {', '.join(known)}"
             + (f" (not defined by the spec, ignored: {', '.join(extra)})" if extra else ""),
+            f"agentbus conformance: bus backend {self.backend.describe()}",
             "agentbus conformance: SHOULD failures are "
             + ("errors (--agentbus-strict)" if self.settings.strict else "warnings")
             + (f"; rules {','.join(self.settings.rules)}" if self.settings.rules else "")
@@ -205,7 +229,8 @@ class ConformanceSession:
             for name in mark.args:
                 requirement = self.requirements.check(name)
                 if not requirement:
-                    pytest.skip(requirement.reason)
+                    why = mark.kwargs.get("why")
+                    pytest.skip(f"{why}: {requirement.reason}" if why else requirement.reason)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:

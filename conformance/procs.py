@@ -1,11 +1,13 @@
 """Looking at adapter processes from outside (Linux /proc): process groups, sockets, bounded waits."""
 
 import contextlib
+import ipaddress
 import os
 import re
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -123,6 +125,58 @@ def inet_sockets(pid: int) -> dict[int, str]:
             fields = line.split()
             if len(fields) > 9 and fields[9].isdigit() and int(fields[9]) in mine:
                 found[int(fields[9])] = f"{table}: {line.strip()}"
+    return found
+
+
+#: ``st`` of a listening TCP socket in /proc/net/tcp{,6}.
+TCP_LISTEN = "0A"
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True)
+class InetSocket:
+    """One network socket of a process, from its namespace's /proc/net table."""
+
+    table: str
+    state: str
+    local: tuple[IPAddress, int]
+    remote: tuple[IPAddress, int]
+    line: str
+
+    @property
+    def listening(self) -> bool:
+        """True for a TCP socket in LISTEN state."""
+        return self.table.startswith("tcp") and self.state == TCP_LISTEN
+
+
+def _address(field: str) -> tuple[IPAddress, int]:
+    host, _, port = field.partition(":")
+    raw = bytes.fromhex(host)
+    # The kernel prints each 32-bit word in host (little-endian) order.
+    packed = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    address: IPAddress = ipaddress.ip_address(packed)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address, int(port, 16)
+
+
+def inet_socket_details(pid: int) -> list[InetSocket]:
+    """The network sockets of ``pid`` (as ``inet_sockets`` finds them) with their addresses and state."""
+    mine = socket_inodes(pid)
+    if not mine:
+        return []
+    found: list[InetSocket] = []
+    for table in INET_TABLES:
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[9].isdigit() and int(fields[9]) in mine:
+                local, remote = _address(fields[1]), _address(fields[2])
+                found.append(InetSocket(table, fields[3], local, remote, f"{table}: {line.strip()}"))
     return found
 
 

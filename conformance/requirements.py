@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentbus.manifest import Manifest
+from conformance.databases import Backend
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,9 @@ class Requirements:
     states what it claims in its module.json, and the kit holds it to that claim.
     """
 
-    def __init__(self, manifest: Manifest) -> None:
+    def __init__(self, manifest: Manifest, backend: Backend | None = None) -> None:
         self.manifest = manifest
+        self.backend = backend or Backend()
 
     def _capability(self, name: str) -> Requirement:
         if name in self.manifest.capabilities:
@@ -80,3 +82,17 @@ class Requirements:
         if sys.platform.startswith("linux") and Path("/proc/self/fd").is_dir():
             return open_()
         return closed("needs Linux /proc to inspect the adapter process")
+
+    @property
+    def sqlite_bus(self) -> Requirement:
+        """The bus under test is the SQLite file ``AGENTBUS_HOME/bus.db`` (file modes, WAL, bus.lock, corruption)."""
+        if not self.backend.is_postgres:
+            return open_()
+        return closed("SQLite bus file only; this run's bus is a PostgreSQL database (--agentbus-db-url)")
+
+    @property
+    def postgres_bus(self) -> Requirement:
+        """The bus under test is a PostgreSQL database (``--agentbus-db-url``)."""
+        if self.backend.is_postgres:
+            return open_()
+        return closed("PostgreSQL bus only; run the kit with --agentbus-db-url (or AGENTBUS_DB_URL) to test it")

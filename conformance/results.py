@@ -9,6 +9,8 @@ from typing import Any
 from agentbus.manifest import Manifest
 from conformance.rules import KNOWN_CAPABILITIES, LEVELS, NOT_TESTABLE, RULES, SPEC_VERSION
 
+#: How the verdict names a backend other than the default SQLite file.
+BACKEND_NAMES = {"postgresql": "PostgreSQL"}
 #: Test outcomes, worst first: a rule's outcome is the worst outcome of its tests.
 OUTCOMES = ("failed", "error", "warning", "passed", "skipped")
 
@@ -44,6 +46,8 @@ class Results:
     manifest: Manifest
     strict: bool
     tests: dict[str, TestOutcome] = field(default_factory=dict)
+    #: The bus backend of the run: ``sqlite`` (the bus file) or ``postgresql`` (--agentbus-db-url).
+    backend: str = "sqlite"
 
     def record(self, nodeid: str, rule: str, level: str, outcome: str, reason: str, duration: float) -> None:
         """Fold one phase report (setup/call/teardown) into the test's outcome."""
@@ -107,6 +111,7 @@ class Results:
                 "unknown_capabilities": [c for c in claimed if c not in KNOWN_CAPABILITIES],
             },
             "strict": self.strict,
+            "backend": self.backend,
             "conforms": self.conforms(),
             "levels": self.levels(),
             "rules": [asdict(r) for r in self.rules()],
@@ -162,6 +167,8 @@ class Results:
         warnings = [r.rule for r in self.rules() if r.outcome == "warning"]
         note = f"; SHOULD warnings: {', '.join(warnings)}" if warnings else ""
         mode = " (strict)" if self.strict else ""
+        if self.backend != "sqlite":
+            mode += f" on a {BACKEND_NAMES.get(self.backend, self.backend)} bus"
         if not self.tests:
             return f"no conformance test ran for {who}"
         broken = self.broken_rules()

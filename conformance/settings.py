@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from agentbus.manifest import Manifest
+from conformance.databases import Backend
 
 MANIFEST_KEY = pytest.StashKey[Manifest]()
+BACKEND_KEY = pytest.StashKey[Backend]()
 
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off", "")
@@ -16,12 +18,14 @@ FALSE_WORDS = ("0", "false", "no", "off", "")
 
 @dataclass(frozen=True)
 class Settings:
-    """``adapter`` (entry-point name or module.json path), ``strict``, ``report`` path, ``rules`` patterns."""
+    """``adapter`` (entry-point name or module.json path), ``strict``, ``report`` path, ``rules`` patterns,
+    ``db_url`` (admin URL of a PostgreSQL server; None: the SQLite bus file)."""
 
     adapter: str | None
     strict: bool
     report: Path | None
     rules: tuple[str, ...]
+    db_url: str | None = None
 
 
 def _bool(name: str, raw: str) -> bool:
@@ -55,9 +59,11 @@ def read_settings(config: pytest.Config) -> Settings:
     report = _pick(config, "agentbus_report", "AGENTBUS_REPORT", "agentbus_report")
     rules = _pick(config, "agentbus_rules", "AGENTBUS_RULES", "agentbus_rules")
     patterns = tuple(p.strip().upper() for p in (rules or "").replace(" ", ",").split(",") if p.strip())
+    db_url = _pick(config, "agentbus_db_url", "AGENTBUS_DB_URL", "agentbus_db_url")
     return Settings(
         adapter=adapter,
         strict=strict,
         report=Path(report) if report else None,
         rules=patterns,
+        db_url=db_url.strip() if db_url and db_url.strip() else None,
     )

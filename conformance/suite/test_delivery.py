@@ -2,6 +2,8 @@
 
 import os
 import re
+import subprocess
+import sys
 import threading
 import time
 from datetime import datetime
@@ -205,6 +207,30 @@ def test_a_live_lease_of_another_drainer_is_respected(harness: Harness) -> None:
     rows = [harness.db.message(i) for i in leased]
     assert untouched, f"bob pushed mail under another drainer's live lease: {[e.content for e in bob.channel_events]}"
     assert all(r["claimed_by"] == claimer for r in rows), f"the lease was taken over: {[dict(r) for r in rows]}"
+    harness.db.write("UPDATE messages SET claimed_by = NULL, claimed_at = NULL WHERE id IN (?, ?)", leased)
+    events = wait_events(bob, 2, timeout=6)
+    assert [msg_id(e) for e in events] == leased
+
+
+@rule("DELIV-6")
+def test_a_live_lease_of_another_host_is_respected(harness: Harness) -> None:
+    """DELIV-6: Two drainers of one mailbox never push the same message at the same time: a drainer
+    claims rows with a lease (`claimed_by`, `claimed_at`, default 30 s) and a mailbox with a live lease
+    held by another claimer is not claimed.
+
+    The claimer names another host (a bus shared across hosts), with a pid that does not exist here:
+    this host cannot tell whether it died, so its fresh lease must be respected (SCHEMA-5)."""
+    bob = harness.start("bob", env=FAST_POLL)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    claimer = f"elsewhere.invalid:{dead.pid}:conformance-lease"
+    leased = [
+        harness.db.insert_message("alice", "bob", f"remote lease {i}", claimed_by=claimer, claimed_at=time.time())
+        for i in range(2)
+    ]
+    untouched = stays(lambda: not bob.channel_events, 1.5)
+    assert untouched, f"bob pushed mail leased by another host: {[e.content for e in bob.channel_events]}"
+    assert all(harness.db.message(i)["claimed_by"] == claimer for i in leased), "the remote lease was taken over"
     harness.db.write("UPDATE messages SET claimed_by = NULL, claimed_at = NULL WHERE id IN (?, ?)", leased)
     events = wait_events(bob, 2, timeout=6)
     assert [msg_id(e) for e in events] == leased

@@ -1,13 +1,14 @@
 """SPEC section 9: the adapter's lifecycle (exit on EOF and SIGTERM, settings, unusable buses, cold start)."""
 
 import contextlib
-import sqlite3
 import threading
 import time
 
+from sqlalchemy.engine import make_url
+
 from conformance.checks import send, terminate_adapter
 from conformance.harness import Harness
-from conformance.marks import rule
+from conformance.marks import requires, rule
 from conformance.procs import gone, group_pids, wait_until
 from fakeclaude import FakeClaudeError, Session
 
@@ -60,11 +61,15 @@ def test_honours_agentbus_name_and_home(harness: Harness) -> None:
     """LIFE-2: The adapter honours `AGENTBUS_NAME`, `AGENTBUS_HOME` and `AGENTBUS_TRIGGER`."""
     bob = harness.start("bob-the-builder")
     assert harness.peer_row(bob)["name"] == "bob-the-builder"
-    assert (harness.bus_home / "bus.db").is_file()
+    if harness.on_postgres:  # AGENTBUS_DB_URL wins: the row is in the test's database, no file anywhere
+        assert not (harness.bus_home / "bus.db").exists(), "a bus file was created despite AGENTBUS_DB_URL"
+    else:
+        assert (harness.bus_home / "bus.db").is_file()
     assert not (harness.home / ".agentbus").exists(), "a bus was created under HOME despite AGENTBUS_HOME"
 
 
 @rule("LIFE-3")
+@requires("sqlite_bus", why="LIFE-3 a corrupt bus.db")
 def test_corrupt_bus_is_reported_and_exits_non_zero(harness: Harness) -> None:
     """LIFE-3: A bus it cannot use (corrupt, unsafe permissions, locked beyond the busy timeout) is
     reported on stderr in one sentence and the adapter exits non-zero; it never creates a second bus
@@ -84,18 +89,16 @@ def test_locked_bus_is_reported_and_exits_non_zero(harness: Harness) -> None:
     """LIFE-3: A bus it cannot use (..., locked beyond the busy timeout) is reported on stderr in one
     sentence and the adapter exits non-zero; it never creates a second bus elsewhere.
 
-    The kit holds an exclusive lock longer than the busy timeout (AGENTBUS_BUSY_TIMEOUT_SECONDS=0.5)."""
+    The kit holds an exclusive lock longer than the busy timeout (AGENTBUS_BUSY_TIMEOUT_SECONDS=0.5):
+    SQLite BEGIN EXCLUSIVE; PostgreSQL the tables locked IN ACCESS EXCLUSIVE MODE."""
     harness.start("setup").close()
     release = threading.Event()
     locked = threading.Event()
 
     def hold() -> None:
-        conn = sqlite3.connect(harness.db.path, timeout=5, isolation_level=None)
-        conn.execute("BEGIN EXCLUSIVE")
-        locked.set()
-        release.wait(10)
-        conn.execute("COMMIT")
-        conn.close()
+        with harness.db.exclusive_lock():
+            locked.set()
+            release.wait(10)
 
     holder = threading.Thread(target=hold)
     holder.start()
@@ -107,6 +110,24 @@ def test_locked_bus_is_reported_and_exits_non_zero(harness: Harness) -> None:
         holder.join()
     assert session.returncode not in (0, None), f"exit code {session.returncode} on a locked bus"
     assert session.stderr.strip(), "nothing on stderr about the locked bus"
+    assert not (harness.home / ".agentbus").exists(), "a second bus was created under HOME"
+
+
+@rule("LIFE-3")
+@requires("postgres_bus", why="LIFE-3 an unreachable PostgreSQL database")
+def test_unreachable_database_is_reported_and_exits_non_zero(harness: Harness) -> None:
+    """LIFE-3: A bus it cannot use (...) is reported on stderr in one sentence and the adapter exits
+    non-zero; it never creates a second bus elsewhere.
+
+    AGENTBUS_DB_URL names a database that does not exist on the test's server: the adapter must not
+    fall back to a bus file in AGENTBUS_HOME or under HOME."""
+    assert harness.db_url is not None
+    url = make_url(harness.db_url)
+    missing = url.set(database=f"{url.database}_missing").render_as_string(hide_password=False)
+    session = _failed_start(harness, "bob", env={"AGENTBUS_DB_URL": missing})
+    assert session.returncode not in (0, None), f"exit code {session.returncode} on an unreachable database"
+    assert session.stderr.strip(), "nothing on stderr about the unreachable database"
+    assert not (harness.bus_home / "bus.db").exists(), "a bus file was created in AGENTBUS_HOME instead"
     assert not (harness.home / ".agentbus").exists(), "a second bus was created under HOME"
 
 

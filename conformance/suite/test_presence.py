@@ -1,5 +1,8 @@
 """SPEC section 4: presence (registration, heartbeat, liveness and reaping, unregistering, list_peers)."""
 
+import re
+import subprocess
+import sys
 import time
 
 from conformance.checks import kill_adapter, listed_names, mentions, send, terminate_adapter
@@ -60,6 +63,29 @@ def test_liveness_window_is_45_seconds_for_other_hosts(harness: Harness) -> None
     assert mentions(listing.text, "recent"), f"a peer seen 30 s ago is not listed: {listing.text!r}"
     assert not mentions(listing.text, "ghost"), f"a peer seen 60 s ago is listed: {listing.text!r}"
     assert "ghost" not in harness.db.peer_names(), "the stale row was not reaped"
+
+
+@rule("PRES-3")
+def test_pid_of_another_host_is_not_checked_here(harness: Harness) -> None:
+    """PRES-3: A peer is live when seen within 45 s, and, when its row names this host, its process
+    exists. ...
+
+    A bus shared across hosts (PostgreSQL) holds rows of processes this host cannot see: a recent row
+    of another host whose pid does not exist here is live (listed, not reaped, mail to it not queued
+    as offline), while the same pid on this host is offline at once."""
+    alice = harness.start("alice")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    harness.db.insert_peer("remote", pid=dead.pid, host="elsewhere.invalid")
+    harness.db.insert_peer("local-ghost", pid=dead.pid)
+    listing = alice.call_tool("list_peers", {})
+    assert mentions(listing.text, "remote"), f"a live peer of another host is not listed: {listing.text!r}"
+    assert not mentions(listing.text, "local-ghost"), f"a dead peer of this host is listed: {listing.text!r}"
+    assert "remote" in harness.db.peer_names(), "the other host's row was reaped on a local pid check"
+    result = send(alice, "remote", "across hosts")
+    assert not re.search(r"queued|offline|not online", result.text, re.I), (
+        f"a send to a live peer of another host was treated as offline: {result.text!r}"
+    )
 
 
 @rule("PRES-4")

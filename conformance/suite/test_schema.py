@@ -1,14 +1,14 @@
-"""SPEC section 11: the bus file (location, WAL, busy timeout, schema version, tables, claims, renames)."""
+"""SPEC section 11: the bus on SQLite or PostgreSQL (location, WAL, locks, schema version, tables, claims, renames)."""
 
 import contextlib
 import os
 import threading
 import time
 
-from conformance.busfile import HOST, BusFile
+from conformance.busfile import HOST
 from conformance.checks import send
 from conformance.harness import Harness
-from conformance.marks import rule
+from conformance.marks import requires, rule
 from conformance.procs import group_pids, wait_until
 from fakeclaude import FakeClaudeError
 
@@ -55,15 +55,24 @@ def affinity(declared: str) -> str:
 
 
 @rule("SCHEMA-1")
-def test_bus_file_location_wal_and_busy_timeout(harness: Harness) -> None:
+@requires("sqlite_bus", why="SCHEMA-1 bus.db location and WAL mode")
+def test_bus_file_location_and_wal(harness: Harness) -> None:
     """SCHEMA-1: The bus is the SQLite database `AGENTBUS_HOME/bus.db` (default `~/.agentbus/bus.db`), in
-    WAL mode, used with a busy timeout (default 5 s). Every write transaction starts with
+    WAL mode, used with a busy timeout (default 5 s)."""
+    harness.start("alice")
+    assert harness.db.exists() and (harness.bus_home / "bus.db").is_file()
+    assert harness.db.scalar("PRAGMA journal_mode") == "wal"
+
+
+@rule("SCHEMA-1")
+def test_a_write_waits_for_a_short_lock(harness: Harness) -> None:
+    """SCHEMA-1: ... used with a busy timeout (default 5 s). Every write transaction starts with
     `BEGIN IMMEDIATE`.
 
-    While the kit holds the write lock for 0.6 s, a send waits for it instead of failing."""
+    While the kit holds the write lock for 0.6 s (SQLite: BEGIN IMMEDIATE; PostgreSQL: the tables
+    locked IN EXCLUSIVE MODE), a send waits for it instead of failing."""
     alice = harness.start("alice")
     assert harness.db.exists()
-    assert harness.db.scalar("PRAGMA journal_mode") == "wal"
     outcome: dict[str, object] = {}
     with harness.db.write_lock():
         thread = threading.Thread(
@@ -80,13 +89,18 @@ def test_bus_file_location_wal_and_busy_timeout(harness: Harness) -> None:
 
 
 @rule("SCHEMA-2")
-def test_schema_version_and_migration_lock(harness: Harness) -> None:
-    """SCHEMA-2: The schema version is the single row of `alembic_version.version_num`. A core refuses a
-    bus whose revision it does not know. Migrations are applied under an exclusive `flock` on
-    `AGENTBUS_HOME/bus.lock`."""
+def test_schema_version_is_the_single_alembic_row(harness: Harness) -> None:
+    """SCHEMA-2: The schema version is the single row of `alembic_version.version_num`."""
     harness.start("alice")
     rows = harness.db.query("SELECT version_num FROM alembic_version")
     assert [r[0] for r in rows] == ["0001"], f"alembic_version rows: {[tuple(r) for r in rows]}"
+
+
+@rule("SCHEMA-2")
+@requires("sqlite_bus", why="SCHEMA-2 migration flock on AGENTBUS_HOME/bus.lock")
+def test_migration_lock_file(harness: Harness) -> None:
+    """SCHEMA-2: ... Migrations are applied under an exclusive `flock` on `AGENTBUS_HOME/bus.lock`."""
+    harness.start("alice")
     assert (harness.bus_home / "bus.lock").exists(), "no bus.lock next to bus.db"
 
 
@@ -107,39 +121,57 @@ def test_unknown_schema_revision_is_refused(harness: Harness) -> None:
 def test_fresh_bus_race_of_several_first_starts(harness: Harness) -> None:
     """SCHEMA-2: ... Migrations are applied under an exclusive `flock` on `AGENTBUS_HOME/bus.lock`.
 
-    Five adapters start at once on a home with no bus yet, twice (the race is timing-dependent):
-    all come up on one bus."""
+    Five adapters start at once on a bus nobody has opened yet (a new AGENTBUS_HOME; on PostgreSQL
+    a new empty database), twice (the race is timing-dependent): all come up on one bus."""
     names = ["r1", "r2", "r3", "r4", "r5"]
     for attempt in range(2):
-        home = harness.root / f"race-{attempt}"
-        env = {"AGENTBUS_HOME": str(home)}
+        env, bus = harness.fresh_bus(f"race-{attempt}")
         sessions = harness.start_many(names, env=env, fresh_race=True)
-        peers = {r["name"] for r in BusFile(home / "bus.db").peers()}
+        peers = {r["name"] for r in bus.peers()}
         assert peers >= set(names), f"attempt {attempt}: registered {sorted(peers)}"
-        version = BusFile(home / "bus.db").query("SELECT version_num FROM alembic_version")
+        version = bus.query("SELECT version_num FROM alembic_version")
         assert [r[0] for r in version] == ["0001"]
     send(sessions[0], "r2", "after the race")
     sessions[1].assert_channel("after the race", within=5)
+
+
+#: What a column of SQLite type affinity (SCHEMA-3) may be declared as in PostgreSQL. REAL is
+#: ``double precision`` only: ``real`` (4 bytes) cannot hold epoch seconds to the millisecond.
+PG_TYPES = {
+    "TEXT": ("text", "character varying"),
+    "INTEGER": ("integer", "bigint"),
+    "REAL": ("double precision",),
+    "NUMERIC": ("boolean",),
+}
+
+
+def _type_matches(harness: Harness, declared: str, wanted: str) -> bool:
+    if harness.db.kind == "sqlite":
+        return affinity(declared) == wanted
+    return declared.split("(")[0].strip() in PG_TYPES[wanted]
 
 
 @rule("SCHEMA-3")
 def test_tables_columns_and_indexes(harness: Harness) -> None:
     """SCHEMA-3: Tables (times are Unix epoch seconds as REAL, UTC): `peers(...)`, `messages(...)` with
     indexes `ix_messages_pending(recipient, delivered_at, id)` and `ix_messages_sender_time(sender,
-    created_at)`."""
+    created_at)`.
+
+    On PostgreSQL the same tables with the matching types (REAL is double precision, BOOLEAN is
+    boolean) and messages.id from a sequence (never reused, like AUTOINCREMENT)."""
     harness.start("alice")
     for table, wanted in (("peers", PEERS), ("messages", MESSAGES)):
-        columns = {r["name"]: r for r in harness.db.query(f"PRAGMA table_info({table})")}
+        columns = harness.db.columns(table)
         assert set(columns) == set(wanted), f"{table} columns: {sorted(columns)}"
         for name, (aff, notnull, pk) in wanted.items():
             column = columns[name]
-            assert affinity(column["type"]) == aff, f"{table}.{name} has type {column['type']!r} ({aff} wanted)"
-            assert bool(column["notnull"]) == notnull or pk, f"{table}.{name} NOT NULL is {bool(column['notnull'])}"
-            assert bool(column["pk"]) == bool(pk), f"{table}.{name} primary key is {bool(column['pk'])}"
-    sql = harness.db.scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'messages'")
-    assert "AUTOINCREMENT" in sql.upper(), f"messages.id is not AUTOINCREMENT: {sql}"
+            assert _type_matches(harness, column.type, aff), f"{table}.{name} has type {column.type!r} ({aff} wanted)"
+            assert column.notnull == notnull or pk, f"{table}.{name} NOT NULL is {column.notnull}"
+            assert column.pk == bool(pk), f"{table}.{name} primary key is {column.pk}"
+    never_reused, evidence = harness.db.id_never_reused("messages")
+    assert never_reused, f"messages.id is not AUTOINCREMENT (ids could be reused): {evidence}"
     for index, columns in INDEXES.items():
-        found = [r["name"] for r in harness.db.query(f"PRAGMA index_info({index})")]
+        found = harness.db.index_columns(index)
         assert found == columns, f"index {index}: {found or 'missing'}"
 
 

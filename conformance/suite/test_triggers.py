@@ -17,8 +17,10 @@ def test_wake_file_per_peer_wakes_the_recipient(harness: Harness) -> None:
     `AGENTBUS_HOME/wake/<name>`; `notify` writes it, `arm` watches the directory (watchdog).
 
     A sender's notify writes wake/bob; another core that enqueues straight into bus.db and writes
-    wake/bob wakes bob without the safety poll (30 s here)."""
-    alice, bob = harness.start_many(["alice", "bob"], env=SLOW_POLL)
+    wake/bob wakes bob without the safety poll (30 s here). On a PostgreSQL bus, whose default
+    trigger is pg-notify, the sessions select the file-watch trigger with AGENTBUS_TRIGGER."""
+    env = {**SLOW_POLL, "AGENTBUS_TRIGGER": "file-watch"} if harness.on_postgres else SLOW_POLL
+    alice, bob = harness.start_many(["alice", "bob"], env=env)
     send(alice, "bob", "first")
     bob.assert_channel("first", within=3)
     wake = harness.bus_home / "wake" / "bob"
