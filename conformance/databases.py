@@ -75,7 +75,7 @@ class Backend:
         """One line for the report header and the verdict."""
         if self.admin_url is None:
             return "SQLite file AGENTBUS_HOME/bus.db (one per test)"
-        server = make_url(self.admin_url).set(database=None).render_as_string(hide_password=True)
+        server = make_url(self.admin_url)._replace(database=None).render_as_string(hide_password=True)
         version = f"PostgreSQL {self.server_version}" if self.server_version else "PostgreSQL"
         return f"{version} at {server} (a fresh database {DATABASE_PREFIX}<random> per test)"
 
