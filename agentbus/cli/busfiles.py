@@ -1,4 +1,4 @@
-"""The bus on disk as the CLI sees it: its files, a read-only view for doctor, and removal."""
+"""The bus as the CLI sees it: its files or its database, a read-only view for doctor, and removal."""
 
 import contextlib
 import sqlite3
@@ -9,14 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from sqlalchemy import create_engine
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import NullPool
 
 from agentbus.core.bus import HOST, Bus, Peer, pid_alive
 from agentbus.core.config import Settings
+from agentbus.core.engine import sqlite_file
 
 DB_SIDE_FILES = ("-wal", "-shm", "-journal")
 LOCK_FILE = "bus.lock"
+#: Seconds doctor and the CLI wait for a database server to accept a connection.
+CONNECT_TIMEOUT = 5
 
 
 def uses_default_file(settings: Settings) -> bool:
@@ -33,6 +36,35 @@ def hide_password(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return url
+
+
+def backend_name(settings: Settings) -> str:
+    """``sqlite`` for a bus file (the default or a sqlite AGENTBUS_DB_URL), else the URL's dialect (``postgresql``)."""
+    if settings.is_sqlite:
+        return "sqlite"
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(settings.url).get_backend_name()
+    except ArgumentError:
+        return "unknown"
+
+
+def scrub(text: str, settings: Settings) -> str:
+    """``text`` with the database URL's password hidden (the whole URL, and the bare password too)."""
+    url = settings.db_url
+    if not url:
+        return text
+    text = text.replace(url, hide_password(url))
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        password = make_url(url).password
+    except ArgumentError:
+        return text
+    return text.replace(str(password), "***") if password else text
 
 
 def location(settings: Settings) -> str:
@@ -61,6 +93,24 @@ def connect_readonly(db_path: Path, timeout: float = 5.0) -> sqlite3.Connection:
     return sqlite3.connect(readonly_uri(db_path), uri=True, timeout=timeout, check_same_thread=False)
 
 
+def readonly_engine(settings: Settings) -> Engine:
+    """An engine that cannot change the bus: a read-only SQLite open, or server sessions in read-only mode.
+
+    On a database server every transaction is read-only (``default_transaction_read_only``), the
+    connection attempt gives up after CONNECT_TIMEOUT seconds, and nothing is pooled.
+    """
+    db_path = sqlite_file(settings.url)
+    if db_path is not None:
+        path = db_path
+        return create_engine(
+            "sqlite://", creator=lambda: connect_readonly(path, settings.busy_timeout_seconds), poolclass=NullPool
+        )
+    connect_args: dict[str, object] = {}
+    if backend_name(settings) == "postgresql":
+        connect_args = {"options": "-c default_transaction_read_only=on", "connect_timeout": CONNECT_TIMEOUT}
+    return create_engine(settings.url, poolclass=NullPool, connect_args=connect_args)
+
+
 @contextmanager
 def readonly_bus(settings: Settings) -> Iterator[Bus]:
     """A Bus whose queries run on a read-only connection (no migration, no chmod, no reaping).
@@ -68,17 +118,10 @@ def readonly_bus(settings: Settings) -> Iterator[Bus]:
     The core has no read-only constructor yet, so this builds the instance by hand; only read
     methods (peers with include_stale=True, mailbox_stats, pending, history) may be called on it.
     """
-    if not uses_default_file(settings):
-        with Bus(settings) as bus:
-            yield bus
-        return
-    db_path = settings.db_path
-    engine = create_engine(
-        "sqlite://", creator=lambda: connect_readonly(db_path, settings.busy_timeout_seconds), poolclass=NullPool
-    )
+    engine = readonly_engine(settings)
     bus = object.__new__(Bus)
     bus.settings = settings
-    bus.where = str(db_path)
+    bus.where = location(settings)
     bus.engine = engine
     bus.schema_revision = ""
     try:

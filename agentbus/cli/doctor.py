@@ -1,7 +1,11 @@
 """``agentbus doctor``: one pass/info/warn/fail line per check, each with a hint how to fix it.
 
-Doctor never creates or modifies a bus: it reads bus.db over a read-only SQLite connection, and
-the startup check runs the registered command against a throwaway AGENTBUS_HOME.
+Doctor never creates or modifies a bus: it reads bus.db over a read-only SQLite connection, or a
+PostgreSQL bus (AGENTBUS_DB_URL) in read-only transactions, and the startup check runs the
+registered command against a throwaway AGENTBUS_HOME. The bus section starts with the backend
+(``bus.location``); the SQLite file gets permission and integrity checks, a PostgreSQL bus gets
+server (connectivity, version) and privilege checks instead; schema, peers, mail and wake-ups are
+checked on both. A database URL is only ever shown without its password.
 """
 
 import dataclasses
@@ -24,11 +28,14 @@ import typer
 from agentbus.cli import claude_config as cc
 from agentbus.cli.app import EXIT_FAILED, command
 from agentbus.cli.busfiles import (
+    backend_name,
     bus_exists,
     connect_readonly,
     hide_password,
     is_live,
     readonly_bus,
+    readonly_engine,
+    scrub,
     uses_default_file,
     why_stale,
 )
@@ -73,6 +80,9 @@ class Context:
     manifests: list[Manifest] = field(default_factory=list)
     live: list[Peer] = field(default_factory=list)
     bus_readable: bool = False
+    trigger: str = ""
+    #: False once the database server of AGENTBUS_DB_URL could not be reached (its checks are skipped).
+    server_reachable: bool = True
 
 
 def _package_version(name: str) -> str:
@@ -127,6 +137,7 @@ def check_settings(ctx: Context) -> list[Check]:
         trigger = make_trigger(ctx.settings, ctx.env)
     except ValueError as exc:
         return [Check("settings", "settings", "fail", str(exc), "fix or unset that AGENTBUS_* variable")]
+    ctx.trigger = trigger.name
     custom = sorted(k for k in ctx.env if k.startswith("AGENTBUS_"))
     shown = f"; set: {', '.join(custom)}" if custom else ""
     return [Check("settings", "settings", "pass", f"AGENTBUS_* settings valid (trigger {trigger.name}){shown}")]
@@ -351,7 +362,9 @@ def check_startup(
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="agentbus-doctor-") as scratch:
         env = {k: v for k, v in ctx.env.items() if not k.startswith("AGENTBUS_")}
-        env.update(entry_env)
+        # The probe runs on a scratch SQLite bus: a registered AGENTBUS_DB_URL is checked by the bus
+        # lines below, never written to by a doctor-probe session.
+        env.update({k: v for k, v in entry_env.items() if k != "AGENTBUS_DB_URL"})
         session = Session(
             probe_manifest,
             name="doctor-probe",
@@ -461,23 +474,43 @@ def check_location(ctx: Context) -> list[Check]:
     assert settings is not None
     if not uses_default_file(settings):
         shown_url = hide_password(settings.db_url or "")
-        return [Check("bus.location", "bus", "info", f"bus at {shown_url} (AGENTBUS_DB_URL); file checks skipped")]
+        kind = backend_name(settings)
+        details = {"backend": kind, "url": shown_url}
+        if kind == "postgresql":
+            summary = f"PostgreSQL bus at {shown_url} (AGENTBUS_DB_URL)"
+            return [Check("bus.location", "bus", "info", summary, "", details)]
+        if kind == "sqlite":
+            summary = f"SQLite bus at {shown_url} (AGENTBUS_DB_URL); file checks skipped"
+            return [Check("bus.location", "bus", "info", summary, "", details)]
+        return [
+            Check(
+                "bus.location",
+                "bus",
+                "fail",
+                f"AGENTBUS_DB_URL {shown_url} names a {kind} database; agentbus keeps its bus in SQLite or PostgreSQL",
+                "set AGENTBUS_DB_URL=postgresql+psycopg://user@host:port/dbname, or unset it to use the SQLite file",
+                details,
+            )
+        ]
     home = settings.home
     shown = _tilde(home, ctx.env)
+    details = {"backend": "sqlite", "path": str(settings.db_path)}
     if not home.exists():
         return [
             Check(
                 "bus.location",
                 "bus",
                 "info",
-                f"no bus yet at {shown}: it is created when the first session starts",
+                f"no bus yet at {shown}: the SQLite file bus.db is created when the first session starts",
+                "",
+                details,
             )
         ]
     if not home.is_dir():
         return [
             Check("bus.location", "bus", "fail", f"{shown} is not a directory", f"move it aside: mv {home} {home}.old")
         ]
-    checks = [Check("bus.location", "bus", "pass", f"bus directory {shown}")]
+    checks = [Check("bus.location", "bus", "pass", f"SQLite bus file in {shown} (bus.db)", "", details)]
     problems = []
     for path, want in ((home, 0o700), (settings.db_path, 0o600)):
         if path.exists():
@@ -497,7 +530,9 @@ def check_integrity(ctx: Context) -> list[Check]:
     settings = ctx.settings
     assert settings is not None
     if not uses_default_file(settings):
-        ctx.bus_readable = True
+        if backend_name(settings) == "postgresql":
+            return check_database(ctx)
+        ctx.bus_readable = backend_name(settings) == "sqlite"
         return []
     db = settings.db_path
     if not db.exists():
@@ -535,27 +570,29 @@ def check_integrity(ctx: Context) -> list[Check]:
             )
         ]
     checks = [Check("bus.integrity", "integrity", "pass", f"quick_check ok ({db.stat().st_size} bytes)")]
-    checks.append(_schema_check(revision, tables, db))
+    checks.append(_schema_check(revision, tables, "bus.db", f"move it aside: mv {db} {db}.unknown"))
     ctx.bus_readable = checks[-1].status != "fail"
     return checks
 
 
-def _schema_check(revision: str | None, tables: set[str], db: Path) -> Check:
+def _schema_check(
+    revision: str | None, tables: set[str], what: str, foreign_hint: str, empty: Status = "warn"
+) -> Check:
     if revision is None:
         if not tables:
             return Check(
                 "bus.schema",
                 "schema",
-                "warn",
-                "bus.db is empty (never set up)",
+                empty,
+                f"{what} is empty (never set up)",
                 "it is set up when the next session starts",
             )
         return Check(
             "bus.schema",
             "schema",
             "fail",
-            "bus.db has tables but no alembic_version: not an agentbus bus",
-            f"move it aside: mv {db} {db}.unknown",
+            f"{what} has tables but no alembic_version: not an agentbus bus",
+            foreign_hint,
         )
     if revision == SCHEMA_HEAD:
         return Check("bus.schema", "schema", "pass", f"schema {revision} (current)")
@@ -576,6 +613,168 @@ def _schema_check(revision: str | None, tables: set[str], db: Path) -> Check:
     )
 
 
+TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
+BUS_TABLES = ("peers", "messages")
+
+
+def _db_error(exc: BaseException, settings: Settings) -> str:
+    orig = getattr(exc, "orig", None)
+    text_ = str(orig if orig is not None else exc) or type(exc).__name__
+    return scrub(" ".join(text_.split()), settings)
+
+
+def _server_hint(message: str, settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.url)
+    psql = url._replace(drivername="postgresql", password=None).render_as_string(hide_password=True)
+    lowered = message.lower()
+    if "does not exist" in lowered and "database" in lowered:
+        return (
+            f"create it: createdb -h {url.host or 'localhost'} -p {url.port or 5432} -U {url.username or '$USER'} "
+            f"{url.database}; agentbus sets up its tables when the first session starts"
+        )
+    if "password" in lowered or "authentication" in lowered or ("role" in lowered and "does not exist" in lowered):
+        return f"check the user and password in AGENTBUS_DB_URL (or ~/.pgpass); try: psql '{psql}'"
+    return f"check that the server runs and accepts connections, and AGENTBUS_DB_URL; try: psql '{psql}'"
+
+
+def _privilege_list(missing: list[str]) -> str:
+    """``["SELECT on peers", "INSERT on peers", ...]`` as ``SELECT, INSERT on peers; ...`` (first-seen order)."""
+    grouped: dict[str, list[str]] = {}
+    for item in missing:
+        privilege, _, target = item.partition(" on ")
+        grouped.setdefault(target, []).append(privilege)
+    return "; ".join(f"{', '.join(privileges)} on {target}" for target, privileges in grouped.items())
+
+
+def check_database(ctx: Context) -> list[Check]:
+    """A PostgreSQL bus: the server (connectivity, version), the schema revision and the role's privileges."""
+    settings = ctx.settings
+    assert settings is not None
+    ctx.bus_readable = False
+    from sqlalchemy import text
+
+    started = time.monotonic()
+    try:
+        engine = readonly_engine(settings)
+    except Exception as exc:  # a bad URL, or the driver is not installed
+        ctx.server_reachable = False
+        message = _db_error(exc, settings)
+        missing_driver = isinstance(exc, ImportError) or "psycopg" in message
+        hint = "install the driver: pip install 'agentbus[postgres]'" if missing_driver else "fix AGENTBUS_DB_URL"
+        return [Check("bus.server", "server", "fail", f"cannot use AGENTBUS_DB_URL: {message}", hint)]
+    try:
+        with engine.connect() as conn:
+            version, database, user, schema, can_create = conn.execute(
+                text(
+                    "SELECT current_setting('server_version'), current_database(), current_user, current_schema(), "
+                    "has_schema_privilege(current_schema(), 'CREATE')"
+                )
+            ).one()
+            elapsed = time.monotonic() - started
+            # pg_class, not information_schema: the latter hides tables the role has no privilege on.
+            tables = {
+                str(r[0])
+                for r in conn.execute(
+                    text(
+                        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')"
+                    )
+                )
+            }
+            revision = None
+            missing: list[str] = []
+            if "alembic_version" in tables:
+                if conn.execute(text("SELECT has_table_privilege('alembic_version', 'SELECT')")).scalar():
+                    found = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+                    revision = str(found) if found is not None else None
+                else:
+                    missing.append("SELECT on alembic_version")
+            for table in (t for t in BUS_TABLES if t in tables):
+                for privilege in TABLE_PRIVILEGES:
+                    held = conn.execute(text("SELECT has_table_privilege(:t, :p)"), {"t": table, "p": privilege})
+                    if not held.scalar():
+                        missing.append(f"{privilege} on {table}")
+            sequence = None
+            if "messages" in tables:
+                sequence = conn.execute(text("SELECT pg_get_serial_sequence('messages', 'id')")).scalar()
+                if (
+                    sequence
+                    and not conn.execute(text("SELECT has_sequence_privilege(:s, 'USAGE')"), {"s": sequence}).scalar()
+                ):
+                    missing.append(f"USAGE on sequence {sequence}")
+    except Exception as exc:  # doctor reports every way the server cannot be reached, never crashes on it
+        ctx.server_reachable = False
+        message = _db_error(exc, settings)
+        summary = f"cannot connect to the PostgreSQL bus at {hide_password(settings.url)}: {message}"
+        return [Check("bus.server", "server", "fail", summary, _server_hint(message, settings))]
+    finally:
+        engine.dispose()
+    short_version = str(version).split()[0]
+    details = {"version": str(version), "database": database, "user": user, "schema": schema}
+    checks = [
+        Check(
+            "bus.server",
+            "server",
+            "pass",
+            f"PostgreSQL {short_version}: connected to database {database} as {user} in {elapsed * 1000:.0f} ms",
+            "",
+            details,
+        )
+    ]
+    foreign = (
+        f"database {database} holds other tables: give agentbus a database of its own "
+        f"(createdb agentbus) and point AGENTBUS_DB_URL at it"
+    )
+    if "alembic_version" in tables and revision is None and missing:
+        checks.append(Check("bus.schema", "schema", "info", "cannot read alembic_version (see privileges)"))
+    else:
+        checks.append(_schema_check(revision, tables, f"database {database}", foreign, empty="info"))
+    schema_ok = checks[-1].status != "fail"
+    if revision is None and not tables:
+        if can_create:
+            checks.append(
+                Check("bus.privileges", "privileges", "pass", f"{user} may create the bus tables in schema {schema}")
+            )
+        else:
+            where = f"schema {schema}" if schema else "any schema on its search_path"
+            checks.append(
+                Check(
+                    "bus.privileges",
+                    "privileges",
+                    "fail",
+                    f"{user} may not create tables in {where} of {database}: the first session cannot set up the bus",
+                    f"GRANT CREATE ON SCHEMA {schema or 'public'} TO {user} (PostgreSQL 15 and later no longer "
+                    f"grant it to every role), or use a database {user} owns",
+                )
+            )
+        return checks
+    if missing:
+        grant = f"GRANT SELECT, INSERT, UPDATE, DELETE ON peers, messages TO {user}; GRANT SELECT ON alembic_version"
+        grant += f" TO {user}"
+        if sequence:
+            grant += f"; GRANT USAGE ON SEQUENCE {sequence} TO {user}"
+        checks.append(
+            Check(
+                "bus.privileges",
+                "privileges",
+                "fail",
+                f"{user} lacks {_privilege_list(missing)}: sessions cannot use the bus",
+                grant,
+                {"missing": missing},
+            )
+        )
+    elif revision is not None:
+        checks.append(Check("bus.privileges", "privileges", "pass", f"{user} may read and write peers and messages"))
+    ctx.bus_readable = schema_ok and revision is not None and not any(m.startswith("SELECT") for m in missing)
+    return checks
+
+
+def _elsewhere(peer: Peer) -> str:
+    return "" if peer.host == HOST else f" on {peer.host}"
+
+
 def check_peers(ctx: Context) -> list[Check]:
     settings = ctx.settings
     assert settings is not None
@@ -588,15 +787,16 @@ def check_peers(ctx: Context) -> list[Check]:
     except Exception as exc:  # doctor reports every way the bus cannot be read, never crashes on it
         hint = "see the integrity line above" if uses_default_file(settings) else "check AGENTBUS_DB_URL and the server"
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if settings.db_url:
-            message = message.replace(settings.db_url, hide_password(settings.db_url))
+        message = scrub(message, settings)
         return [Check("bus.peers", "peers", "fail", f"cannot read the bus: {message}", hint)]
     now = time.time()
     ctx.live = [p for p in everyone if is_live(p, settings, now)]
     stale = [p for p in everyone if not is_live(p, settings, now)]
     checks: list[Check] = []
     if ctx.live:
-        shown = ", ".join(f"{p.name} ({'push' if p.can_push else 'pull only'}, pid {p.pid})" for p in ctx.live)
+        shown = ", ".join(
+            f"{p.name} ({'push' if p.can_push else 'pull only'}, pid {p.pid}{_elsewhere(p)})" for p in ctx.live
+        )
         checks.append(Check("bus.peers", "peers", "pass", f"{len(ctx.live)} live: {shown}"))
     else:
         checks.append(Check("bus.peers", "peers", "info", "no session is running"))
@@ -672,9 +872,11 @@ def _mail_checks(ctx: Context, stats: list[MailboxStats], now: float) -> list[Ch
 def check_wake(ctx: Context) -> list[Check]:
     settings = ctx.settings
     assert settings is not None
-    trigger = (ctx.env.get("AGENTBUS_TRIGGER") or "file-watch").strip().lower()
+    trigger = ctx.trigger or (ctx.env.get("AGENTBUS_TRIGGER") or "file-watch").strip().lower()
     if trigger == "poll":
         return [Check("wake", "wake", "info", "AGENTBUS_TRIGGER=poll: wake files are not used")]
+    if trigger == "pg-notify":
+        return check_listeners(ctx)
     if not settings.home.is_dir():
         return []
     wake = settings.wake_dir
@@ -705,6 +907,82 @@ def check_wake(ctx: Context) -> list[Check]:
     return [Check("wake", "wake", "pass", f"{shown} writable{files}")]
 
 
+def check_listeners(ctx: Context) -> list[Check]:
+    """pg-notify: each live peer's session LISTENs on its channel (seen in pg_stat_activity)."""
+    settings = ctx.settings
+    assert settings is not None
+    if not ctx.server_reachable or not ctx.bus_readable:
+        return []
+    from sqlalchemy import text
+
+    from agentbus.triggers.pg_notify import channel_for
+
+    engine = readonly_engine(settings)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT query FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+                )
+            ).all()
+    except Exception as exc:  # the wake-up check is advisory; the lines above cover connectivity
+        return [Check("wake", "wake", "info", f"pg-notify: cannot list sessions: {_db_error(exc, settings)}")]
+    finally:
+        engine.dispose()
+    listening: set[str] = set()
+    hidden = 0
+    for (query,) in rows:
+        match = re.match(r'\s*LISTEN\s+"?([^";]+)"?', str(query or ""), re.I)
+        if match:
+            listening.add(match.group(1))
+        elif str(query or "").startswith("<insufficient privilege>"):
+            hidden += 1
+    missing = [p.name for p in ctx.live if channel_for(p.name) not in listening]
+    if missing and hidden:
+        return [
+            Check(
+                "wake",
+                "wake",
+                "info",
+                f"pg-notify: cannot see what {hidden} session(s) of other roles listen on",
+                "grant pg_read_all_stats to check that every live peer's trigger is armed",
+            )
+        ]
+    if missing:
+        return [
+            Check(
+                "wake",
+                "wake",
+                "warn",
+                f"no LISTEN on {channel_for('<name>')} for live peer(s) {', '.join(missing)}: "
+                "their trigger is not armed",
+                "their mail still arrives through the safety poll (every few seconds); restart those sessions",
+            )
+        ]
+    each = f"; each of {len(ctx.live)} live peer(s) listens on its channel" if ctx.live else ""
+    return [Check("wake", "wake", "pass", f"pg-notify: wake-ups by NOTIFY {channel_for('<name>')}{each}")]
+
+
+def check_registered_bus(ctx: Context, entry_env: dict[str, str]) -> list[Check]:
+    """Warn when the registered command points its sessions at another bus than this shell's."""
+    registered = entry_env.get("AGENTBUS_DB_URL")
+    if registered is None or registered == (ctx.env.get("AGENTBUS_DB_URL") or ""):
+        return []
+    mine = ctx.env.get("AGENTBUS_DB_URL")
+    here = hide_password(mine) if mine else "the SQLite file"
+    return [
+        Check(
+            "bus.registered",
+            "bus",
+            "warn",
+            f"the registered command sets AGENTBUS_DB_URL={hide_password(registered)}, but this shell uses {here}: "
+            "the lines below check this shell's bus, not the one your sessions use",
+            f"run doctor against the sessions' bus: AGENTBUS_DB_URL='{hide_password(registered)}' agentbus doctor",
+        )
+    ]
+
+
 # the whole report -------------------------------------------------------------------------------
 
 
@@ -721,13 +999,17 @@ def run_checks(
     )
     checks = check_python(ctx) + check_packages(ctx) + check_settings(ctx) + check_adapters(ctx)
     checks += check_claude(ctx)
+    registered_envs: list[dict[str, str]] = []
     for manifest in _mcp_manifests(ctx):
         lines, command, entry_env = check_registration(ctx, manifest)
         checks += lines
         registered = any(c.id.startswith("registration.") for c in lines)
         checks.append(check_startup(ctx, manifest, command or [], entry_env, registered))
+        registered_envs.append(entry_env)
     if ctx.settings is not None:
-        checks += check_location(ctx) + check_integrity(ctx) + check_peers(ctx) + check_wake(ctx)
+        checks += check_location(ctx)
+        checks += check_registered_bus(ctx, registered_envs[0]) if registered_envs else []
+        checks += check_integrity(ctx) + check_peers(ctx) + check_wake(ctx)
     return checks
 
 
