@@ -21,10 +21,12 @@ FAKE_ADAPTERS = Path(__file__).with_name("fake_adapters")
 
 @pytest.fixture
 def env(isolated_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The SQLite bus file, also on AGENTBUS_TEST_PG_URL runs (test_cli_doctor_pg.py covers PostgreSQL)."""
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
-    return isolated_env
+    monkeypatch.delenv("AGENTBUS_DB_URL", raising=False)
+    return {k: v for k, v in isolated_env.items() if k != "AGENTBUS_DB_URL"}
 
 
 def doctor(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any]]:
