@@ -64,7 +64,8 @@ def scrub(text: str, settings: Settings) -> str:
         password = make_url(url).password
     except ArgumentError:
         return text
-    return text.replace(str(password), "***") if password else text
+    # A very short password would also match ordinary words and numbers of the message.
+    return text.replace(str(password), "***") if password and len(str(password)) >= 4 else text
 
 
 def location(settings: Settings) -> str:
