@@ -119,15 +119,16 @@ FILE_ONLY_TESTS = {
 @needs_pg
 @pytest.mark.timeout(600)
 def test_claude_mcp_conforms_on_postgresql(pytester: pytest.Pytester) -> None:
-    """The whole suite on a PostgreSQL bus: everything passes but the SQLite-file tests, which skip with the reason."""
+    """The whole suite on a PostgreSQL bus: everything passes but the SQLite-file tests, which skip with the reason.
+
+    Serial on purpose: test_conformance_broken.py runs the suite under xdist at the same time, and the
+    timing rules (SHOULD) suffer on a small machine. A SHOULD warning is allowed, as it is a pass."""
     report = pytester.path / "report.json"
     result = _run(
         pytester,
         "--agentbus-adapter=claude-mcp",
         f"--agentbus-db-url={PG_ADMIN_URL}",
         f"--agentbus-report={report}",
-        "-n",
-        "2",
     )
     out = result.stdout.str()
     assert result.ret == pytest.ExitCode.OK, out[-3000:]
@@ -139,7 +140,8 @@ def test_claude_mcp_conforms_on_postgresql(pytester: pytest.Pytester) -> None:
     skipped = {name: t["rule"] for name, t in outcomes.items() if t["outcome"] == "skipped"}
     assert skipped == FILE_ONLY_TESTS
     assert all("SQLite bus file only" in outcomes[name]["reason"] for name in skipped)
-    not_passed = {n: t["outcome"] for n, t in outcomes.items() if t["outcome"] not in ("passed", "skipped")}
+    allowed = {"passed", "skipped", "warning"}
+    not_passed = {n: t["outcome"] for n, t in outcomes.items() if t["outcome"] not in allowed}
     assert not not_passed, not_passed
     for name in ("test_a_write_waits_for_a_short_lock", "test_unreachable_database_is_reported_and_exits_non_zero"):
         assert outcomes[name]["outcome"] == "passed", outcomes[name]
