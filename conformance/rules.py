@@ -341,8 +341,9 @@ _RULES = (
         "must",
         "7. Ports and triggers",
         (
-            "The file-watch trigger (default) keeps one wake file per peer at `AGENTBUS_HOME/wake/<name>`; "
-            "`notify` writes it, `arm` watches the directory (watchdog)."
+            "The file-watch trigger (the default on SQLite; PostgreSQL buses default to pg-notify) keeps one "
+            "wake file per peer at `AGENTBUS_HOME/wake/<name>`; `notify` writes it, `arm` watches it "
+            "(watchdog)."
         ),
     ),
     Rule(
@@ -510,9 +511,9 @@ _RULES = (
         "must",
         "11. The bus file (shared schema, version `0001`)",
         (
-            "The schema version is the single row of `alembic_version.version_num`. A core refuses a bus whose "
-            "revision it does not know. Migrations are applied under an exclusive `flock` on "
-            "`AGENTBUS_HOME/bus.lock`."
+            "The schema version is the single row of `alembic_version.version_num`. A core refuses a bus "
+            "whose revision it does not know. Migrations are applied under an exclusive `flock` on "
+            "`AGENTBUS_HOME/bus.lock` (on PostgreSQL: `pg_advisory_lock(727274)`)."
         ),
     ),
     Rule(
@@ -561,15 +562,15 @@ _RULES = (
         "must",
         "12. Security",
         (
-            "`AGENTBUS_HOME` is created 0700 and `bus.db` 0600. A home that is group- or world-writable or owned "
-            "by another user is refused with an error that says how to fix it."
+            "On SQLite, `AGENTBUS_HOME` is created 0700 and `bus.db` 0600. A home that is group- or "
+            "world-writable or owned by another user is refused with an error that says how to fix it."
         ),
     ),
     Rule(
         "SEC-2",
         "must",
         "12. Security",
-        ("An adapter opens no network socket."),
+        ("An adapter opens no network socket, except connections to the database server named by `AGENTBUS_DB_URL`."),
     ),
     Rule(
         "SEC-3",

@@ -10,7 +10,7 @@ import typer
 
 from agentbus.cli import claude_config as cc
 from agentbus.cli.app import EXIT_USAGE, CliError, command
-from agentbus.cli.busfiles import bus_exists, is_live, readonly_bus, remove_bus
+from agentbus.cli.busfiles import bus_exists, hide_password, is_live, readonly_bus, remove_bus
 from agentbus.cli.output import Output
 from agentbus.core.config import Settings
 from agentbus.core.names import validate_name
@@ -227,7 +227,7 @@ def uninstall(
             if project_path.exists():
                 out.line(f"    and from {_display(project_path)}")
     if settings.db_url:
-        out.line(f"  - leave the database at {settings.db_url} alone (AGENTBUS_DB_URL is set)")
+        out.line(f"  - leave the database at {hide_password(settings.db_url)} alone (AGENTBUS_DB_URL is set)")
     out.line(f"  - delete the bus in {_display(settings.home)} (messages, peers, wake files)")
     running = _running_sessions(settings)
     if running:
