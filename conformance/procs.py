@@ -106,28 +106,6 @@ def socket_inodes(pid: int) -> set[int]:
     return inodes
 
 
-def inet_sockets(pid: int) -> dict[int, str]:
-    """Sockets of ``pid`` that are network (IPv4/IPv6) sockets: inode -> ``table: line``.
-
-    The socket tables are read through /proc/<pid>/net, so they are those of the process's own
-    network namespace; a socket inode found in none of them is a unix, netlink or other local socket.
-    """
-    mine = socket_inodes(pid)
-    if not mine:
-        return {}
-    found: dict[int, str] = {}
-    for table in INET_TABLES:
-        try:
-            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if len(fields) > 9 and fields[9].isdigit() and int(fields[9]) in mine:
-                found[int(fields[9])] = f"{table}: {line.strip()}"
-    return found
-
-
 #: ``st`` of a listening TCP socket in /proc/net/tcp{,6}.
 TCP_LISTEN = "0A"
 
@@ -162,7 +140,11 @@ def _address(field: str) -> tuple[IPAddress, int]:
 
 
 def inet_socket_details(pid: int) -> list[InetSocket]:
-    """The network sockets of ``pid`` (as ``inet_sockets`` finds them) with their addresses and state."""
+    """The network (IPv4/IPv6) sockets of ``pid`` with their addresses and state.
+
+    The socket tables are read through /proc/<pid>/net, so they are those of the process's own
+    network namespace; a socket inode found in none of them is a unix, netlink or other local socket.
+    """
     mine = socket_inodes(pid)
     if not mine:
         return []
