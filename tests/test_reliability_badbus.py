@@ -113,16 +113,45 @@ def test_a_bus_home_below_a_regular_file_is_refused(fakeclaude_bus: Sandbox) -> 
     no_other_bus(fakeclaude_bus)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="doctor bug: AGENTBUS_HOME below a regular file is reported as info 'no bus yet ... it is created "
-    "when the first session starts', but it can never be created (ENOTDIR)",
-)
 def test_doctor_names_a_bus_home_below_a_regular_file(fakeclaude_bus: Sandbox) -> None:
     blocker = fakeclaude_bus.root / "not-a-dir"
     blocker.write_text("a file where a directory should be")
-    location = doctor({**fakeclaude_bus.env, "AGENTBUS_HOME": str(blocker / "bus")})["bus.location"]
+    location = doctor({**fakeclaude_bus.env, "AGENTBUS_HOME": str(blocker / "bus" / "deeper")})["bus.location"]
     assert location["status"] == "fail", location
+    assert f"{blocker} is a file" in location["summary"], location
+    assert str(blocker) in location["hint"] and "AGENTBUS_HOME" in location["hint"], location
+    assert blocker.read_text() == "a file where a directory should be"
+
+
+def test_doctor_names_a_bus_home_below_a_dangling_symlink(fakeclaude_bus: Sandbox) -> None:
+    link = fakeclaude_bus.root / "gone"
+    link.symlink_to(fakeclaude_bus.root / "nowhere")
+    location = doctor({**fakeclaude_bus.env, "AGENTBUS_HOME": str(link / "bus")})["bus.location"]
+    assert location["status"] == "fail" and f"{link} is a symlink" in location["summary"], location
+    assert not (fakeclaude_bus.root / "nowhere").exists()
+
+
+def test_a_missing_bus_home_below_a_read_only_directory_is_refused_and_named(fakeclaude_bus: Sandbox) -> None:
+    parent = fakeclaude_bus.root / "ro-parent"
+    parent.mkdir(mode=0o500)
+    if not _plain_user_cannot_write(parent):
+        parent.chmod(0o700)
+        pytest.skip("cannot make a directory read-only for this user here (root without PR_CAPBSET_DROP)")
+    home = parent / "sub" / "bus"
+    try:
+        adapter = dataclasses.replace(
+            resolve_adapter("claude-mcp"), command=tuple(as_plain_user(["-m", "agentbus.adapters.claude_mcp"]))
+        )
+        line = refusal(fakeclaude_bus.session("bob", adapter, bus_home=home))
+        assert "Permission denied" in line, line  # the premise: no session can create it
+
+        location = doctor({**fakeclaude_bus.env, "AGENTBUS_HOME": str(home)}, plain_user=True)["bus.location"]
+        assert location["status"] == "fail", location
+        assert f"cannot write into {parent}" in location["summary"], location
+        assert "AGENTBUS_HOME" in location["hint"], location
+        assert not (parent / "sub").exists()
+    finally:
+        parent.chmod(0o700)
 
 
 def test_a_wake_path_that_is_a_file_is_refused_by_name(fakeclaude_bus: Sandbox) -> None:
@@ -169,19 +198,62 @@ def test_a_read_only_bus_home_is_refused_with_a_clear_line(fakeclaude_bus: Sandb
         home.chmod(0o700)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="doctor bug: a bus directory the user cannot write (0500) passes every check (bus.location, "
-    "bus.permissions, bus.integrity) although no adapter can open the bus",
-)
 def test_doctor_names_a_read_only_bus_home(fakeclaude_bus: Sandbox) -> None:
     home, _ = read_only_home(fakeclaude_bus, "bus")
     try:
         checks = doctor({**fakeclaude_bus.env, "AGENTBUS_HOME": str(home)}, plain_user=True)
         bus_checks = {k: v for k, v in checks.items() if k.startswith("bus.")}
         assert any(c["status"] == "fail" and "writ" in c["summary"] for c in bus_checks.values()), bus_checks
+        assert checks["bus.permissions"]["hint"] == f"chmod 700 {home}", checks["bus.permissions"]
     finally:
         home.chmod(0o700)
+
+
+def test_doctor_names_a_bus_home_it_cannot_enter(fakeclaude_bus: Sandbox) -> None:
+    home, _ = read_only_home(fakeclaude_bus, "bus")
+    home.chmod(0o000)
+    try:
+        checks = doctor({**fakeclaude_bus.env, "AGENTBUS_HOME": str(home)}, plain_user=True)  # no crash on EACCES
+        permissions = checks["bus.permissions"]
+        assert permissions["status"] == "fail" and f"cannot write into {home}" in permissions["summary"], permissions
+        assert "bus.integrity" not in checks and "wake" not in checks, checks
+    finally:
+        home.chmod(0o700)
+
+
+def test_a_bus_file_of_another_user_is_refused_and_named(fakeclaude_bus: Sandbox) -> None:
+    settings = Settings(home=fakeclaude_bus.bus_home)
+    make_bus_with_mail(settings, count=3)
+    wal = Path(f"{settings.db_path}-wal")
+    wal.write_bytes(b"")
+    wal.chmod(0o666)
+    try:
+        os.chown(wal, 65534, -1)
+    except PermissionError:
+        pytest.skip("only root can give a file to another user")
+    adapter = dataclasses.replace(
+        resolve_adapter("claude-mcp"), command=tuple(as_plain_user(["-m", "agentbus.adapters.claude_mcp"]))
+    )
+    line = refusal(fakeclaude_bus.session("bob", adapter))
+    assert str(settings.db_path) in line, line  # the premise: a session cannot make it private, so it refuses
+
+    permissions = doctor(fakeclaude_bus.env, plain_user=True)["bus.permissions"]
+    assert permissions["status"] == "fail" and f"{wal} is owned by uid 65534" in permissions["summary"], permissions
+    assert "chown" in permissions["hint"], permissions
+
+
+def test_a_read_only_bus_file_you_own_is_made_private_again_not_failed(fakeclaude_bus: Sandbox) -> None:
+    settings = Settings(home=fakeclaude_bus.bus_home)
+    make_bus_with_mail(settings, count=3)
+    settings.db_path.chmod(0o400)
+    permissions = doctor(fakeclaude_bus.env, plain_user=True)["bus.permissions"]
+    assert permissions["status"] == "pass", permissions  # every session chmods it 600 before opening it
+    adapter = dataclasses.replace(
+        resolve_adapter("claude-mcp"), command=tuple(as_plain_user(["-m", "agentbus.adapters.claude_mcp"]))
+    )
+    bob = fakeclaude_bus.session("bob", adapter)
+    bob.start(timeout=15)
+    assert not bob.call_tool("send_message", {"to": "alice", "text": "still works"}).is_error
 
 
 def test_a_wake_directory_removed_under_running_peers(fakeclaude_bus: Sandbox) -> None:
