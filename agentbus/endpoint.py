@@ -17,7 +17,7 @@ import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
 
-from agentbus.core.bus import Bus, Peer, SendReceipt, claimer_id
+from agentbus.core.bus import Bus, Outgoing, Peer, SendReceipt, claimer_id
 from agentbus.core.envelope import Envelope
 from agentbus.core.errors import BusError
 from agentbus.core.names import BROADCAST
@@ -26,6 +26,8 @@ from agentbus.core.ports import Delivery, Trigger
 log = logging.getLogger(__name__)
 
 DRAIN_BATCH = 100
+#: Most sends committed in one transaction (group commit of concurrent tool calls).
+SEND_BATCH = 256
 PRUNE_EVERY_SECONDS = 600.0
 
 
@@ -38,6 +40,14 @@ class EndpointStats:
     pushed: int = 0
     push_failures: int = 0
     safety_poll_deliveries: int = 0
+
+
+@dataclass
+class _PendingSend:
+    """A send waiting in the outbox; ``outcome`` is set (in a worker thread) once its batch committed."""
+
+    outgoing: Outgoing
+    outcome: SendReceipt | Exception | None = None
 
 
 def _threadsafe(callback: Callable[[], None]) -> Callable[[], None]:
@@ -79,6 +89,8 @@ class Endpoint:
         self._poll_only_wake = False
         self._announced_push = False
         self._drain_lock = anyio.Lock()
+        self._outbox: list[_PendingSend] = []
+        self._send_lock = anyio.Lock()
         self._disarm: Callable[[], None] | None = None
         self._wake_from_thread: Callable[[], None] = lambda: None
 
@@ -276,15 +288,48 @@ class Endpoint:
     # operations an adapter exposes as tools ------------------------------------
 
     async def send(self, to: str, text: object, *, reply_to: int | None = None) -> SendReceipt:
-        """Enqueue and wake the recipient(s). ``to`` may be ``*`` for every other live peer."""
+        """Enqueue and wake the recipient(s). ``to`` may be ``*`` for every other live peer.
 
-        def send_and_notify() -> SendReceipt:
-            receipt = self.bus.send(self.name, to, text, reply_to=reply_to)
-            for recipient in receipt.recipients:
-                self.trigger.notify(recipient)
-            return receipt
+        Concurrent sends are committed together (group commit): each caller queues its send, and
+        whoever holds the send lock commits everything queued, in order, in one transaction. A
+        caller whose send was committed by another returns as soon as it gets the lock.
+        """
+        pending = _PendingSend(Outgoing(to, text, reply_to))
+        self._outbox.append(pending)
+        try:
+            async with self._send_lock:
+                if pending.outcome is None:
+                    batch, self._outbox = self._outbox[:SEND_BATCH], self._outbox[SEND_BATCH:]
+                    await anyio.to_thread.run_sync(self._commit_sends, batch)
+        except BaseException:
+            # Cancelled while waiting for the lock: a send nobody waits for must not go out later.
+            if pending in self._outbox:
+                self._outbox.remove(pending)
+            raise
+        if isinstance(pending.outcome, Exception):
+            raise pending.outcome
+        assert pending.outcome is not None
+        return pending.outcome
 
-        return await anyio.to_thread.run_sync(send_and_notify)
+    def _commit_sends(self, batch: list[_PendingSend]) -> None:
+        """One transaction for ``batch``, then one wake per recipient. Sets every outcome, even on failure.
+
+        Outcomes are set here, in the worker thread, so they survive the committing caller being
+        cancelled while it waits for this thread.
+        """
+        try:
+            outcomes: list[SendReceipt | BusError] = self.bus.send_many(self.name, [p.outgoing for p in batch])
+        except Exception as exc:  # the bus itself failed: every send of the batch reports it
+            for pending in batch:
+                pending.outcome = exc
+            return
+        woken: set[str] = set()
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            pending.outcome = outcome
+            if isinstance(outcome, SendReceipt):
+                woken.update(outcome.recipients)
+        for recipient in sorted(woken):
+            self.trigger.notify(recipient)
 
     async def broadcast(self, text: object) -> SendReceipt:
         return await self.send(BROADCAST, text)

@@ -1,6 +1,6 @@
 """The runtime-agnostic bus: presence, a durable mailbox and delivery tracking (no MCP here)."""
 
-from agentbus.core.bus import Bus, Peer, SendReceipt
+from agentbus.core.bus import Bus, Outgoing, Peer, SendReceipt
 from agentbus.core.config import Settings
 from agentbus.core.envelope import Envelope
 from agentbus.core.errors import (
@@ -24,6 +24,7 @@ __all__ = [
     "Envelope",
     "InvalidName",
     "NameTaken",
+    "Outgoing",
     "Peer",
     "RateLimited",
     "SelfSend",

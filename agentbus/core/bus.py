@@ -57,6 +57,15 @@ class SendReceipt:
 
 
 @dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One send of a batch (``Bus.send_many``): a name or ``*``, the text, and what it replies to."""
+
+    to: str
+    body: object
+    reply_to: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MailboxStats:
     recipient: str
     pending: int
@@ -334,71 +343,138 @@ class Bus:
             raise InvalidBody("text contains a NUL character")
         return body
 
-    def _check_rate(self, conn: Connection, sender: str, now: float, adding: int) -> None:
-        limit = self.settings.rate_limit_per_minute
-        if limit <= 0:
-            return
-        sent = conn.execute(
-            select(func.count())
-            .select_from(messages)
-            .where(and_(messages.c.sender == sender, messages.c.created_at > now - 60.0))
-        ).scalar_one()
-        if sent + adding > limit:
-            raise RateLimited(
-                f"{sender!r} sent {sent} messages in the last minute; the limit is {limit} "
-                "(AGENTBUS_RATE_LIMIT_PER_MINUTE). If two agents are replying to each other in a loop, stop"
-            )
-
     def send(self, sender: str, to: str, body: object, *, reply_to: int | None = None) -> SendReceipt:
         """Enqueue ``body`` for ``to`` (a name, or ``*`` for every other live peer)."""
+        outcome = self.send_many(sender, [Outgoing(to, body, reply_to)])[0]
+        if isinstance(outcome, BusError):
+            raise outcome
+        return outcome
+
+    def send_many(self, sender: str, outgoing: Sequence["Outgoing"]) -> list[SendReceipt | BusError]:
+        """Enqueue several sends of one sender in one transaction (group commit), in order.
+
+        Each send succeeds or fails on its own: the list holds a receipt or the BusError refusing it,
+        position by position. A failure of the bus itself (locked, unwritable) raises for all.
+        """
         validate_name(sender, what="sender name")
+        outcomes: list[SendReceipt | BusError | None] = [None] * len(outgoing)
+        checked: dict[int, tuple[str, int | None]] = {}
+        for index, item in enumerate(outgoing):
+            try:
+                checked[index] = self._check_send(sender, item)
+            except BusError as exc:
+                outcomes[index] = exc
+        if not checked:
+            return [outcome for outcome in outcomes if outcome is not None]
+        live_peers = self._live_peers_for(sender, {outgoing[i].to for i in checked})
+        live = {p.name: p for p in live_peers}
+        now = time.time()
+        planned: list[tuple[int, list[str]]] = []
+        with self._write() as conn:
+            budget = self._rate_budget(conn, sender, now)
+            for index, (_text, reply_to) in checked.items():
+                to = outgoing[index].to
+                recipients = sorted(set(live) - {sender}) if to == BROADCAST else [to]
+                if not recipients:
+                    outcomes[index] = SendReceipt(ids=(), recipients=(), queued_offline=())
+                    continue
+                if budget is not None:
+                    if len(recipients) > budget:
+                        outcomes[index] = self._rate_limited(sender, budget)
+                        continue
+                    budget -= len(recipients)
+                if reply_to is not None and not self._may_reply(conn, sender, reply_to):
+                    outcomes[index] = UnknownMessage(
+                        f"reply_to={reply_to}: no message with that id was sent to or by you"
+                    )
+                    continue
+                planned.append((index, recipients))
+            rows = [
+                {
+                    "sender": sender,
+                    "recipient": recipient,
+                    "body": checked[index][0],
+                    "created_at": now,
+                    "reply_to": checked[index][1],
+                    "attempts": 0,
+                }
+                for index, recipients in planned
+                for recipient in recipients
+            ]
+            ids: list[int] = []
+            if rows:
+                ids = list(
+                    conn.execute(
+                        insert(messages).returning(messages.c.id, sort_by_parameter_order=True), rows
+                    ).scalars()
+                )
+        position = 0
+        for index, recipients in planned:
+            taken = tuple(ids[position : position + len(recipients)])
+            position += len(recipients)
+            outcomes[index] = SendReceipt(
+                ids=taken,
+                recipients=tuple(recipients),
+                queued_offline=tuple(r for r in recipients if r not in live),
+                pull_only=tuple(r for r in recipients if r in live and not live[r].can_push),
+            )
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _check_send(self, sender: str, item: "Outgoing") -> tuple[str, int | None]:
+        """The checks that need no database: names, self-send, body, reply_to's type and range."""
+        to, reply_to = item.to, item.reply_to
         if to != BROADCAST:
             validate_name(to, what="recipient name")
             if to == sender:
                 raise SelfSend(f"you are {sender!r}; a session cannot send a message to itself")
-        text = self._check_body(body)
+        text = self._check_body(item.body)
         if reply_to is not None and (isinstance(reply_to, bool) or not isinstance(reply_to, int)):
             raise UnknownMessage(f"reply_to must be a message id (an integer), got {reply_to!r}")
         if reply_to is not None and not 0 < reply_to <= MAX_MESSAGE_ID:
             # Out of SQLite's INTEGER range the driver would raise OverflowError: no such id can exist.
             raise UnknownMessage(f"reply_to={reply_to}: no message with that id was sent to or by you")
+        return text, reply_to
+
+    def _live_peers_for(self, sender: str, targets: set[str]) -> list[Peer]:
+        """The live peers a batch of sends needs: all of them for a broadcast, else the named ones."""
+        if BROADCAST in targets:
+            return self.peers()
+        if len(targets) == 1:
+            return self._live_peer(next(iter(targets)))
         now = time.time()
-        live_peers = self.peers() if to == BROADCAST else self._live_peer(to)
-        live = {p.name for p in live_peers}
-        recipients = sorted(live - {sender}) if to == BROADCAST else [to]
-        if not recipients:
-            return SendReceipt(ids=(), recipients=(), queued_offline=())
-        with self._write() as conn:
-            self._check_rate(conn, sender, now, len(recipients))
-            if reply_to is not None:
-                original = conn.execute(
-                    select(messages.c.id).where(
-                        and_(
-                            messages.c.id == reply_to,
-                            or_(messages.c.recipient == sender, messages.c.sender == sender),
-                        )
-                    )
-                ).first()
-                if original is None:
-                    raise UnknownMessage(f"reply_to={reply_to}: no message with that id was sent to or by you")
-            ids = [
-                conn.execute(
-                    insert(messages)
-                    .values(
-                        sender=sender,
-                        recipient=recipient,
-                        body=text,
-                        created_at=now,
-                        reply_to=reply_to,
-                        attempts=0,
-                    )
-                    .returning(messages.c.id)
-                ).scalar_one()
-                for recipient in recipients
-            ]
-        offline = tuple(r for r in recipients if r not in live)
-        pull_only = tuple(p.name for p in live_peers if p.name in recipients and not p.can_push)
-        return SendReceipt(ids=tuple(ids), recipients=tuple(recipients), queued_offline=offline, pull_only=pull_only)
+        with self._read() as conn:
+            rows = conn.execute(select(peers).where(peers.c.name.in_(sorted(targets)))).all()
+        return [_peer(row) for row in rows if self._is_live(row, now)]
+
+    def _rate_budget(self, conn: Connection, sender: str, now: float) -> int | None:
+        """How many more messages ``sender`` may send now (None: no limit)."""
+        limit = self.settings.rate_limit_per_minute
+        if limit <= 0:
+            return None
+        sent = conn.execute(
+            select(func.count())
+            .select_from(messages)
+            .where(and_(messages.c.sender == sender, messages.c.created_at > now - 60.0))
+        ).scalar_one()
+        return max(0, limit - sent)
+
+    def _rate_limited(self, sender: str, budget: int) -> RateLimited:
+        limit = self.settings.rate_limit_per_minute
+        return RateLimited(
+            f"{sender!r} sent {limit - budget} messages in the last minute; the limit is {limit} "
+            "(AGENTBUS_RATE_LIMIT_PER_MINUTE). If two agents are replying to each other in a loop, stop"
+        )
+
+    def _may_reply(self, conn: Connection, sender: str, reply_to: int) -> bool:
+        original = conn.execute(
+            select(messages.c.id).where(
+                and_(
+                    messages.c.id == reply_to,
+                    or_(messages.c.recipient == sender, messages.c.sender == sender),
+                )
+            )
+        ).first()
+        return original is not None
 
     def _live_peer(self, name: str) -> list[Peer]:
         """The live peer holding ``name`` as a 0- or 1-element list (one indexed read, no reaping)."""
