@@ -118,7 +118,7 @@ def main() -> None:
     print(f"   fresh bus,    spawn -> tools/list ms: {summary(fresh_ready)}")
     before, after = import_rows()
     show_imports("before the initialize answer (stdlib, SQLAlchemy, the bus)", before, args.top)
-    show_imports("after it (MCP SDK and the server)", after, args.top)
+    show_imports("after it (the serving loop; the MCP SDK only for messages it serves)", after, args.top)
     report(
         [
             Figure("cold start p50, spawn -> initialize result", percentile(warm_init, 50), "ms", 400.0),

@@ -1,35 +1,37 @@
-"""The running adapter: the bus endpoint, the MCP low-level server and channel pushes, until shutdown.
+"""The running adapter: the bus endpoint, the wire, channel pushes and tool calls, until shutdown.
 
-Shutdown paths, each within a second: stdin EOF ends ``serve_loop``; SIGTERM, SIGINT or SIGHUP
-cancel the whole task group, and so does the client closing our stdout. Either way the endpoint
-unregisters this peer before the process exits, and no thread is left to keep it alive (stdin is
-read on the event loop, not in a worker thread).
+Messages are answered by local.py; the MCP SDK server (sdk_bridge.py) is imported and started only
+for a message local.py leaves to it. Shutdown paths, each within a second: stdin EOF ends the
+transport's pump; SIGTERM, SIGINT or SIGHUP cancel the whole task group, and so does the client
+closing our stdout. Either way the endpoint unregisters this peer before the process exits, and no
+thread is left to keep it alive (stdin is read on the event loop, not in a worker thread).
 """
 
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import anyio
-import mcp_types as types
-from mcp.server.context import ServerRequestContext
-from mcp.server.lowlevel import Server
-from mcp.server.runner import serve_loop
 
 from agentbus.adapters.claude_mcp import protocol, pushmode
+from agentbus.adapters.claude_mcp.local import LocalAnswers
 from agentbus.adapters.claude_mcp.opening import Opening, StdioFds, stderr_line
 from agentbus.adapters.claude_mcp.startup import Identity, Joined
-from agentbus.adapters.claude_mcp.tools import TOOLS, ToolBox
+from agentbus.adapters.claude_mcp.tools import ToolBox
 from agentbus.adapters.claude_mcp.transport import LineWriter, StdioTransport
 from agentbus.core.envelope import Envelope
 from agentbus.core.errors import BusError
 from agentbus.endpoint import Endpoint
 
+if TYPE_CHECKING:
+    from agentbus.adapters.claude_mcp.sdk_bridge import SdkServer
+
 log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-_TOOL_MODELS = [types.Tool.model_validate(tool) for tool in TOOLS]
+#: How long tool calls still running at stdin EOF may take to answer before the adapter exits.
+EOF_GRACE_SECONDS = 0.5
 
 
 class ChannelDelivery:
@@ -47,36 +49,6 @@ class ChannelDelivery:
         await self.writer.write(protocol.channel_line(envelope.body, envelope.meta()))
 
 
-def build_server(toolbox: ToolBox, on_initialized: Callable[[], None]) -> Server[Any]:
-    """The MCP low-level server: tools, instructions, and a hook for ``notifications/initialized``."""
-
-    async def list_tools(
-        _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None
-    ) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=_TOOL_MODELS)
-
-    async def call_tool(_ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
-        result = await toolbox.call(params.name, params.arguments)
-        return types.CallToolResult.model_validate(result)
-
-    async def initialized(_ctx: ServerRequestContext[Any], _params: types.NotificationParams) -> None:
-        on_initialized()
-
-    server: Server[Any] = Server(
-        protocol.SERVER_NAME,
-        version=protocol.SERVER_VERSION,
-        instructions=protocol.INSTRUCTIONS,
-        on_list_tools=list_tools,
-        on_call_tool=call_tool,
-    )
-    server.add_notification_handler("notifications/initialized", types.NotificationParams, initialized)
-    return server
-
-
-def initialization_options(server: Server[Any]) -> Any:
-    return server.create_initialization_options(experimental_capabilities=protocol.experimental_capabilities())
-
-
 async def _stop_on_signal(signals: AsyncIterator[int], scope: anyio.CancelScope) -> None:
     async for signum in signals:
         log.info("got %s; shutting down", signal.Signals(signum).name)
@@ -88,37 +60,53 @@ async def _serve_client(endpoint: Endpoint, identity: Identity, fds: StdioFds, o
     push_mode = pushmode.decide()
     log.info("push: %s (%s)", "on" if push_mode.push else "off", push_mode.reason)
     toolbox = ToolBox(endpoint, identity, push_mode)
+    sdk: SdkServer | None = None
+
     async with anyio.create_task_group() as tasks:
-        transport = StdioTransport(fds, opening)
-        delivery = ChannelDelivery(transport.writer)
 
         def initialized() -> None:
             # Push only once the client said it is ready: offline mail drains first, then live mail.
-            if push_mode.push:
+            if push_mode.push and not endpoint.can_push:
                 endpoint.attach(delivery)
 
-        server = build_server(toolbox, initialized)
-        await transport.start(tasks)
+        async def handle(message: object) -> None:
+            nonlocal sdk
+            if await local.take(message):
+                return
+            if sdk is None:
+                log.info("starting the MCP SDK server for a message not answered locally")
+                from agentbus.adapters.claude_mcp.sdk_bridge import SdkServer
 
-        async def stop_when_the_client_is_gone() -> None:
-            # A client that closed our stdout cannot hear anything more, even if stdin stays open.
-            await transport.writer.wait_gone()
-            log.info("the client closed the adapter's stdout; shutting down")
-            tasks.cancel_scope.cancel()
+                sdk = SdkServer(toolbox, transport.writer, initialized, transport.refuse, opening.answered_id)
+                local.sdk_running = True
+                await sdk.start(tasks, local.handshake)
+            await sdk.forward(message)
 
-        tasks.start_soon(stop_when_the_client_is_gone)
-        try:
-            await serve_loop(
-                server,
-                transport.read_stream,
-                transport.write_stream,
-                lifespan_state={},
-                init_options=initialization_options(server),
-            )
-        finally:
-            endpoint.detach()
-            transport.close()
-            tasks.cancel_scope.cancel()
+        transport = StdioTransport(fds, opening, handle)
+        delivery = ChannelDelivery(transport.writer)
+        async with anyio.create_task_group() as answers:
+            local = LocalAnswers(toolbox, transport.writer, answers, initialized, opening.answered_id)
+            await transport.open()
+
+            async def stop_when_the_client_is_gone() -> None:
+                # A client that closed our stdout cannot hear anything more, even if stdin stays open.
+                await transport.writer.wait_gone()
+                log.info("the client closed the adapter's stdout; shutting down")
+                tasks.cancel_scope.cancel()
+
+            tasks.start_soon(stop_when_the_client_is_gone)
+            try:
+                await transport.pump()
+                # stdin EOF: answer the calls already read (briefly), let the SDK finish, then leave.
+                answers.cancel_scope.deadline = anyio.current_time() + EOF_GRACE_SECONDS
+                if sdk is not None:
+                    await sdk.aclose()
+                    with anyio.move_on_after(EOF_GRACE_SECONDS):
+                        await sdk.finished.wait()
+            finally:
+                endpoint.detach()
+        transport.close()
+        tasks.cancel_scope.cancel()
 
 
 async def _session(joined: Joined, fds: StdioFds, opening: Opening) -> int:

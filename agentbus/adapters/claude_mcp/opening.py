@@ -2,9 +2,9 @@
 
 Importing the SDK costs most of a second, while a client waits for the ``initialize`` result (and
 Claude Code 2.1.331+ first waits for its ``server/discover`` probe to fail). So the adapter answers
-those from plain dicts (protocol.py), then imports the SDK and replays the ``initialize`` request
-into it, dropping the SDK's own (identical) answer. Anything else, or anything unusual, is left to
-the SDK untouched.
+those from plain dicts (protocol.py). The ``initialize`` is kept: if the SDK server is ever started
+(sdk_bridge.py), it hears it first and its own (identical) answer is dropped. Anything unusual is
+left to the SDK untouched.
 """
 
 import json

@@ -1,8 +1,8 @@
 """Process entry of the claude-mcp adapter: logging, the stdio claim, the fast opening, then the server.
 
 Only the standard library and the light opening module are imported at module level; the bus
-(startup.py) is imported to join it, and the MCP SDK (app.py) only once the client has its
-``initialize`` answer.
+(startup.py) is imported to join it, and the serving loop (app.py) once the client has its
+``initialize`` answer; the MCP SDK only if the client sends something local.py does not answer.
 """
 
 import logging
@@ -42,7 +42,7 @@ def main() -> int:
     """Serve one MCP client on stdin/stdout until it goes away or the process is told to stop.
 
     Order: join the bus (so the peer is registered before the client hears anything), answer the
-    opening without the SDK, then import the SDK and serve. Returns the exit code.
+    opening without the SDK, then serve. Returns the exit code.
     """
     configure_logging(os.environ.get("AGENTBUS_LOG_LEVEL"))
     fds = claim_stdio()

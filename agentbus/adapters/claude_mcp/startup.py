@@ -1,7 +1,7 @@
 """Joining the bus at launch: settings, trigger, the bus file and this session's name (no MCP SDK here).
 
 This runs before the client's ``initialize`` is answered, so the peer is registered by the time the
-client sees the server (SPEC PRES-1); the MCP SDK is imported only afterwards (app.py).
+client sees the server (SPEC PRES-1); the MCP SDK is imported later, if at all (sdk_bridge.py).
 """
 
 import logging

@@ -15,15 +15,11 @@ import logging
 import os
 import threading
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 import anyio.abc
-import mcp_types as types
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from mcp.shared.message import SessionMessage
-from pydantic import ValidationError
-from pydantic_core import PydanticSerializationError
 
 from agentbus.adapters.claude_mcp.opening import Opening, StdioFds, write_blocking
 
@@ -142,27 +138,23 @@ class _ReadProtocol(asyncio.Protocol):
 
 
 class StdioTransport:
-    """The wire as the (read, write) stream pair ``serve_loop`` takes, plus ``writer`` for pushes.
+    """The wire: parsed messages from the client go to ``handle``; ``writer`` writes lines back.
 
-    ``opening`` holds what the early handshake (opening.py) consumed: its lines are replayed first,
-    and the SDK's answer to the request already answered is dropped.
+    ``opening`` holds what the early handshake (opening.py) consumed: its lines are handled first.
+    A line that is not JSON is answered here; any JSON value is ``handle``'s business.
     """
 
-    def __init__(self, fds: StdioFds, opening: Opening) -> None:
+    def __init__(self, fds: StdioFds, opening: Opening, handle: Callable[[object], Awaitable[None]]) -> None:
         self.fds = fds
         self.opening = opening
+        self.handle = handle
         self.writer = LineWriter(fds.wire_out)
-        send, receive = anyio.create_memory_object_stream[SessionMessage | Exception](0)
-        self._inbound_send: MemoryObjectSendStream[SessionMessage | Exception] = send
-        self.read_stream: MemoryObjectReceiveStream[SessionMessage | Exception] = receive
-        self.write_stream = _SdkWriteStream(self.writer, opening.answered_id if opening.answered else None)
         self._reader = asyncio.StreamReader(limit=READ_CHUNK)
         self._read_transport: asyncio.ReadTransport | None = None
 
-    async def start(self, task_group: anyio.abc.TaskGroup) -> None:
+    async def open(self) -> None:
         await self.writer.open()
         await self._open_reader()
-        task_group.start_soon(self._pump)
 
     def close(self) -> None:
         if self._read_transport is not None:
@@ -203,44 +195,43 @@ class StdioTransport:
 
         threading.Thread(target=pump, name="agentbus-stdin", daemon=True).start()
 
-    async def _pump(self) -> None:
-        """Lines from the client into the read stream, replayed opening lines first; closes it at EOF."""
-        async with self._inbound_send:
-            for line in self.opening.replay:
-                await self._forward(line)
-            buffer = bytearray(self.opening.leftover)
-            scanned = 0  # bytes of buffer known to hold no newline
-            skipping = False  # inside an over-long line, dropping it up to its newline
-            while True:
-                newline = buffer.find(b"\n", scanned)
-                if newline >= 0:
-                    line = bytes(buffer[: newline + 1])
-                    del buffer[: newline + 1]
-                    scanned = 0
-                    if skipping:
-                        skipping = False
-                    else:
-                        await self._forward(line)
-                    continue
-                scanned = len(buffer)
+    async def pump(self) -> None:
+        """Every line from the client to ``handle``, the opening's lines first; returns at EOF."""
+        for line in self.opening.replay:
+            await self._forward(line)
+        buffer = bytearray(self.opening.leftover)
+        scanned = 0  # bytes of buffer known to hold no newline
+        skipping = False  # inside an over-long line, dropping it up to its newline
+        while True:
+            newline = buffer.find(b"\n", scanned)
+            if newline >= 0:
+                line = bytes(buffer[: newline + 1])
+                del buffer[: newline + 1]
+                scanned = 0
                 if skipping:
-                    buffer.clear()
-                    scanned = 0
-                elif len(buffer) > MAX_LINE_BYTES:
-                    log.warning("dropped a message longer than %d bytes from the client", MAX_LINE_BYTES)
-                    await self._refuse(INVALID_REQUEST, f"message longer than {MAX_LINE_BYTES} bytes; dropped")
-                    buffer.clear()
-                    scanned = 0
-                    skipping = True
-                chunk = await self._reader.read(READ_CHUNK)
-                if not chunk:
-                    if buffer.strip() and not skipping:
-                        await self._forward(bytes(buffer))
-                    return
-                buffer += chunk
+                    skipping = False
+                else:
+                    await self._forward(line)
+                continue
+            scanned = len(buffer)
+            if skipping:
+                buffer.clear()
+                scanned = 0
+            elif len(buffer) > MAX_LINE_BYTES:
+                log.warning("dropped a message longer than %d bytes from the client", MAX_LINE_BYTES)
+                await self.refuse(INVALID_REQUEST, f"message longer than {MAX_LINE_BYTES} bytes; dropped")
+                buffer.clear()
+                scanned = 0
+                skipping = True
+            chunk = await self._reader.read(READ_CHUNK)
+            if not chunk:
+                if buffer.strip() and not skipping:
+                    await self._forward(bytes(buffer))
+                return
+            buffer += chunk
 
     async def _forward(self, line: bytes) -> None:
-        """One line to the SDK; malformed ones are answered here (JSON-RPC 2.0 section 5.1).
+        """One line to ``handle``; one that is not JSON is answered here (JSON-RPC 2.0 section 5.1).
 
         Parsed with the json module rather than the SDK's validate_json, which rejects a lone
         surrogate escape (``"\\ud800"``): such a text must reach the tool and be refused there.
@@ -251,61 +242,17 @@ class StdioTransport:
             data = json.loads(line)
         except ValueError:  # also invalid UTF-8
             log.warning("the client sent a line that is not JSON: %.200r", line)
-            await self._refuse(PARSE_ERROR, "Parse error: the line is not valid JSON in UTF-8")
+            await self.refuse(PARSE_ERROR, "Parse error: the line is not valid JSON in UTF-8")
             return
         except RecursionError:
             log.warning("the client sent JSON nested too deeply to parse: %.200r", line)
-            await self._refuse(PARSE_ERROR, "Parse error: the JSON is nested too deeply")
+            await self.refuse(PARSE_ERROR, "Parse error: the JSON is nested too deeply")
             return
-        try:
-            message = types.jsonrpc_message_adapter.validate_python(data, by_name=False)
-        except (ValidationError, RecursionError):
-            log.warning("the client sent JSON that is not a JSON-RPC message: %.200r", line)
-            request_id = data.get("id") if isinstance(data, dict) else None
-            if isinstance(data, dict) and "id" not in data and isinstance(data.get("method"), str):
-                return  # a malformed notification gets no answer
-            valid_id = isinstance(request_id, str | int) and not isinstance(request_id, bool)
-            await self._refuse(INVALID_REQUEST, "Invalid Request", request_id if valid_id else None)
-            return
-        await self._inbound_send.send(SessionMessage(message))
+        await self.handle(data)
 
-    async def _refuse(self, code: int, message: str, request_id: object = None) -> None:
+    async def refuse(self, code: int, message: str, request_id: object = None) -> None:
         error = {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
         try:
             await self.writer.write(json.dumps(error).encode("utf-8") + b"\n")
         except TransportClosed:
             log.debug("could not answer a malformed line: the client is gone")
-
-
-class _SdkWriteStream:
-    """The SDK's write stream: serialises each message as one line; drops one already-sent answer."""
-
-    def __init__(self, writer: LineWriter, answered_id: object) -> None:
-        self.writer = writer
-        self._answered_id = answered_id
-
-    async def send(self, item: SessionMessage, /) -> None:
-        message = item.message
-        answer = isinstance(message, types.JSONRPCResponse | types.JSONRPCError)
-        if answer and self._answered_id is not None and message.id == self._answered_id:
-            self._answered_id = None
-            return
-        try:
-            data = message.model_dump_json(by_alias=True, exclude_unset=True).encode("utf-8") + b"\n"
-        except PydanticSerializationError:
-            # A lone surrogate echoed from the client's input: escape it (ASCII JSON) instead of failing.
-            dumped = message.model_dump(by_alias=True, exclude_unset=True)
-            data = json.dumps(dumped, ensure_ascii=True).encode("ascii") + b"\n"
-        try:
-            await self.writer.write(data)
-        except TransportClosed as exc:
-            raise anyio.BrokenResourceError(str(exc)) from exc
-
-    async def aclose(self) -> None:
-        return None
-
-    async def __aenter__(self) -> "_SdkWriteStream":
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        await self.aclose()
