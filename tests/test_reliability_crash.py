@@ -58,7 +58,9 @@ def integrity(db: Path) -> str:
 def test_recipient_killed_between_push_and_stamp_gets_every_message_after_restart(fakeclaude_bus: Sandbox) -> None:
     settings = fresh_bus(fakeclaude_bus)
     alice, bob = fakeclaude_bus.start_sessions("alice", "bob", env=NO_LIMIT)
-    count = 200
+    # Enough mail that bob is still pushing when the kill lands (sends are committed in batches,
+    # and a fast bob pushed all of 200 before the SIGKILL arrived once).
+    count = 1000
     pipeline_sends(alice, "m", "bob", count)
     bob.wait_for_channel(timeout=10)
     bob.kill()  # SIGKILL right after the first push: later claimed rows never get their delivered stamp

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, make_url, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, make_url, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
 from agentbus.core import migrate
@@ -32,6 +32,43 @@ from agentbus.core.schema import messages, peers
 HOST = socket.gethostname()
 MAX_NAME_SUFFIX = 99
 MAX_MESSAGE_ID = 2**63 - 1
+
+# The statements of the hot paths (send, claim, stamp), built once: SQLAlchemy then only binds
+# values and finds the compiled form in its cache, instead of rebuilding the expression per call.
+_PENDING = and_(messages.c.recipient == bindparam("mailbox"), messages.c.delivered_at.is_(None))
+_ANY_PENDING = select(messages.c.id).where(_PENDING).limit(1)
+_OTHER_LEASES = (
+    select(messages.c.claimed_by)
+    .where(
+        _PENDING,
+        messages.c.claimed_by.is_not(None),
+        messages.c.claimed_by != bindparam("claimer"),
+        messages.c.claimed_at > bindparam("expired_before"),
+    )
+    .distinct()
+)
+_CLAIM_OLDEST = (
+    update(messages)
+    .where(
+        messages.c.id.in_(
+            select(messages.c.id).where(_PENDING).order_by(messages.c.id).limit(bindparam("limit")).scalar_subquery()
+        )
+    )
+    .values(claimed_by=bindparam("claimer"), claimed_at=bindparam("now"), attempts=messages.c.attempts + 1)
+    .returning(*messages.c)
+)
+_STAMP_DELIVERED = (
+    update(messages)
+    .where(messages.c.id.in_(bindparam("ids", expanding=True)), messages.c.delivered_at.is_(None))
+    .values(delivered_at=bindparam("now"), claimed_by=None, claimed_at=None)
+)
+_PEERS_NAMED = select(peers).where(peers.c.name.in_(bindparam("names", expanding=True)))
+_SENT_SINCE = (
+    select(func.count())
+    .select_from(messages)
+    .where(messages.c.sender == bindparam("sent_by"), messages.c.created_at > bindparam("since"))
+)
+_ENQUEUE = insert(messages).returning(messages.c.id, sort_by_parameter_order=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,11 +403,15 @@ class Bus:
                 outcomes[index] = exc
         if not checked:
             return [outcome for outcome in outcomes if outcome is not None]
-        live_peers = self._live_peers_for(sender, {outgoing[i].to for i in checked})
-        live = {p.name: p for p in live_peers}
+        targets = {outgoing[i].to for i in checked}
+        # A broadcast lists (and reaps) every peer first; direct sends look up their recipients in
+        # the write transaction itself: one transaction per batch.
+        everyone = self.peers() if BROADCAST in targets else None
         now = time.time()
         planned: list[tuple[int, list[str]]] = []
         with self._write() as conn:
+            live_peers = everyone if everyone is not None else self._live_peers_named(conn, targets, now)
+            live = {p.name: p for p in live_peers}
             budget = self._rate_budget(conn, sender, now)
             for index, (_text, reply_to) in checked.items():
                 to = outgoing[index].to
@@ -403,11 +444,7 @@ class Bus:
             ]
             ids: list[int] = []
             if rows:
-                ids = list(
-                    conn.execute(
-                        insert(messages).returning(messages.c.id, sort_by_parameter_order=True), rows
-                    ).scalars()
-                )
+                ids = list(conn.execute(_ENQUEUE, rows).scalars())
         position = 0
         for index, recipients in planned:
             taken = tuple(ids[position : position + len(recipients)])
@@ -435,15 +472,8 @@ class Bus:
             raise UnknownMessage(f"reply_to={reply_to}: no message with that id was sent to or by you")
         return text, reply_to
 
-    def _live_peers_for(self, sender: str, targets: set[str]) -> list[Peer]:
-        """The live peers a batch of sends needs: all of them for a broadcast, else the named ones."""
-        if BROADCAST in targets:
-            return self.peers()
-        if len(targets) == 1:
-            return self._live_peer(next(iter(targets)))
-        now = time.time()
-        with self._read() as conn:
-            rows = conn.execute(select(peers).where(peers.c.name.in_(sorted(targets)))).all()
+    def _live_peers_named(self, conn: Connection, names: set[str], now: float) -> list[Peer]:
+        rows = conn.execute(_PEERS_NAMED, {"names": sorted(names)}).all()
         return [_peer(row) for row in rows if self._is_live(row, now)]
 
     def _rate_budget(self, conn: Connection, sender: str, now: float) -> int | None:
@@ -451,11 +481,7 @@ class Bus:
         limit = self.settings.rate_limit_per_minute
         if limit <= 0:
             return None
-        sent = conn.execute(
-            select(func.count())
-            .select_from(messages)
-            .where(and_(messages.c.sender == sender, messages.c.created_at > now - 60.0))
-        ).scalar_one()
+        sent = conn.execute(_SENT_SINCE, {"sent_by": sender, "since": now - 60.0}).scalar_one()
         return max(0, limit - sent)
 
     def _rate_limited(self, sender: str, budget: int) -> RateLimited:
@@ -488,41 +514,23 @@ class Bus:
         Returns nothing while another live claimer holds an unexpired lease on this mailbox,
         so two drainers never push the same message at once and per-recipient order holds.
         """
-        pending = and_(messages.c.recipient == recipient, messages.c.delivered_at.is_(None))
         # An empty mailbox (every safety poll, most wakes' second pass) costs a read, not the write lock.
         with self._read() as conn:
-            if conn.execute(select(messages.c.id).where(pending).limit(1)).first() is None:
+            if conn.execute(_ANY_PENDING, {"mailbox": recipient}).first() is None:
                 return []
         now = time.time()
-        expired_before = now - self.settings.lease_seconds
         with self._write() as conn:
             lock_mailbox(conn, recipient)
             others = conn.execute(
-                select(messages.c.claimed_by)
-                .where(
-                    and_(
-                        pending,
-                        messages.c.claimed_by.is_not(None),
-                        messages.c.claimed_by != claimer,
-                        messages.c.claimed_at > expired_before,
-                    )
-                )
-                .distinct()
+                _OTHER_LEASES,
+                {"mailbox": recipient, "claimer": claimer, "expired_before": now - self.settings.lease_seconds},
             ).scalars()
             if any(not claimer_is_dead(other) for other in others):
                 return []
-            ids = (
-                conn.execute(select(messages.c.id).where(pending).order_by(messages.c.id).limit(limit)).scalars().all()
-            )
-            if not ids:
-                return []
-            conn.execute(
-                update(messages)
-                .where(messages.c.id.in_(ids))
-                .values(claimed_by=claimer, claimed_at=now, attempts=messages.c.attempts + 1)
-            )
-            rows = conn.execute(select(messages).where(messages.c.id.in_(ids)).order_by(messages.c.id)).all()
-        return [_envelope(row) for row in rows]
+            rows = conn.execute(
+                _CLAIM_OLDEST, {"mailbox": recipient, "claimer": claimer, "now": now, "limit": limit}
+            ).all()
+        return [_envelope(row) for row in sorted(rows, key=lambda row: row.id)]
 
     def mark_delivered(self, ids: Iterable[int]) -> None:
         """Stamp delivered_at; call only after the Delivery port resolved for these ids."""
@@ -530,11 +538,7 @@ class Bus:
         if not id_list:
             return
         with self._write() as conn:
-            conn.execute(
-                update(messages)
-                .where(and_(messages.c.id.in_(id_list), messages.c.delivered_at.is_(None)))
-                .values(delivered_at=time.time(), claimed_by=None, claimed_at=None)
-            )
+            conn.execute(_STAMP_DELIVERED, {"ids": id_list, "now": time.time()})
 
     def release(self, ids: Iterable[int], claimer: str) -> None:
         """Give back claimed but undelivered messages so the next drain pass retries them."""
