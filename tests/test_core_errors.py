@@ -1,8 +1,10 @@
 """Every refusal of the core comes with a clear message: names, bodies, self-send, locks, corruption."""
 
 import os
+import socket
 import sqlite3
 import stat
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -192,3 +194,18 @@ def test_bad_settings_values_are_named() -> None:
         Settings.from_env({"AGENTBUS_MAX_BODY": "big"})
     with pytest.raises(ValueError, match="must not be negative"):
         Settings.from_env({"AGENTBUS_LEASE_SECONDS": "-1"})
+
+
+@pytest.mark.timeout(30)
+def test_a_postgresql_server_that_never_answers_fails_fast_with_a_clear_error(tmp_path: Path) -> None:
+    """A listener that accepts TCP but never speaks (a hung or black-holed server): the open gives up
+    after the connect timeout (the busy timeout, at least 2 s) instead of hanging start-up."""
+    pytest.importorskip("psycopg")
+    with socket.create_server(("127.0.0.1", 0), backlog=8) as silent:
+        port = silent.getsockname()[1]
+        url = f"postgresql+psycopg://agentbus@127.0.0.1:{port}/postgres"
+        started = time.monotonic()
+        with pytest.raises(BusUnavailable, match=r"cannot reach the bus database at .*127\.0\.0\.1.*timeout"):
+            Bus.open(Settings(home=tmp_path / "bus", db_url=url, busy_timeout_seconds=1.0))
+        waited = time.monotonic() - started
+    assert waited < 15, f"gave up only after {waited:.1f} s"

@@ -1,6 +1,7 @@
 """Engines for the bus: every SQLite-only detail (WAL, busy_timeout, BEGIN IMMEDIATE) lives here."""
 
 import fcntl
+import math
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -20,10 +21,16 @@ def make_engine(url: str, *, busy_timeout_seconds: float) -> Engine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url, busy_timeout_seconds)
     if url.startswith("postgresql"):
-        # The busy timeout's PostgreSQL counterpart: a lock held longer fails the statement instead of
-        # hanging the session for good (0 would mean "no timeout" there, hence at least 1 ms).
+        # The busy timeout's PostgreSQL counterparts: a lock held longer fails the statement instead of
+        # hanging the session for good (0 would mean "no timeout" there, hence at least 1 ms), and a
+        # server that does not answer (black-holed, stopped) fails the connection instead of hanging
+        # start-up until TCP gives up (libpq counts whole seconds, at least 2).
         lock_timeout = max(1, int(busy_timeout_seconds * 1000))
-        return create_engine(url, pool_pre_ping=True, connect_args={"options": f"-c lock_timeout={lock_timeout}"})
+        connect_args = {
+            "options": f"-c lock_timeout={lock_timeout}",
+            "connect_timeout": max(2, math.ceil(busy_timeout_seconds)),
+        }
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     return create_engine(url, pool_pre_ping=True)
 
 
@@ -115,6 +122,11 @@ def translate_db_error(exc: DBAPIError, where: str) -> BusUnavailable:
         return BusUnavailable(
             f"the bus file {where} is corrupt or not an agentbus database ({message}); "
             "move it aside and a fresh bus is created on next start (agentbus doctor shows details)"
+        )
+    if "timeout expired" in lowered or "connection refused" in lowered or "could not translate host" in lowered:
+        return BusUnavailable(
+            f"cannot reach the bus database at {where} ({message.strip()}); is the server running and "
+            "reachable? (agentbus doctor checks the connection)"
         )
     if "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
         return BusUnavailable(f"cannot write the bus at {where} ({message}); check its permissions")
