@@ -10,6 +10,10 @@ from agentbus.core.ports import Disposer
 
 log = logging.getLogger(__name__)
 
+#: How often the listener thread looks at its stop flag: the most a disposer (and so an adapter's
+#: exit after stdin EOF) waits for it. A wake-up costs microseconds.
+STOP_CHECK_SECONDS = 0.1
+
 
 def channel_for(name: str) -> str:
     return f"agentbus.wake.{name}"
@@ -40,7 +44,7 @@ class PgNotifyTrigger:
         def listen() -> None:
             while not stop.is_set():
                 try:
-                    for _ in conn.notifies(timeout=0.5):
+                    for _ in conn.notifies(timeout=STOP_CHECK_SECONDS):
                         on_wake()
                 except Exception as exc:
                     if not stop.is_set():
