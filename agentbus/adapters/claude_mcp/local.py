@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 import anyio.abc
 
 from agentbus.adapters.claude_mcp import protocol
@@ -22,6 +23,9 @@ log = logging.getLogger(__name__)
 
 TOOLS_LIST_RESULT: dict[str, Any] = {"tools": TOOLS}
 INITIALIZED = "notifications/initialized"
+#: Tool calls running at once; past this the reader waits, so a client flooding the adapter with
+#: pipelined calls meets back-pressure on its pipe instead of growing the adapter's memory.
+MAX_CALLS_IN_FLIGHT = 512
 
 
 class LocalAnswers:
@@ -47,6 +51,7 @@ class LocalAnswers:
         #: What the SDK must hear first if it starts: the initialize answered early, and initialized.
         self.handshake: list[dict[str, Any]] = []
         self.sdk_running = False
+        self._call_slots = anyio.Semaphore(MAX_CALLS_IN_FLIGHT)
 
     async def take(self, message: object) -> bool:
         if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
@@ -68,6 +73,7 @@ class LocalAnswers:
             return True
         if method == "tools/call" and protocol.is_plain_tool_call(message):
             assert params is not None
+            await self._call_slots.acquire()
             self.tasks.start_soon(self._call_tool, request_id, params["name"], params.get("arguments"))
             return True
         if method in ("ping", "tools/list") and _plain_params(params):
@@ -87,7 +93,10 @@ class LocalAnswers:
         return not self.sdk_running
 
     async def _call_tool(self, request_id: str | int, name: str, arguments: dict[str, Any] | None) -> None:
-        await self._answer(request_id, await self.toolbox.call(name, arguments))
+        try:
+            await self._answer(request_id, await self.toolbox.call(name, arguments))
+        finally:
+            self._call_slots.release()
 
     async def _answer(self, request_id: str | int, result: dict[str, Any]) -> None:
         try:
