@@ -50,6 +50,10 @@ class _PendingSend:
     outcome: SendReceipt | Exception | None = None
 
 
+def new_session_id() -> str:
+    return secrets.token_hex(8)
+
+
 def _threadsafe(callback: Callable[[], None]) -> Callable[[], None]:
     """A non-blocking way for other threads (watchdog, poll) to run ``callback`` on this loop."""
     try:
@@ -74,13 +78,14 @@ class Endpoint:
         *,
         adapter: str,
         trigger: Trigger,
+        session_id: str | None = None,
     ) -> None:
         self.bus = bus
         self.settings = bus.settings
         self.requested_name = preferred_name
         self.adapter = adapter
         self.trigger = trigger
-        self.session_id = secrets.token_hex(8)
+        self.session_id = session_id or new_session_id()
         self.claimer = claimer_id(self.session_id)
         self.stats = EndpointStats()
         self._peer: Peer | None = None

@@ -1,6 +1,8 @@
 """claude-mcp adapter pieces that need no process: push-mode detection, rendering, identity, opening."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -119,3 +121,13 @@ def test_opening_leaves_anything_else_to_the_sdk() -> None:
 )
 def test_pull_rendering_matches_what_claude_code_shows(content: str, meta: dict[str, str]) -> None:
     assert render_channel(content, meta) == fakeclaude.render_channel(content, meta, "agentbus")
+
+
+def test_what_runs_before_the_initialize_answer_imports_no_sdk_anyio_or_watchdog() -> None:
+    """The cold start budget: joining the bus needs the core and the standard library only."""
+    probe = (
+        "import sys, agentbus.adapters.claude_mcp.server, agentbus.adapters.claude_mcp.startup; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'mcp', 'mcp_types', 'pydantic', 'anyio', 'watchdog'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]", done.stdout

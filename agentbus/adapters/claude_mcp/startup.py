@@ -1,21 +1,29 @@
 """Joining the bus at launch: settings, trigger, the bus file and this session's name (no MCP SDK here).
 
 This runs before the client's ``initialize`` is answered, so the peer is registered by the time the
-client sees the server (SPEC PRES-1); the MCP SDK is imported later, if at all (sdk_bridge.py).
+client sees the server (SPEC PRES-1); the MCP SDK is imported later, if at all (sdk_bridge.py). It
+imports only the core (SQLAlchemy) and the standard library: the endpoint (anyio, asyncio) and the
+file watcher (watchdog) are imported once the client has its answer.
 """
 
+import contextlib
 import logging
 import os
 import re
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from agentbus.adapters.claude_mcp import ADAPTER_ID
 from agentbus.core.bus import Bus, Peer
 from agentbus.core.config import Settings
 from agentbus.core.errors import BusError
 from agentbus.core.names import sanitize_name
-from agentbus.endpoint import Endpoint
+from agentbus.core.ports import Trigger
 from agentbus.triggers import make_trigger
+
+if TYPE_CHECKING:
+    from agentbus.endpoint import Endpoint
 
 log = logging.getLogger(__name__)
 
@@ -49,22 +57,35 @@ def identity_from_env(raw: str | None) -> Identity:
 
 @dataclass
 class Joined:
-    """A registered session: the open bus and the endpoint that will run it."""
+    """A registered session: the open bus, its registration, and (once built) the endpoint that runs it."""
 
     settings: Settings
     identity: Identity
     bus: Bus
-    endpoint: Endpoint
+    trigger: Trigger
     peer: Peer
+    session_id: str
+    _endpoint: "Endpoint | None" = field(default=None, repr=False)
+
+    @property
+    def endpoint(self) -> "Endpoint":
+        """The endpoint for this registration (imports anyio on first use: after the opening)."""
+        if self._endpoint is None:
+            from agentbus.endpoint import Endpoint
+
+            self._endpoint = Endpoint(
+                self.bus, self.peer.name, adapter=ADAPTER_ID, trigger=self.trigger, session_id=self.session_id
+            )
+        return self._endpoint
 
     def leave(self) -> None:
         """Unregister (if still registered) and close the bus; safe to call twice."""
+        name = self.peer.name
+        if self._endpoint is not None:
+            with contextlib.suppress(BusError):  # not registered yet: the name it joined with
+                name = self._endpoint.name  # the current name once the endpoint ran (it may have been renamed)
         try:
-            name = self.endpoint.name  # the current name once the endpoint ran (it may have been renamed)
-        except BusError:
-            name = self.peer.name
-        try:
-            self.bus.unregister(name, self.endpoint.session_id)
+            self.bus.unregister(name, self.session_id)
         except BusError as exc:
             log.warning("could not unregister %s: %s", name, exc)
         self.bus.close()
@@ -82,14 +103,13 @@ def join_bus() -> Joined:
         bus = Bus(settings)
     except BusError as exc:
         raise StartupError(str(exc), 1) from None
-    endpoint = Endpoint(bus, identity.asked_for, adapter=ADAPTER_ID, trigger=trigger)
+    session_id = secrets.token_hex(8)
     try:
-        peer = bus.register_unique(identity.asked_for, session_id=endpoint.session_id, adapter=ADAPTER_ID)
+        peer = bus.register_unique(identity.asked_for, session_id=session_id, adapter=ADAPTER_ID)
     except BusError as exc:
         bus.close()
         raise StartupError(str(exc), 1) from None
     if peer.name != identity.asked_for:
         log.warning("name %r is held by a live session; registered as %r", identity.asked_for, peer.name)
-    # Endpoint.running() registers again with the same session id: make it keep this name.
-    endpoint.requested_name = peer.name
-    return Joined(settings, identity, bus, endpoint, peer)
+    # Endpoint.running() registers again with the same session id and this name: it keeps it.
+    return Joined(settings, identity, bus, trigger, peer, session_id)
