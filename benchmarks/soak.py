@@ -15,8 +15,10 @@ import time
 from collections import defaultdict
 
 from _harness import NO_RATE_LIMIT, Bench, Figure, cpu_seconds, header, percentile, report, rss_mb, summary
+from sqlalchemy import select
 
 from agentbus.core import Bus, Settings
+from agentbus.core.schema import messages
 from fakeclaude import Session
 
 
@@ -112,6 +114,13 @@ def main() -> None:
             stamp_deadline = time.monotonic() + 10  # the delivered stamp follows the push by a moment
             while (pending := sum(box.pending for box in bus.mailbox_stats())) and time.monotonic() < stamp_deadline:
                 time.sleep(0.1)
+            # The same path seen from the bus alone (the adapters' clocks, not the harness's): from
+            # the sender's created_at (taken before its write transaction) to the recipient's stamp.
+            with bus.engine.connect() as conn:
+                stamped = conn.execute(
+                    select(messages.c.created_at, messages.c.delivered_at).where(messages.c.delivered_at.is_not(None))
+                ).all()
+        on_bus = [(row.delivered_at - row.created_at) * 1000 for row in stamped]
         dead = [name for name, s in sessions.items() if not s.alive]
         rss_end = {name: rss_mb(pid) for name, pid in pids.items() if pid and sessions[name].alive}
         cpu_used = {name: cpu_seconds(pid) - cpu_start[name] for name, pid in pids.items() if pid and name in rss_end}
@@ -125,6 +134,8 @@ def main() -> None:
         print(f"   dead adapters {dead}")
         if latencies:
             print(f"   result->event ms: {summary(latencies)}")
+        if on_bus:
+            print(f"   created->delivered stamp on the bus ms: {summary(on_bus)}")
         growth = [rss_end[n] - rss_start[n] for n in rss_end]
         print(
             f"   RSS start {max(rss_start.values()):.1f} MB max, end {max(rss_end.values()):.1f} MB max, "
@@ -139,6 +150,7 @@ def main() -> None:
                 Figure("lost messages", lost, "", 1),
                 Figure("duplicate messages", duplicates, "", 1),
                 Figure("latency p99 under soak, result -> event", percentile(latencies, 99) if latencies else 0, "ms"),
+                Figure("p99 under soak, created -> delivered (bus)", percentile(on_bus, 99) if on_bus else 0, "ms"),
             ]
         )
         if lost or duplicates or unexpected or pending or dead or errors:
