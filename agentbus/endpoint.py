@@ -7,7 +7,6 @@ Delivery once its client can receive pushes, and maps its tools onto ``send``/``
 import asyncio
 import contextlib
 import logging
-import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
 
-from agentbus.core.bus import Bus, Outgoing, Peer, SendReceipt, claimer_id
+from agentbus.core.bus import Bus, Outgoing, Peer, SendReceipt, claimer_id, new_session_id
 from agentbus.core.envelope import Envelope
 from agentbus.core.errors import BusError
 from agentbus.core.names import BROADCAST
@@ -48,10 +47,6 @@ class _PendingSend:
 
     outgoing: Outgoing
     outcome: SendReceipt | Exception | None = None
-
-
-def new_session_id() -> str:
-    return secrets.token_hex(8)
 
 
 def _threadsafe(callback: Callable[[], None]) -> Callable[[], None]:

@@ -1,6 +1,7 @@
 """The bus: presence, the durable mailbox and delivery tracking over one SQLAlchemy engine."""
 
 import os
+import secrets
 import socket
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -135,6 +136,11 @@ def _is_zombie(pid: int) -> bool:
     except OSError:  # no /proc (not Linux), or gone meanwhile
         return False
     return state in ([b"Z"], [b"X"])
+
+
+def new_session_id() -> str:
+    """A fresh id for one session of a peer (register, heartbeat and unregister name it)."""
+    return secrets.token_hex(8)
 
 
 def claimer_id(session_id: str) -> str:

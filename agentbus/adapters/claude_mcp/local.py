@@ -71,8 +71,7 @@ class LocalAnswers:
             self.answered_id = None  # only once: a second initialize is the SDK's
             self.handshake.append(message)
             return True
-        if method == "tools/call" and protocol.is_plain_tool_call(message):
-            assert params is not None
+        if method == "tools/call" and params is not None and _plain_tool_call(params):
             await self._call_slots.acquire()
             self.tasks.start_soon(self._call_tool, request_id, params["name"], params.get("arguments"))
             return True
@@ -109,11 +108,23 @@ class LocalAnswers:
             log.debug("the client left before the answer to request %r", request_id)
 
 
-def _plain_params(params: dict[str, Any] | None) -> bool:
-    """No params, or only a cursor and a ``_meta`` without a progress token (the SDK's business)."""
-    if params is None:
-        return True
+def _plain_meta(params: dict[str, Any]) -> bool:
+    """No ``_meta``, or one without a progress token (progress notifications are the SDK's business)."""
     meta = params.get("_meta")
-    if meta is not None and (not isinstance(meta, dict) or "progressToken" in meta):
-        return False
-    return set(params) <= {"_meta", "cursor"}
+    return meta is None or (isinstance(meta, dict) and "progressToken" not in meta)
+
+
+def _plain_params(params: dict[str, Any] | None) -> bool:
+    """No params, or only a cursor and a plain ``_meta``."""
+    return params is None or (set(params) <= {"_meta", "cursor"} and _plain_meta(params))
+
+
+def _plain_tool_call(params: dict[str, Any]) -> bool:
+    """``tools/call`` params as the SDK accepts them: a string name, object or no arguments, plain ``_meta``."""
+    arguments = params.get("arguments")
+    return (
+        isinstance(params.get("name"), str)
+        and (arguments is None or isinstance(arguments, dict))
+        and set(params) <= {"name", "arguments", "_meta"}
+        and _plain_meta(params)
+    )

@@ -77,26 +77,6 @@ def is_plain_initialize(params: object) -> bool:
     )
 
 
-def is_plain_tool_call(message: object) -> bool:
-    """A ``tools/call`` request shaped as the SDK would accept it: string name, object or no arguments.
-
-    Anything else (a notification, a bad id, extra fields the SDK may act on) is left to the SDK.
-    """
-    if not isinstance(message, dict) or message.get("method") != "tools/call" or message.get("jsonrpc") != "2.0":
-        return False
-    request_id = message.get("id")
-    if isinstance(request_id, bool) or not isinstance(request_id, str | int) or len(message) != 4:
-        return False
-    params = message.get("params")
-    if not isinstance(params, dict) or not isinstance(params.get("name"), str):
-        return False
-    arguments, meta = params.get("arguments"), params.get("_meta")
-    if not set(params) <= {"name", "arguments", "_meta"} or not (arguments is None or isinstance(arguments, dict)):
-        return False
-    # A progress token asks for progress notifications: the SDK's business.
-    return meta is None or (isinstance(meta, dict) and "progressToken" not in meta)
-
-
 def response_line(request_id: object, result: dict[str, Any]) -> bytes:
     return _line({"jsonrpc": "2.0", "id": request_id, "result": result})
 

@@ -10,12 +10,11 @@ import contextlib
 import logging
 import os
 import re
-import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from agentbus.adapters.claude_mcp import ADAPTER_ID
-from agentbus.core.bus import Bus, Peer
+from agentbus.core.bus import Bus, Peer, new_session_id
 from agentbus.core.config import Settings
 from agentbus.core.errors import BusError
 from agentbus.core.names import sanitize_name
@@ -103,7 +102,7 @@ def join_bus() -> Joined:
         bus = Bus(settings)
     except BusError as exc:
         raise StartupError(str(exc), 1) from None
-    session_id = secrets.token_hex(8)
+    session_id = new_session_id()
     try:
         peer = bus.register_unique(identity.asked_for, session_id=session_id, adapter=ADAPTER_ID)
     except BusError as exc:
