@@ -5,6 +5,7 @@ import re
 from collections.abc import Callable
 
 import pytest
+from helpers.waiting import wait_until
 
 from fakeclaude import Sandbox, Session
 
@@ -135,3 +136,17 @@ def test_whoami_and_set_name(fakeclaude_bus: Sandbox) -> None:
     bob.call_tool("send_message", {"to": "alice2", "text": "new name?"})
     alice.assert_channel("new name?", within=10, from_="bob")
     assert_clean(alice, bob)
+
+
+def test_an_error_with_id_null_answering_junk_is_logged_not_flagged(fakeclaude_session: StartSession) -> None:
+    """JSON-RPC 2.0 section 5: a line whose id cannot be read is answered with id null. That answer
+    is in the wire log but is no stray response; a response to an id never sent still is."""
+    alice = fakeclaude_session("alice")
+    alice.send_raw("this line is not JSON")
+    answer = alice.wait_for_message(predicate=lambda r: r.kind == "response" and r.id is None, timeout=5)
+    assert answer.message is not None and answer.message["error"]["code"] == -32700
+    alice.ping()
+    assert alice.findings == []
+    alice.send_raw('{"jsonrpc": "2.0", "id": "never-sent-by-fakeclaude", "method": "ping"}')
+    wait_until(lambda: alice.findings, timeout=5, what="the stray answer is flagged")
+    assert [f.kind for f in alice.findings] == ["unexpected_response"]
