@@ -7,7 +7,6 @@ send) out of the process; the answers are the SDK's own (tests compare them). An
 the SDK server, started at that moment (sdk_bridge.py), which first hears the handshake kept here.
 """
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -99,11 +98,7 @@ class LocalAnswers:
 
     async def _answer(self, request_id: str | int, result: dict[str, Any]) -> None:
         try:
-            line = protocol.response_line(request_id, result)
-        except UnicodeEncodeError:  # a lone surrogate echoed from the request: escape it instead
-            line = json.dumps({"jsonrpc": "2.0", "id": request_id, "result": result}).encode("ascii") + b"\n"
-        try:
-            await self.writer.write(line)
+            await self.writer.write(protocol.response_line(request_id, result))
         except TransportClosed:
             log.debug("the client left before the answer to request %r", request_id)
 

@@ -93,7 +93,10 @@ def channel_line(content: str, meta: Mapping[str, str]) -> bytes:
 
 
 def _line(message: dict[str, Any]) -> bytes:
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+    try:
+        return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+    except UnicodeEncodeError:  # a lone surrogate echoed from the client's input: escape it instead
+        return json.dumps(message, separators=(",", ":")).encode("ascii") + b"\n"
 
 
 # rendering for the pull path ---------------------------------------------------------------------
