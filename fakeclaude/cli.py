@@ -92,7 +92,6 @@ class Chat:
         self.timeout = timeout
         self.interactive = sys.stdin.isatty()
         self.lock = threading.Lock()
-        self.last_event: ChannelEvent | None = None
 
     @property
     def prompt(self) -> str:
@@ -105,7 +104,6 @@ class Chat:
 
     def on_channel(self, event: ChannelEvent) -> None:
         """Print an incoming event on its own line, then give the prompt back."""
-        self.last_event = event
         with self.lock:
             sys.stdout.write(("\n" if self.interactive else "") + event.rendered + "\n" + self.prompt)
             sys.stdout.flush()
@@ -176,7 +174,10 @@ class Chat:
             self.call("send_message", _send_args(self.session, "*", text))
 
     def reply(self, text: str) -> None:
-        event = self.last_event
+        # The session's list, not the callback: the reader records an event before it completes the
+        # call that follows it on the wire, while callbacks run later on the dispatcher thread.
+        events = self.session.channel_events
+        event = events[-1] if events else None
         if event is None or not event.sender:
             self.say("nothing to reply to yet")
         elif not text:
