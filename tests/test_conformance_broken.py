@@ -70,10 +70,10 @@ def test_lost_wake_is_a_should_warning_and_fails_under_strict(pytester: pytest.P
     """A lost wakeup breaks only DELIV-9 (SHOULD): a warning that passes the run, a failure with --agentbus-strict."""
     adapter = str(BROKEN / "lost_wake" / "module.json")
     code, outcomes, data = certify(pytester, adapter, "--agentbus-rules=DELIV-4,DELIV-8,DELIV-9")
-    assert code == 0 and data["conforms"] is True
+    assert code == 0 and data["conforms"] is True, outcomes
     assert outcomes == {"DELIV-4": "passed", "DELIV-8": "passed", "DELIV-9": "warning"}, outcomes
     code, outcomes, data = certify(pytester, adapter, "--agentbus-rules=DELIV-9", "--agentbus-strict")
-    assert code == 1 and data["conforms"] is False
+    assert code == 1 and data["conforms"] is False, outcomes
     assert broken_rules(outcomes) == {"DELIV-9"}
 
 
