@@ -13,7 +13,6 @@ import select
 import signal
 import struct
 import subprocess
-import sys
 import termios
 import time
 from collections.abc import Mapping
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from agentbus.manifest import Manifest
-from fakeclaude.session import SHIM
+from fakeclaude.claude_shim import stand_in
 
 CHANNEL_METHOD = "notifications/claude/channel"
 PROTOCOL_VERSION = "2025-11-25"
@@ -77,10 +76,13 @@ class RawClient:
         Adapters may read their parent's command line to learn whether Claude Code runs with
         channels (claude-mcp does); the stand-in says it does, as a real channel session would.
         """
+        return self._launch_spec()[0]
+
+    def _launch_spec(self) -> tuple[list[str], str | None, dict[str, str]]:
         if not self.as_claude:
-            return list(self.manifest.command)
+            return list(self.manifest.command), None, self.env
         flags = ("--dangerously-load-development-channels", f"server:{self.manifest.server_name}")
-        return ["claude", "-S", "-E", str(SHIM), *flags, "--", *self.manifest.command]
+        return stand_in(flags, self.manifest.command, self.env)
 
     @property
     def adapter_pid(self) -> int | None:
@@ -101,15 +103,16 @@ class RawClient:
         """
         self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 - closed in close()
         self.started_at = time.monotonic()
+        argv, executable, env = self._launch_spec()
         self._proc = subprocess.Popen(
-            self.command,
+            argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
-            env=self.env,
+            env=env,
             cwd=self.cwd,
             start_new_session=True,
-            executable=sys.executable if self.as_claude else None,
+            executable=executable,
         )
         assert self._proc.stdout is not None
         fd = self._proc.stdout.fileno()

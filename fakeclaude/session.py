@@ -8,7 +8,6 @@ import queue
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from agentbus.manifest import Manifest, resolve_adapter
+from fakeclaude.claude_shim import stand_in
 from fakeclaude.errors import (
     AdapterExited,
     ChannelTimeout,
@@ -34,8 +34,6 @@ from fakeclaude.rendering import (
 from fakeclaude.results import ChannelEvent, CloseResult, DroppedEvent, Finding, ToolResult
 
 __version__ = "0.1.0"
-
-SHIM = Path(__file__).with_name("claude_shim.py")
 
 Opening = Literal["initialize", "discover"]
 OpeningUsed = Literal["initialize", "discover-fallback", "discover"]
@@ -163,9 +161,12 @@ class Session:
     @property
     def command(self) -> list[str]:
         """What is executed: the manifest command, behind the ``claude`` stand-in unless as_claude=False."""
+        return self._launch_spec()[0]
+
+    def _launch_spec(self) -> tuple[list[str], str | None, dict[str, str]]:
         if self.claude_argv is None:
-            return list(self.manifest.command)
-        return [*self.claude_argv[:1], "-S", "-E", str(SHIM), *self.claude_argv[1:], "--", *self.manifest.command]
+            return list(self.manifest.command), None, self.env
+        return stand_in(self.claude_argv[1:], self.manifest.command, self.env)
 
     def start(self, timeout: float = 30.0) -> "Session":
         """``launch()`` then ``open(timeout)``: the whole start of a Claude Code session."""
@@ -175,16 +176,17 @@ class Session:
         """Start the adapter process and its reader threads, without saying anything to it yet."""
         if self._proc is not None:
             raise RuntimeError("session already started")
+        argv, executable, env = self._launch_spec()
         try:
             self._proc = subprocess.Popen(
-                self.command,
+                argv,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                env=self.env,
+                env=env,
                 cwd=self.cwd,
                 start_new_session=True,
-                executable=sys.executable if self.claude_argv else None,
+                executable=executable,
             )
         except OSError as exc:
             raise HandshakeError(f"cannot start adapter {self.manifest.command!r}: {exc}") from exc

@@ -19,7 +19,8 @@ from fakeclaude import (
     Sandbox,
     Session,
 )
-from fakeclaude.session import DROPPED_NO_CAPABILITY, DROPPED_NO_FLAG, SHIM
+from fakeclaude.claude_shim import __file__ as SHIM
+from fakeclaude.session import DROPPED_NO_CAPABILITY, DROPPED_NO_FLAG
 
 FAKES = Path(__file__).with_name("fake_adapters")
 StartSession = Callable[..., Session]
@@ -162,7 +163,7 @@ def test_the_adapters_parent_looks_like_claude_code(
     assert seen["pid"] == session.adapter_pid
     argv = seen["argv"]
     cut = argv.index("--")
-    assert argv[:cut] == ["claude", "-S", "-E", str(SHIM), *flags]
+    assert argv[:cut] == ["claude", "-S", str(SHIM), *flags]
     assert argv[cut + 1 :] == list(session.manifest.command)
 
 

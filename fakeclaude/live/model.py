@@ -264,7 +264,8 @@ class FakeModel:
 
     def _blocks(self, reply: Reply) -> list[dict[str, Any]]:
         if isinstance(reply, ToolUse):
-            return [{"type": "tool_use", "id": f"toolu_fake{next(self._ids):08d}", "name": reply.name, "input": reply.input}]
+            tool_use_id = f"toolu_fake{next(self._ids):08d}"
+            return [{"type": "tool_use", "id": tool_use_id, "name": reply.name, "input": reply.input}]
         return [{"type": "text", "text": reply}]
 
     def _message(self, reply: Reply, body: dict[str, Any]) -> dict[str, Any]:
@@ -294,11 +295,14 @@ class FakeModel:
             yield "content_block_start", {"type": "content_block_start", "index": index, "content_block": start}
             yield "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
             yield "content_block_stop", {"type": "content_block_stop", "index": index}
-        yield "message_delta", {
-            "type": "message_delta",
-            "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-            "usage": {"output_tokens": 5},
-        }
+        yield (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                "usage": {"output_tokens": 5},
+            },
+        )
         yield "message_stop", {"type": "message_stop"}
 
     # ------------------------------------------------------------------ waiting

@@ -4,11 +4,13 @@ Claude Code is told to start ``python -m fakeclaude.live.tap LOG -- SERVER COMMA
 the server, relays stdin and stdout byte for byte (stderr is inherited) and appends one JSON object
 per event to LOG: ``{"t": seconds since the tap started, "dir": "in" | "out", "line": ...}`` for
 each line, ``{"t", "signal": "SIGINT"}`` for each signal the client sends (forwarded to the server),
-``{"t", "wall", "env": [names]}`` once (the wall-clock start and the names of the variables the client set, no values), and
+``{"t", "wall", "env": [names]}`` once (the wall-clock start; the names of the variables the client
+set, no values), and
 ``{"t", "exit": code}`` when the server is gone. A client that SIGKILLs the tap leaves a log without
 an ``exit`` record. Standard library only: it must start fast and change nothing it relays.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -41,10 +43,8 @@ def main(argv: list[str]) -> int:
 
     def forward(signum: int, _frame: object) -> None:
         record({"signal": signal.Signals(signum).name})
-        try:
+        with contextlib.suppress(ProcessLookupError):
             child.send_signal(signum)
-        except ProcessLookupError:
-            pass
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, forward)
@@ -70,10 +70,8 @@ def main(argv: list[str]) -> int:
             record({"dir": direction, "line": pending.decode("utf-8", "replace"), "partial": True})
         record({"eof": direction})
         if close_sink:
-            try:
+            with contextlib.suppress(OSError):
                 os.close(sink)
-            except OSError:
-                pass
 
     inbound = threading.Thread(target=relay, args=(0, child.stdin.fileno(), "in", True), daemon=True)
     outbound = threading.Thread(target=relay, args=(child.stdout.fileno(), 1, "out", False), daemon=True)
