@@ -1,4 +1,4 @@
-"""The claude-mcp hot path: pipelined tool calls answered without the SDK dispatcher, like the SDK would."""
+"""The claude-mcp hot path: pipelined tool calls, Claude Code's real call shape, and no MCP SDK in the process."""
 
 import json
 from pathlib import Path
@@ -20,7 +20,7 @@ def _answers(session, prefix: str) -> dict[str, dict]:  # type: ignore[no-untype
 @pytest.mark.timeout(120)
 def test_pipelined_sends_are_all_answered_in_order_and_delivered_in_order(fakeclaude_bus: Sandbox) -> None:
     alice, bob = fakeclaude_bus.start_sessions("alice", "bob", env={"AGENTBUS_RATE_LIMIT_PER_MINUTE": "0"})
-    count = 1500  # more than local.MAX_CALLS_IN_FLIGHT: the reader waits for free slots part of the time
+    count = 1500  # more than app.MAX_CALLS_IN_FLIGHT: the reader waits for free slots part of the time
     lines = [
         json.dumps(
             {
@@ -46,8 +46,13 @@ def test_pipelined_sends_are_all_answered_in_order_and_delivered_in_order(fakecl
     assert {f.kind for f in alice.findings} <= {"unexpected_response"}
 
 
-def test_the_hot_path_answers_exactly_as_the_sdk_does(fakeclaude_bus: Sandbox) -> None:
-    """A progress token sends a call through the SDK; without one the adapter answers it directly."""
+def _claude_code_meta(tool_use: int) -> dict[str, object]:
+    """The ``_meta`` every real Claude Code tools/call carries (fakeclaude/profiles)."""
+    return {"claudecode/toolUseId": f"toolu_{tool_use:024d}", "progressToken": tool_use}
+
+
+def test_claude_codes_meta_changes_no_answer(fakeclaude_bus: Sandbox) -> None:
+    """A progress token allows progress notifications; the adapter sends none and answers as without it."""
     alice, _bob = fakeclaude_bus.start_sessions("alice", "bob")
     calls = [
         ("whoami", {}),
@@ -58,13 +63,14 @@ def test_the_hot_path_answers_exactly_as_the_sdk_does(fakeclaude_bus: Sandbox) -
         ("no_such_tool", {}),
         ("set_name", {"name": "alice"}),
     ]
-    for name, arguments in calls:
-        via_sdk = alice.request(
-            "tools/call", {"name": name, "arguments": arguments, "_meta": {"progressToken": f"t-{name}"}}
+    for number, (name, arguments) in enumerate(calls):
+        with_meta = alice.request(
+            "tools/call", {"name": name, "arguments": arguments, "_meta": _claude_code_meta(number)}
         )
-        direct = alice.request("tools/call", {"name": name, "arguments": arguments})
-        assert "result" in via_sdk and "result" in direct, (via_sdk, direct)
-        assert direct["result"] == via_sdk["result"], name
+        without = alice.request("tools/call", {"name": name, "arguments": arguments})
+        assert "result" in with_meta and "result" in without, (with_meta, without)
+        assert with_meta["result"] == without["result"], name
+    assert [r.method for r in alice.notifications] == []
     assert alice.findings == []
 
 
@@ -73,32 +79,33 @@ def _sdk_loaded(pid: int) -> bool:
     return "_pydantic_core" in Path(f"/proc/{pid}/maps").read_text()
 
 
-def test_tools_list_and_ping_are_answered_as_the_sdk_answers_them(fakeclaude_bus: Sandbox) -> None:
+def test_tools_list_and_ping_answer_the_same_with_a_meta(fakeclaude_bus: Sandbox) -> None:
     alice = fakeclaude_bus.start_session("alice")
     for method in ("tools/list", "ping"):
-        local = alice.request(method)
-        via_sdk = alice.request(method, {"_meta": {"progressToken": f"t-{method}"}})
-        assert local["result"] == via_sdk["result"], method
+        plain = alice.request(method)
+        with_meta = alice.request(method, {"_meta": {"progressToken": f"t-{method}"}})
+        assert plain["result"] == with_meta["result"], method
     assert alice.findings == []
 
 
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc/<pid>/maps")
-def test_the_sdk_is_loaded_only_for_a_message_left_to_it(fakeclaude_bus: Sandbox) -> None:
+def test_the_mcp_sdk_is_never_loaded(fakeclaude_bus: Sandbox) -> None:
+    """Real Claude Code traffic (calls with _meta) and unknown methods alike are the adapter's own work."""
     alice, bob = fakeclaude_bus.start_sessions("alice", "bob")
     assert alice.adapter_pid is not None
     alice.list_tools()
     alice.ping()
-    assert not alice.call_tool("send_message", {"to": "bob", "text": "hi"}).is_error
+    sent = alice.request(
+        "tools/call", {"name": "send_message", "arguments": {"to": "bob", "text": "hi"}, "_meta": _claude_code_meta(2)}
+    )
+    assert sent["result"]["isError"] is False
     assert bob.wait_for_channel(timeout=5).content == "hi"
     alice.notify("notifications/cancelled", {"requestId": "gone"})
-    alice.ping()  # answered after the notification: it was read
-    assert not _sdk_loaded(alice.adapter_pid), "a session's normal life needs no SDK"
-
     unknown = alice.request("resources/list")
-    assert unknown["error"]["code"] == -32601  # the SDK's own answer
-    assert _sdk_loaded(alice.adapter_pid)
-    # From then on both work: the SDK for what it serves, the local answers for the rest.
-    assert not alice.call_tool("send_message", {"to": "bob", "text": "after"}).is_error
-    assert bob.wait_for_channel(timeout=5).content == "after"
-    assert alice.request("tools/list", {"_meta": {"progressToken": 1}})["result"]["tools"]
+    assert unknown["error"]["code"] == -32601
+    assert alice.request(
+        "initialize",
+        {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "again", "version": "1"}},
+    )["result"]["capabilities"]
+    assert not _sdk_loaded(alice.adapter_pid), "the adapter imported the MCP SDK"
     assert alice.findings == []

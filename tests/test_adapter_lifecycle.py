@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers.waiting import wait_until
 
 from agentbus.core import Bus, Settings
 from fakeclaude import Sandbox, Session
@@ -64,10 +65,12 @@ def test_the_env_name_is_sanitised(fakeclaude_session: StartSession) -> None:
 
 
 def test_no_name_gets_a_generated_one(fakeclaude_session: StartSession) -> None:
-    whoami = fakeclaude_session(None).call_tool("whoami")
+    session = fakeclaude_session(None)
+    whoami = session.call_tool("whoami")
     assert re.fullmatch(r"agent-[0-9a-f]{4}", whoami.structured["name"])
     assert "this name was generated; set_name picks a better one" in whoami.text
-    assert whoami.structured["can_push"] is True
+    # Pushing starts once the client can hear it (SPEC MCP-9), a moment after tools/list.
+    wait_until(lambda: session.call_tool("whoami").structured["can_push"], timeout=10, what="pushing to start")
 
 
 def test_whoami_and_list_peers_mark_you(fakeclaude_session: StartSession) -> None:

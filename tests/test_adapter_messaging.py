@@ -1,9 +1,9 @@
 """claude-mcp adapter: messages between adapter processes, offline mail, rename, broadcast, pull."""
 
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from helpers.waiting import wait_until
 
 from agentbus.adapters.claude_mcp.protocol import render_channel
 from agentbus.core import Bus, Settings
@@ -23,14 +23,6 @@ def bus(fakeclaude_bus: Sandbox) -> Iterator[Bus]:
     opened.close()
 
 
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting until {what}")
-        time.sleep(0.02)
-
-
 def delivered(bus: Bus, msg_id: int) -> bool:
     return bus.delivery_state(msg_id)[0] is not None
 
@@ -43,7 +35,7 @@ def send(session: Session, to: str, text: str, **extra: object) -> int:
 
 def test_a_message_arrives_as_the_exact_channel_notification(fakeclaude_bus: Sandbox, bus: Bus) -> None:
     alice, bob = fakeclaude_bus.start_sessions("alice", "bob")
-    wait_until(lambda: getattr(bus.peer("bob"), "can_push", False), "bob announces that it receives by push")
+    wait_until(lambda: getattr(bus.peer("bob"), "can_push", False), what="bob announces that it receives by push")
     result = alice.call_tool("send_message", {"to": "bob", "text": "hello bob"})
     assert not result.is_error
     msg_id = result.structured["msg_id"]
@@ -57,7 +49,7 @@ def test_a_message_arrives_as_the_exact_channel_notification(fakeclaude_bus: San
         "params": {"content": "hello bob", "meta": {"from": "alice", "msg_id": str(msg_id), "ts": ts}},
     }
     assert event.rendered == f'<channel source="agentbus" from="alice" msg_id="{msg_id}" ts="{ts}">hello bob</channel>'
-    wait_until(lambda: delivered(bus, msg_id), "the message is marked delivered")
+    wait_until(lambda: delivered(bus, msg_id), what="the message is marked delivered")
     assert alice.channel_events == []
     assert alice.findings == bob.findings == []
 
@@ -97,7 +89,7 @@ def test_offline_mail_is_queued_and_drains_when_the_peer_starts(fakeclaude_sessi
     assert not delivered(bus, second)
     carol = fakeclaude_session("carol")
     assert [carol.wait_for_channel(timeout=5).content for _ in range(2)] == ["first, while you were away", "second"]
-    wait_until(lambda: delivered(bus, second), "offline mail is marked delivered")
+    wait_until(lambda: delivered(bus, second), what="offline mail is marked delivered")
     assert carol.dropped_events == []  # nothing was pushed before the client was initialized
     assert carol.findings == []
 
@@ -181,6 +173,7 @@ def test_read_messages_limit(fakeclaude_session: StartSession) -> None:
 def test_pull_only_peers_are_shown_and_told_about_waiting_mail(fakeclaude_session: StartSession) -> None:
     alice = fakeclaude_session("alice")
     bob = fakeclaude_session("bob", env=PULL)
+    wait_until(lambda: alice.call_tool("whoami").structured["can_push"], timeout=10, what="alice to push")
     listing = alice.call_tool("list_peers")
     assert listing.text.splitlines() == [
         "2 peers online on agentbus:",

@@ -10,10 +10,12 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+import mcp_types
 import pytest
 from mcp import Client
 from mcp.client.extension import ClientExtension, NotificationBinding
 from mcp.client.stdio import StdioServerParameters
+from mcp.server.lowlevel import Server
 from mcp.server.runner import serve_loop
 from mcp.shared.message import SessionMessage
 from mcp_types import jsonrpc_message_adapter
@@ -21,8 +23,8 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from pydantic import BaseModel
 
 from agentbus.adapters.claude_mcp import protocol
-from agentbus.adapters.claude_mcp.sdk_bridge import build_server, initialization_options
 from agentbus.adapters.claude_mcp.tools import TOOL_NAMES
+from agentbus.adapters.claude_mcp.tools import TOOLS as TOOL_DEFINITIONS
 from fakeclaude import Sandbox, Session
 
 StartSession = Callable[..., Session]
@@ -177,7 +179,49 @@ def test_sdk_auto_mode_client_sees_the_capability_and_gets_pushes(fakeclaude_bus
     assert alice.wait_for_channel(timeout=5).content == "and back"
 
 
-# ------------------------------------------------------------------ the early answer equals the SDK's
+# ------------------------------------------------------------------ our answers equal the MCP SDK server's
+
+
+def reference_server() -> Any:
+    """The MCP SDK's own low-level server configured like the adapter: the reference for its answers."""
+    tools = [mcp_types.Tool.model_validate(tool) for tool in TOOL_DEFINITIONS]
+
+    async def list_tools(_ctx: Any, _params: Any) -> mcp_types.ListToolsResult:
+        return mcp_types.ListToolsResult(tools=tools)
+
+    server: Server[Any] = Server(
+        protocol.SERVER_NAME,
+        version=protocol.SERVER_VERSION,
+        instructions=protocol.INSTRUCTIONS,
+        on_list_tools=list_tools,
+    )
+    return server
+
+
+def sdk_answers(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What the reference server answers to these requests, in order, as JSON."""
+    server = reference_server()
+    options = server.create_initialization_options(experimental_capabilities=protocol.experimental_capabilities())
+    answers: list[dict[str, Any]] = []
+
+    async def run() -> None:
+        to_server, server_reads = anyio.create_memory_object_stream[SessionMessage | Exception](8)
+        server_writes, from_server = anyio.create_memory_object_stream[SessionMessage](8)
+        async with to_server, from_server, anyio.create_task_group() as tasks:
+            tasks.start_soon(
+                lambda: serve_loop(server, server_reads, server_writes, lifespan_state={}, init_options=options)
+            )
+            for request in requests:
+                await to_server.send(SessionMessage(jsonrpc_message_adapter.validate_python(request, by_name=False)))
+                if "id" not in request:
+                    continue
+                with anyio.fail_after(5):
+                    answer = await from_server.receive()
+                answers.append(answer.message.model_dump(mode="json", by_alias=True, exclude_unset=True))
+            await to_server.aclose()
+
+    anyio.run(run)
+    return answers
 
 
 def test_handshake_versions_match_the_sdk() -> None:
@@ -186,29 +230,25 @@ def test_handshake_versions_match_the_sdk() -> None:
 
 @pytest.mark.parametrize("version", ["2025-11-25", "2024-11-05", "1999-01-01"])
 def test_early_initialize_answer_is_what_the_sdk_server_answers(version: str) -> None:
-    """opening.py answers initialize before the SDK is imported; the SDK server must say the same."""
+    """The adapter answers initialize itself; the MCP SDK's server, configured alike, must say the same."""
     params = {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
-    server = build_server(toolbox=None, on_initialized=lambda: None)  # type: ignore[arg-type]
-    answers: list[Any] = []
-
-    async def run() -> None:
-        to_server, server_reads = anyio.create_memory_object_stream[SessionMessage | Exception](1)
-        server_writes, from_server = anyio.create_memory_object_stream[SessionMessage](1)
-        request = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params}
-        async with to_server, from_server, anyio.create_task_group() as tasks:
-            tasks.start_soon(
-                lambda: serve_loop(
-                    server, server_reads, server_writes, lifespan_state={}, init_options=initialization_options(server)
-                )
-            )
-            await to_server.send(SessionMessage(jsonrpc_message_adapter.validate_python(request, by_name=False)))
-            with anyio.fail_after(5):
-                answer = await from_server.receive()
-            answers.append(answer.message.model_dump(mode="json", by_alias=True, exclude_unset=True))
-            await to_server.aclose()
-
-    anyio.run(run)
+    answers = sdk_answers([{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params}])
     assert answers[0]["result"] == protocol.initialize_result(params)
+
+
+def test_tools_list_and_ping_answers_are_what_the_sdk_server_answers(fakeclaude_session: StartSession) -> None:
+    init = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+    reference = sdk_answers(
+        [
+            {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init},
+            {"jsonrpc": "2.0", "method": "notifications/initialized"},
+            {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+            {"jsonrpc": "2.0", "id": 3, "method": "ping"},
+        ]
+    )
+    alice = fakeclaude_session("alice")
+    assert alice.request_result("tools/list") == reference[1]["result"]
+    assert alice.request_result("ping") == reference[2]["result"]
 
 
 # ------------------------------------------------------------------ malformed input

@@ -1,5 +1,6 @@
 """claude-mcp adapter pieces that need no process: push-mode detection, rendering, identity, opening."""
 
+import json
 import os
 import subprocess
 import sys
@@ -8,9 +9,9 @@ from pathlib import Path
 import pytest
 
 import fakeclaude
-from agentbus.adapters.claude_mcp import pushmode
+from agentbus.adapters.claude_mcp import pushmode, wire
 from agentbus.adapters.claude_mcp.opening import StdioFds, answer_opening
-from agentbus.adapters.claude_mcp.protocol import render_channel
+from agentbus.adapters.claude_mcp.protocol import build_router, render_channel
 from agentbus.adapters.claude_mcp.startup import identity_from_env
 
 
@@ -90,10 +91,9 @@ def test_opening_answers_probes_and_initialize_then_hands_over(tmp_path: Path) -
         b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n{"jsonrpc"',
     ]
     os.write(client_out, b"".join(lines))
-    opening = answer_opening(StdioFds(adapter_in, adapter_out))
-    assert opening.answered_id == 1
-    assert opening.replay == [lines[1]]
-    assert opening.leftover == b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n{"jsonrpc"'
+    opening = answer_opening(StdioFds(adapter_in, adapter_out), build_router())
+    assert opening.unread == [b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n']
+    assert opening.framer.rest() == b'{"jsonrpc"'
     answers = os.read(client_in, 65536).decode().splitlines()
     assert '"error":{"code":-32601' in answers[0]
     assert '"claude/channel":{}' in answers[1]
@@ -101,14 +101,20 @@ def test_opening_answers_probes_and_initialize_then_hands_over(tmp_path: Path) -
         os.close(fd)
 
 
-def test_opening_leaves_anything_else_to_the_sdk() -> None:
+def test_opening_stops_at_the_first_other_line_and_at_eof() -> None:
     adapter_in, client_out = os.pipe()
-    os.write(client_out, b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}\n')
-    opening = answer_opening(StdioFds(adapter_in, -1))  # nothing is written: no output fd needed
-    assert not opening.answered and opening.replay and not opening.eof
+    ping = b'{"jsonrpc":"2.0","id":1,"method":"ping"}\n'
+    os.write(client_out, ping)
+    opening = answer_opening(StdioFds(adapter_in, -1), build_router())  # nothing is written: no output fd
+    assert opening.unread == [ping] and not opening.eof
     os.close(client_out)
-    assert answer_opening(StdioFds(adapter_in, -1)).eof
+    assert answer_opening(StdioFds(adapter_in, -1), build_router()).eof
     os.close(adapter_in)
+
+
+def test_a_malformed_initialize_is_refused_with_invalid_params() -> None:
+    answer = build_router().answer_inline(wire.Request(1, "initialize", {}))
+    assert json.loads(answer)["error"]["code"] == wire.INVALID_PARAMS
 
 
 @pytest.mark.parametrize(
@@ -131,3 +137,55 @@ def test_what_runs_before_the_initialize_answer_imports_no_sdk_anyio_or_watchdog
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]", done.stdout
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (b"  \n", wire.Ignored("blank line")),
+        (b'{"jsonrpc":"2.0","id":3,"result":{}}', wire.Ignored("a response to a request the adapter never sent")),
+        (b'{"jsonrpc":"2.0","method":"x","params":3}', wire.Ignored("a notification whose params are not an object")),
+        (b'{"method":"x"}', wire.Ignored("a malformed notification")),
+        (
+            b'{"jsonrpc":"2.0","id":"a","method":"m","params":{"_meta":{"progressToken":2}}}',
+            wire.Request("a", "m", {"_meta": {"progressToken": 2}}),
+        ),
+        (
+            b'{"jsonrpc":"2.0","method":"notifications/initialized"}',
+            wire.Notification("notifications/initialized", None),
+        ),
+    ],
+)
+def test_wire_classifies_lines(line: bytes, expected: wire.Incoming) -> None:
+    assert wire.classify(line) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "request_id", "code"),
+    [
+        (b"{not json", None, wire.PARSE_ERROR),
+        (b'"text"', None, wire.INVALID_REQUEST),
+        (b'{"jsonrpc":"2.0","id":true,"method":"ping"}', None, wire.INVALID_REQUEST),
+        (b'{"jsonrpc":"2.0","id":null,"method":"ping"}', None, wire.INVALID_REQUEST),
+        (b'{"jsonrpc":"1.0","id":"v","method":"ping"}', "v", wire.INVALID_REQUEST),
+        (b'{"jsonrpc":"2.0","id":7}', 7, wire.INVALID_REQUEST),
+        (b'{"jsonrpc":"2.0","id":8,"method":"tools/call","params":[1]}', 8, wire.INVALID_PARAMS),
+    ],
+)
+def test_wire_refuses_what_it_must_answer_with_an_error(line: bytes, request_id: object, code: int) -> None:
+    refusal = wire.classify(line)
+    assert isinstance(refusal, wire.Refusal) and (refusal.id, refusal.code) == (request_id, code)
+
+
+def test_the_framer_drops_an_over_long_line_once_and_keeps_the_next() -> None:
+    framer = wire.Framer()
+    framer.feed(b"x" * (wire.MAX_LINE_BYTES + 1))
+    assert framer.lines() == [wire.TOO_LONG]
+    framer.feed(b"more of the same line\nnext\npart")
+    assert framer.lines() == [b"next\n"]
+    assert framer.rest() == b"part"
+
+
+def test_a_lone_surrogate_is_written_as_an_escape() -> None:
+    line = wire.result_line(1, {"text": "a\ud800b"})
+    assert line.endswith(b"\n") and json.loads(line)["result"]["text"] == "a\ud800b"

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.waiting import wait_until
 from typer.testing import CliRunner
 
 from agentbus.cli import app
@@ -32,6 +33,9 @@ def bob(isolated_env: dict[str, str]) -> Iterator[Session]:
     with Session(
         "claude-mcp", name="bob", bus_home=isolated_env["AGENTBUS_HOME"], home=isolated_env["HOME"]
     ) as session:
+        # Pushing starts a moment after tools/list (SPEC MCP-9); the peers table says so once it has.
+        with Bus(Settings.from_env(isolated_env)) as bus:
+            wait_until(lambda: getattr(bus.peer("bob"), "can_push", False), timeout=10, what="bob to push")
         yield session
 
 

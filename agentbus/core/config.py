@@ -40,6 +40,8 @@ class Settings:
     delivered_ttl_seconds: float = 24 * 3600.0
     busy_timeout_seconds: float = 5.0
     rate_limit_per_minute: int = 600
+    #: How long after the client has its tools/list answer an adapter waits before the first push.
+    push_settle_seconds: float = 0.5
 
     @property
     def db_path(self) -> Path:
@@ -71,6 +73,7 @@ class Settings:
             "delivered_ttl_seconds": _env_float(env, "AGENTBUS_DELIVERED_TTL_SECONDS", 24 * 3600.0),
             "busy_timeout_seconds": _env_float(env, "AGENTBUS_BUSY_TIMEOUT_SECONDS", 5.0),
             "rate_limit_per_minute": int(_env_float(env, "AGENTBUS_RATE_LIMIT_PER_MINUTE", 600)),
+            "push_settle_seconds": _env_float(env, "AGENTBUS_PUSH_SETTLE_SECONDS", 0.5),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -9,3 +9,107 @@ answered), ``tools_call`` (one real ``tools/call``, with its ``_meta``); and wha
 shown to the model), ``shutdown`` (signals and when, after the first), ``server_env`` (names of the
 variables a server inherits), ``transcript`` (where the session transcript is written).
 """
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+FORMAT = 1
+PROFILE_SUFFIX = ".json"
+
+
+class UnknownProfile(ValueError):
+    """No profile file by that name."""
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One step of the client's shutdown: send ``name`` ``after_ms`` after the first signal."""
+
+    name: str
+    after_ms: int
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One recorded client (see the module docstring for the file format)."""
+
+    id: str
+    client: str
+    version: str
+    data: dict[str, Any]
+
+    @property
+    def opening(self) -> list[dict[str, Any]]:
+        return list(self.data["opening"])
+
+    @property
+    def discover_probe(self) -> dict[str, Any] | None:
+        """The ``server/discover`` request the client opens with, or None (it sends initialize first)."""
+        return next((m for m in self.opening if m.get("method") == "server/discover"), None)
+
+    @property
+    def initialize(self) -> dict[str, Any]:
+        return next(m for m in self.opening if m.get("method") == "initialize")
+
+    @property
+    def after_initialize(self) -> list[dict[str, Any]]:
+        return list(self.data["after_initialize"])
+
+    @property
+    def tools_call(self) -> dict[str, Any]:
+        return dict(self.data["tools_call"])
+
+    @property
+    def tools_call_meta_keys(self) -> list[str]:
+        return list(self.tools_call["params"].get("_meta", {}))
+
+    @property
+    def channel_handler_delay(self) -> float:
+        """Seconds after the ``registered_after`` answer during which channel events are dropped."""
+        return float(self.data["channel_handler"]["delay_ms"]) / 1000.0
+
+    @property
+    def channel_rendering(self) -> str:
+        return str(self.data["channel_rendering"])
+
+    @property
+    def shutdown(self) -> list[Signal]:
+        return [Signal(step["signal"], int(step["after_ms"])) for step in self.data["shutdown"]]
+
+
+def available() -> list[str]:
+    """The ids of the profiles shipped in this package, oldest version first."""
+    names = [
+        entry.name[: -len(PROFILE_SUFFIX)]
+        for entry in resources.files(__name__).iterdir()
+        if entry.name.endswith(PROFILE_SUFFIX)
+    ]
+    return sorted(names, key=_version_key)
+
+
+def _version_key(profile_id: str) -> tuple[str, tuple[int, ...]]:
+    client, _, version = profile_id.partition("@")
+    return client, tuple(int(part) if part.isdigit() else 0 for part in version.split("."))
+
+
+DEFAULT = "claude-code@2.1.331"
+
+
+def load(name: str | None = None) -> Profile:
+    """The profile ``client@version`` (default: the newest Claude Code profile shipped)."""
+    name = name or DEFAULT
+    if "@" not in name:
+        matching = [p for p in available() if p.startswith(name + "@")]
+        if not matching:
+            raise UnknownProfile(f"no client profile for {name!r}; known: {', '.join(available())}")
+        name = matching[-1]
+    try:
+        text = resources.files(__name__).joinpath(name + PROFILE_SUFFIX).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UnknownProfile(f"no client profile {name!r}; known: {', '.join(available())}") from None
+    data = json.loads(text)
+    if data.get("format") != FORMAT:
+        raise UnknownProfile(f"profile {name!r} has format {data.get('format')!r}; this fakeclaude reads {FORMAT}")
+    return Profile(id=data["id"], client=data["client"], version=data["version"], data=data)

@@ -1,52 +1,135 @@
 """The running adapter: the bus endpoint, the wire, channel pushes and tool calls, until shutdown.
 
-Messages are answered by local.py; the MCP SDK server (sdk_bridge.py) is imported and started only
-for a message local.py leaves to it. Shutdown paths, each within a second: stdin EOF ends the
-transport's pump; SIGTERM, SIGINT or SIGHUP cancel the whole task group, and so does the client
-closing our stdout. Either way the endpoint unregisters this peer before the process exits, and no
-thread is left to keep it alive (stdin is read on the event loop, not in a worker thread).
+Every line from the client is classified by wire.py and answered through the router (protocol.py's
+handlers plus the tool handlers added here); nothing is left to another server. Shutdown paths,
+each well inside Claude Code's 100 ms between SIGINT and SIGTERM: stdin EOF ends the transport's
+pump; SIGTERM, SIGINT or SIGHUP cancel the whole task group, and so does the client closing our
+stdout. Either way the peer is unregistered before the process exits, and no thread is left to keep
+it alive (stdin is read on the event loop, not in a worker thread).
 """
 
 import logging
 import signal
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import Any
 
 import anyio
+import anyio.abc
 
-from agentbus.adapters.claude_mcp import protocol, pushmode
-from agentbus.adapters.claude_mcp.local import LocalAnswers
+from agentbus.adapters.claude_mcp import protocol, pushmode, wire
 from agentbus.adapters.claude_mcp.opening import Opening, StdioFds, stderr_line
+from agentbus.adapters.claude_mcp.router import Router
 from agentbus.adapters.claude_mcp.startup import Identity, Joined
-from agentbus.adapters.claude_mcp.tools import ToolBox
-from agentbus.adapters.claude_mcp.transport import LineWriter, StdioTransport
+from agentbus.adapters.claude_mcp.tools import TOOLS, ToolBox
+from agentbus.adapters.claude_mcp.transport import LineWriter, StdioTransport, TransportClosed
 from agentbus.core.envelope import Envelope
 from agentbus.core.errors import BusError
 from agentbus.endpoint import Endpoint
-
-if TYPE_CHECKING:
-    from agentbus.adapters.claude_mcp.sdk_bridge import SdkServer
 
 log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 #: How long tool calls still running at stdin EOF may take to answer before the adapter exits.
 EOF_GRACE_SECONDS = 0.5
+#: Tool calls running at once; past this the reader waits, so a client flooding the adapter with
+#: pipelined calls meets back-pressure on its pipe instead of growing the adapter's memory.
+MAX_CALLS_IN_FLIGHT = 512
+#: A client that says initialized but never lists tools still gets pushes, this much later.
+TOOLS_LIST_GRACE_SECONDS = 1.0
+INITIALIZED = "notifications/initialized"
+TOOLS_LIST_RESULT: dict[str, Any] = {"tools": TOOLS}
 
 
 class ChannelDelivery:
     """Delivery port: one ``notifications/claude/channel`` per envelope, written straight to the wire.
 
     ``deliver`` returns once the line is in the stdout pipe and raises when the client is gone, so
-    the endpoint marks a message delivered only after a write that resolved. (The SDK's notify is
-    fire-and-forget: it logs and swallows a failed write, which would mark a lost message delivered.)
+    the endpoint marks a message delivered only after a write that resolved.
     """
 
     def __init__(self, writer: LineWriter) -> None:
         self.writer = writer
 
     async def deliver(self, envelope: Envelope) -> None:
-        await self.writer.write(protocol.channel_line(envelope.body, envelope.meta()))
+        params = protocol.channel_params(envelope.body, envelope.meta())
+        await self.writer.write(wire.notification_line(protocol.CHANNEL_METHOD, params))
+
+
+class ClientSession:
+    """One MCP client on stdio: routes its lines, runs its tool calls, opens the channel when it can hear.
+
+    Claude Code registers its channel handler only after it has the ``tools/list`` answer (20-400 ms
+    later, SPEC MCP-9) and silently drops events that arrive sooner. So pushing starts
+    ``push_settle_seconds`` after that answer (and after ``notifications/initialized``).
+    """
+
+    def __init__(self, endpoint: Endpoint, identity: Identity, router: Router, tasks: anyio.abc.TaskGroup) -> None:
+        self.endpoint = endpoint
+        self.router = router
+        self.tasks = tasks
+        self.push_mode = pushmode.decide()
+        log.info("push: %s (%s)", "on" if self.push_mode.push else "off", self.push_mode.reason)
+        self.toolbox = ToolBox(endpoint, identity, self.push_mode)
+        self.settle_seconds = endpoint.settings.push_settle_seconds
+        self._initialized = anyio.Event()
+        self._tools_listed = anyio.Event()
+        self._call_slots = anyio.Semaphore(MAX_CALLS_IN_FLIGHT)
+        router.inline["tools/list"] = self._list_tools
+        router.concurrent["tools/call"] = self._call_tool
+        router.notifications[INITIALIZED] = lambda _params: self._initialized.set()
+
+    def _list_tools(self, _params: wire.Params) -> dict[str, Any]:
+        self._tools_listed.set()
+        return TOOLS_LIST_RESULT
+
+    async def _call_tool(self, params: wire.Params) -> dict[str, Any]:
+        # _meta (Claude Code sends claudecode/toolUseId and a progressToken) needs nothing from us:
+        # a progress token allows progress notifications, and sending none is correct MCP.
+        name = (params or {}).get("name")
+        arguments = (params or {}).get("arguments")
+        if not isinstance(name, str):
+            raise wire.RpcError(wire.INVALID_PARAMS, "Invalid params: tools/call needs a string name")
+        if arguments is not None and not isinstance(arguments, dict):
+            raise wire.RpcError(wire.INVALID_PARAMS, "Invalid params: tools/call arguments must be an object")
+        return await self.toolbox.call(name, arguments)
+
+    async def open_channel_when_heard(self, delivery: ChannelDelivery) -> None:
+        """Attach the delivery once the client can hear pushes (never before the tools/list answer)."""
+        await self._initialized.wait()
+        with anyio.move_on_after(TOOLS_LIST_GRACE_SECONDS):
+            await self._tools_listed.wait()
+        await anyio.sleep(self.settle_seconds)
+        if self.push_mode.push and not self.endpoint.can_push:
+            self.endpoint.attach(delivery)
+
+    async def handle(self, line: bytes | wire.Refusal, writer: LineWriter) -> None:
+        incoming = line if isinstance(line, wire.Refusal) else wire.classify(line)
+        if isinstance(incoming, wire.Request):
+            if self.router.is_concurrent(incoming):
+                await self._call_slots.acquire()
+                self.tasks.start_soon(self._answer_concurrently, incoming, writer)
+            else:
+                await _write_answer(writer, self.router.answer_inline(incoming))
+        elif isinstance(incoming, wire.Notification):
+            self.router.notify(incoming)
+        elif isinstance(incoming, wire.Refusal):
+            log.warning("refused a line from the client: %s", incoming.message)
+            await _write_answer(writer, wire.refusal_line(incoming))
+        else:
+            log.debug("ignored a line from the client: %s", incoming.why)
+
+    async def _answer_concurrently(self, request: wire.Request, writer: LineWriter) -> None:
+        try:
+            await _write_answer(writer, await self.router.answer_concurrent(request))
+        finally:
+            self._call_slots.release()
+
+
+async def _write_answer(writer: LineWriter, line: bytes) -> None:
+    try:
+        await writer.write(line)
+    except TransportClosed:
+        log.debug("the client left before an answer could be written")
 
 
 async def _stop_on_signal(signals: AsyncIterator[int], scope: anyio.CancelScope) -> None:
@@ -56,37 +139,15 @@ async def _stop_on_signal(signals: AsyncIterator[int], scope: anyio.CancelScope)
         return
 
 
-async def _serve_client(endpoint: Endpoint, identity: Identity, fds: StdioFds, opening: Opening) -> None:
-    push_mode = pushmode.decide()
-    log.info("push: %s (%s)", "on" if push_mode.push else "off", push_mode.reason)
-    toolbox = ToolBox(endpoint, identity, push_mode)
-    sdk: SdkServer | None = None
-
+async def _serve_client(
+    endpoint: Endpoint, identity: Identity, fds: StdioFds, opening: Opening, router: Router
+) -> None:
     async with anyio.create_task_group() as tasks:
-
-        def initialized() -> None:
-            # Push only once the client said it is ready: offline mail drains first, then live mail.
-            if push_mode.push and not endpoint.can_push:
-                endpoint.attach(delivery)
-
-        async def handle(message: object) -> None:
-            nonlocal sdk
-            if await local.take(message):
-                return
-            if sdk is None:
-                log.info("starting the MCP SDK server for a message not answered locally")
-                from agentbus.adapters.claude_mcp.sdk_bridge import SdkServer
-
-                sdk = SdkServer(toolbox, transport.writer, initialized, transport.refuse, opening.answered_id)
-                local.sdk_running = True
-                await sdk.start(tasks, local.handshake)
-            await sdk.forward(message)
-
-        transport = StdioTransport(fds, opening, handle)
-        delivery = ChannelDelivery(transport.writer)
         async with anyio.create_task_group() as answers:
-            local = LocalAnswers(toolbox, transport.writer, answers, initialized, opening.answered_id)
+            session = ClientSession(endpoint, identity, router, answers)
+            transport = StdioTransport(fds, opening, lambda line: session.handle(line, transport.writer))
             await transport.open()
+            tasks.start_soon(session.open_channel_when_heard, ChannelDelivery(transport.writer))
 
             async def stop_when_the_client_is_gone() -> None:
                 # A client that closed our stdout cannot hear anything more, even if stdin stays open.
@@ -97,23 +158,19 @@ async def _serve_client(endpoint: Endpoint, identity: Identity, fds: StdioFds, o
             tasks.start_soon(stop_when_the_client_is_gone)
             try:
                 await transport.pump()
-                # stdin EOF: answer the calls already read (briefly), let the SDK finish, then leave.
+                # stdin EOF: answer the calls already read (briefly), then leave.
                 answers.cancel_scope.deadline = anyio.current_time() + EOF_GRACE_SECONDS
-                if sdk is not None:
-                    await sdk.aclose()
-                    with anyio.move_on_after(EOF_GRACE_SECONDS):
-                        await sdk.finished.wait()
             finally:
                 endpoint.detach()
         transport.close()
         tasks.cancel_scope.cancel()
 
 
-async def _session(joined: Joined, fds: StdioFds, opening: Opening) -> int:
+async def _session(joined: Joined, fds: StdioFds, opening: Opening, router: Router) -> int:
     failures: list[str] = []
     try:
         async with joined.endpoint.running():
-            await _serve_client(joined.endpoint, joined.identity, fds, opening)
+            await _serve_client(joined.endpoint, joined.identity, fds, opening, router)
     except* BusError as group:
         # A bus failure the endpoint could not ride out: say it in one line, exit non-zero.
         failures.extend(str(exc) for exc in _leaves(group))
@@ -129,7 +186,7 @@ def _leaves(group: BaseExceptionGroup[BusError]) -> list[BusError]:
     return found
 
 
-async def serve(fds: StdioFds, opening: Opening, joined: Joined) -> int:
+async def serve(fds: StdioFds, opening: Opening, joined: Joined, router: Router) -> int:
     """Run until the client goes away or a stop signal arrives; the process exit code.
 
     The signal handlers stay installed until the endpoint has unregistered, so a second SIGTERM
@@ -139,10 +196,10 @@ async def serve(fds: StdioFds, opening: Opening, joined: Joined) -> int:
     with anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_stop_on_signal, signals, tasks.cancel_scope)
-            exit_code = await _session(joined, fds, opening)
+            exit_code = await _session(joined, fds, opening, router)
             tasks.cancel_scope.cancel()
     return exit_code
 
 
-def run(fds: StdioFds, opening: Opening, joined: Joined) -> int:
-    return anyio.run(serve, fds, opening, joined)
+def run(fds: StdioFds, opening: Opening, joined: Joined, router: Router) -> int:
+    return anyio.run(serve, fds, opening, joined, router)

@@ -1,38 +1,35 @@
-"""The opening handshake, answered before the MCP SDK is imported, so a client sees a fast start.
+"""The opening: the first lines of the wire, answered with blocking I/O before the event loop exists.
 
-Importing the SDK costs most of a second, while a client waits for the ``initialize`` result (and
-Claude Code 2.1.331+ first waits for its ``server/discover`` probe to fail). So the adapter answers
-those from plain dicts (protocol.py). The ``initialize`` is kept: if the SDK server is ever started
-(sdk_bridge.py), it hears it first and its own (identical) answer is dropped. Anything unusual is
-left to the SDK untouched.
+Claude Code waits for the ``initialize`` result (2.1.331 first waits for its ``server/discover``
+probe to fail), and asyncio alone costs ~50 ms to import. So the adapter reads and answers these
+first requests here, through the same wire and router as the rest of the session, and hands the
+loop whatever it read past them.
 """
 
-import json
 import logging
 import os
 import select
 import sys
 from dataclasses import dataclass, field
 
-from agentbus.adapters.claude_mcp import protocol
+from agentbus.adapters.claude_mcp import wire
+from agentbus.adapters.claude_mcp.protocol import DISCOVER_METHOD
+from agentbus.adapters.claude_mcp.router import Router
 
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 65536
+#: The requests answered before the loop starts; the opening ends after ``initialize``.
+OPENING_METHODS = frozenset({DISCOVER_METHOD, "initialize"})
 
 
 @dataclass
 class Opening:
-    """What the early handshake consumed: lines for the SDK, bytes read past them, what was answered."""
+    """What the opening read: the framer (holding any partial line) and the lines it did not handle."""
 
-    replay: list[bytes] = field(default_factory=list)
-    leftover: bytes = b""
-    answered_id: object = None
+    framer: wire.Framer = field(default_factory=wire.Framer)
+    unread: list[bytes | wire.Refusal] = field(default_factory=list)
     eof: bool = False
-
-    @property
-    def answered(self) -> bool:
-        return self.answered_id is not None
 
 
 @dataclass
@@ -86,39 +83,25 @@ def write_blocking(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def answer_opening(fds: StdioFds) -> Opening:
-    """Answer ``server/discover`` probes and a plain ``initialize``; stop at the first other message.
-
-    Returns the lines the SDK must still see (the ``initialize``, or the first message it did not
-    handle) and whatever was read after them.
-    """
-    buffer = b""
+def answer_opening(fds: StdioFds, router: Router) -> Opening:
+    """Answer ``server/discover`` probes and ``initialize``; stop after ``initialize`` or at any other line."""
+    opening = Opening()
     while True:
-        newline = buffer.find(b"\n")
-        if newline < 0:
-            chunk = read_blocking(fds.wire_in)
-            if not chunk:
-                return Opening(replay=[buffer] if buffer.strip() else [], eof=not buffer.strip())
-            buffer += chunk
-            continue
-        line, buffer = buffer[: newline + 1], buffer[newline + 1 :]
-        if not line.strip():
-            continue
-        try:
-            message = json.loads(line)
-        except (ValueError, RecursionError):
-            return Opening(replay=[line], leftover=buffer)
-        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0" or "id" not in message:
-            return Opening(replay=[line], leftover=buffer)
-        method, request_id = message.get("method"), message["id"]
-        if method == protocol.DISCOVER_METHOD and request_id is not None:
-            write_blocking(fds.wire_out, protocol.method_not_found_line(request_id, method))
-            continue
-        if method == "initialize" and request_id is not None and protocol.is_plain_initialize(message.get("params")):
-            result = protocol.initialize_result(message["params"])
-            write_blocking(fds.wire_out, protocol.response_line(request_id, result))
-            return Opening(replay=[line], leftover=buffer, answered_id=request_id)
-        return Opening(replay=[line], leftover=buffer)
+        lines = opening.framer.lines()
+        for index, line in enumerate(lines):
+            request = wire.classify(line) if isinstance(line, bytes) else None
+            if not isinstance(request, wire.Request) or request.method not in OPENING_METHODS:
+                opening.unread = lines[index:]
+                return opening
+            write_blocking(fds.wire_out, router.answer_inline(request))
+            if request.method == "initialize":
+                opening.unread = lines[index + 1 :]
+                return opening
+        chunk = read_blocking(fds.wire_in)
+        if not chunk:
+            opening.eof = True
+            return opening
+        opening.framer.feed(chunk)
 
 
 def stderr_line(text: str) -> None:

@@ -1,28 +1,28 @@
-"""What the adapter says on the wire: server identity, capabilities, instructions, channel payloads.
+"""What the adapter says: server identity, capabilities, instructions, the handshake's answers, channel payloads.
 
-Plain dicts and the standard library only, so the opening handshake can be answered before the MCP
-SDK is imported (see opening.py); the SDK server is configured from the same values.
+Plain dicts and the standard library only, so the opening handshake is answered before the event
+loop (and the bus's heavier imports) are loaded; wire.py turns these into lines.
 """
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from agentbus import __version__
+from agentbus.adapters.claude_mcp.router import Router
+from agentbus.adapters.claude_mcp.wire import INVALID_PARAMS, RpcError
 
 SERVER_NAME = "agentbus"
 SERVER_VERSION = __version__
 CHANNEL_METHOD = "notifications/claude/channel"
 CHANNEL_CAPABILITY = "claude/channel"
+#: Claude Code 2.1.331's first request; answered "method not found" (the router's fallback), see SPEC MCP-2.
 DISCOVER_METHOD = "server/discover"
 
-#: Protocol revisions reachable through ``initialize`` (mcp_types.version.HANDSHAKE_PROTOCOL_VERSIONS;
-#: a test keeps the two equal). A client asking for another revision is offered the newest.
+#: Protocol revisions reachable through ``initialize`` (the MCP SDK's HANDSHAKE_PROTOCOL_VERSIONS; a
+#: test keeps the two equal). A client asking for another revision is offered the newest.
 HANDSHAKE_PROTOCOL_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 LATEST_HANDSHAKE_VERSION = HANDSHAKE_PROTOCOL_VERSIONS[-1]
-
-METHOD_NOT_FOUND = -32601
 
 INSTRUCTIONS = """\
 agentbus connects this session to other AI agent sessions (peers) on this machine.
@@ -54,7 +54,7 @@ def negotiate_version(requested: object) -> str:
 
 
 def initialize_result(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``initialize`` result, identical to what the SDK server (sdk_bridge.py) returns (a test checks it)."""
+    """The ``initialize`` result, what the MCP SDK's own server answers with the same settings (a test checks it)."""
     return {
         "capabilities": {"experimental": experimental_capabilities(), "tools": {"listChanged": False}},
         "instructions": INSTRUCTIONS,
@@ -63,8 +63,16 @@ def initialize_result(params: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def is_plain_initialize(params: object) -> bool:
-    """True for initialize params the SDK accepts as they are (so the early answer matches its answer)."""
+def initialize(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``initialize`` handler: the result for well-formed params, else an invalid-params error."""
+    if not is_well_formed_initialize(params):
+        raise RpcError(INVALID_PARAMS, "Invalid params: initialize needs protocolVersion, capabilities and clientInfo")
+    assert params is not None
+    return initialize_result(params)
+
+
+def is_well_formed_initialize(params: object) -> bool:
+    """Initialize params with what MCP requires: a protocolVersion, capabilities, clientInfo name and version."""
     if not isinstance(params, Mapping):
         return False
     info = params.get("clientInfo")
@@ -77,26 +85,21 @@ def is_plain_initialize(params: object) -> bool:
     )
 
 
-def response_line(request_id: object, result: dict[str, Any]) -> bytes:
-    return _line({"jsonrpc": "2.0", "id": request_id, "result": result})
+def ping(_params: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {}
 
 
-def method_not_found_line(request_id: object, method: str) -> bytes:
-    """The SDK's answer to a method it does not serve (what a ``server/discover`` probe gets)."""
-    error = {"code": METHOD_NOT_FOUND, "message": "Method not found", "data": method}
-    return _line({"jsonrpc": "2.0", "id": request_id, "error": error})
+def build_router() -> Router:
+    """The router with the handlers that need no bus: the opening's (initialize) and ping."""
+    router = Router()
+    router.inline["initialize"] = initialize
+    router.inline["ping"] = ping
+    return router
 
 
-def channel_line(content: str, meta: Mapping[str, str]) -> bytes:
-    """One ``notifications/claude/channel`` notification, ready for the wire (plain dict: no aliasing)."""
-    return _line({"jsonrpc": "2.0", "method": CHANNEL_METHOD, "params": {"content": content, "meta": dict(meta)}})
-
-
-def _line(message: dict[str, Any]) -> bytes:
-    try:
-        return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
-    except UnicodeEncodeError:  # a lone surrogate echoed from the client's input: escape it instead
-        return json.dumps(message, separators=(",", ":")).encode("ascii") + b"\n"
+def channel_params(content: str, meta: Mapping[str, str]) -> dict[str, Any]:
+    """The params of one ``notifications/claude/channel`` (plain dict: no aliasing of meta keys)."""
+    return {"content": content, "meta": dict(meta)}
 
 
 # rendering for the pull path ---------------------------------------------------------------------

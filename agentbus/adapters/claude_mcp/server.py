@@ -1,8 +1,8 @@
-"""Process entry of the claude-mcp adapter: logging, the stdio claim, the fast opening, then the server.
+"""Process entry of the claude-mcp adapter: logging, the stdio claim, the opening, then the session.
 
-Only the standard library and the light opening module are imported at module level; the bus
-(startup.py) is imported to join it, and the serving loop (app.py) once the client has its
-``initialize`` answer; the MCP SDK only if the client sends something local.py does not answer.
+Only the standard library and the light opening modules are imported at module level; the bus
+(startup.py) is imported to join it, and the serving loop (app.py, asyncio) once the client has its
+``initialize`` answer.
 """
 
 import logging
@@ -11,6 +11,7 @@ import signal
 import sys
 
 from agentbus.adapters.claude_mcp.opening import answer_opening, claim_stdio, stderr_line
+from agentbus.adapters.claude_mcp.protocol import build_router
 
 LOG_FORMAT = "agentbus[claude-mcp] %(levelname)s %(name)s: %(message)s"
 
@@ -42,7 +43,7 @@ def main() -> int:
     """Serve one MCP client on stdin/stdout until it goes away or the process is told to stop.
 
     Order: join the bus (so the peer is registered before the client hears anything), answer the
-    opening without the SDK, then serve. Returns the exit code.
+    opening, then serve. Returns the exit code.
     """
     configure_logging(os.environ.get("AGENTBUS_LOG_LEVEL"))
     fds = claim_stdio()
@@ -57,16 +58,17 @@ def main() -> int:
             stderr_line(str(exc))
             return exc.exit_code
         try:
+            router = build_router()
             try:
-                opening = answer_opening(fds)
+                opening = answer_opening(fds, router)
             except OSError as exc:
                 stderr_line(f"cannot talk to the MCP client over stdio: {exc}")
                 return 1
-            if opening.eof:
+            if opening.eof and not opening.unread:
                 return 0
             from agentbus.adapters.claude_mcp.app import run
 
-            return run(fds, opening, joined)
+            return run(fds, opening, joined, router)
         finally:
             joined.leave()
     except (_Stop, KeyboardInterrupt):

@@ -1,16 +1,15 @@
-"""The stdio transport: JSON lines on the wire descriptors, without worker threads.
+"""The stdio transport: bytes on the wire descriptors, on the event loop, without worker threads.
 
-The SDK's own stdio transport reads stdin in a worker thread (a blocked read would keep the process
-alive after SIGTERM) and its writes are fire-and-forget (a failed write is only logged). Here both
-directions are asyncio pipe transports on the event loop: a write resolves once the bytes are in
-the pipe, and raises when the client has gone, which is what "delivered" needs (ChannelDelivery).
-A descriptor that cannot be polled (a regular file, /dev/null) falls back to a daemon reader thread
-or to blocking writes.
+A worker thread blocked reading stdin would keep the process alive after SIGTERM, and a write that
+is fire-and-forget (only logged when it fails) cannot say "delivered". Here both directions are
+asyncio pipe transports: a write resolves once the bytes are in the pipe and raises when the client
+has gone, which is what pushing needs (ChannelDelivery). A descriptor that cannot be polled (a
+regular file, /dev/null) falls back to a daemon reader thread or to blocking writes. Lines are cut
+and parsed by wire.py, not here.
 """
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import threading
@@ -21,14 +20,11 @@ from typing import Any
 import anyio
 import anyio.abc
 
+from agentbus.adapters.claude_mcp import wire
 from agentbus.adapters.claude_mcp.opening import Opening, StdioFds, write_blocking
 
 log = logging.getLogger(__name__)
 
-#: The longest line accepted from the client; longer ones are dropped with a warning.
-MAX_LINE_BYTES = 16 * 1024 * 1024
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
 READ_CHUNK = 65536
 
 
@@ -138,13 +134,15 @@ class _ReadProtocol(asyncio.Protocol):
 
 
 class StdioTransport:
-    """The wire: parsed messages from the client go to ``handle``; ``writer`` writes lines back.
+    """The wire on the event loop: each line from the client goes to ``handle``; ``writer`` writes back.
 
-    ``opening`` holds what the early handshake (opening.py) consumed: its lines are handled first.
-    A line that is not JSON is answered here; any JSON value is ``handle``'s business.
+    ``opening`` holds what the opening (opening.py) read: its unhandled lines come first, then the
+    rest of the stream through the same framer.
     """
 
-    def __init__(self, fds: StdioFds, opening: Opening, handle: Callable[[object], Awaitable[None]]) -> None:
+    def __init__(
+        self, fds: StdioFds, opening: Opening, handle: Callable[[bytes | wire.Refusal], Awaitable[None]]
+    ) -> None:
         self.fds = fds
         self.opening = opening
         self.handle = handle
@@ -196,63 +194,17 @@ class StdioTransport:
         threading.Thread(target=pump, name="agentbus-stdin", daemon=True).start()
 
     async def pump(self) -> None:
-        """Every line from the client to ``handle``, the opening's lines first; returns at EOF."""
-        for line in self.opening.replay:
-            await self._forward(line)
-        buffer = bytearray(self.opening.leftover)
-        scanned = 0  # bytes of buffer known to hold no newline
-        skipping = False  # inside an over-long line, dropping it up to its newline
-        while True:
-            newline = buffer.find(b"\n", scanned)
-            if newline >= 0:
-                line = bytes(buffer[: newline + 1])
-                del buffer[: newline + 1]
-                scanned = 0
-                if skipping:
-                    skipping = False
-                else:
-                    await self._forward(line)
-                continue
-            scanned = len(buffer)
-            if skipping:
-                buffer.clear()
-                scanned = 0
-            elif len(buffer) > MAX_LINE_BYTES:
-                log.warning("dropped a message longer than %d bytes from the client", MAX_LINE_BYTES)
-                await self.refuse(INVALID_REQUEST, f"message longer than {MAX_LINE_BYTES} bytes; dropped")
-                buffer.clear()
-                scanned = 0
-                skipping = True
+        """Every line from the client to ``handle``, the opening's first; returns at EOF."""
+        framer = self.opening.framer
+        for line in self.opening.unread:
+            await self.handle(line)
+        while not self.opening.eof:
             chunk = await self._reader.read(READ_CHUNK)
             if not chunk:
-                if buffer.strip() and not skipping:
-                    await self._forward(bytes(buffer))
-                return
-            buffer += chunk
-
-    async def _forward(self, line: bytes) -> None:
-        """One line to ``handle``; one that is not JSON is answered here (JSON-RPC 2.0 section 5.1).
-
-        Parsed with the json module rather than the SDK's validate_json, which rejects a lone
-        surrogate escape (``"\\ud800"``): such a text must reach the tool and be refused there.
-        """
-        if not line.strip():
-            return
-        try:
-            data = json.loads(line)
-        except ValueError:  # also invalid UTF-8
-            log.warning("the client sent a line that is not JSON: %.200r", line)
-            await self.refuse(PARSE_ERROR, "Parse error: the line is not valid JSON in UTF-8")
-            return
-        except RecursionError:
-            log.warning("the client sent JSON nested too deeply to parse: %.200r", line)
-            await self.refuse(PARSE_ERROR, "Parse error: the JSON is nested too deeply")
-            return
-        await self.handle(data)
-
-    async def refuse(self, code: int, message: str, request_id: object = None) -> None:
-        error = {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
-        try:
-            await self.writer.write(json.dumps(error).encode("utf-8") + b"\n")
-        except TransportClosed:
-            log.debug("could not answer a malformed line: the client is gone")
+                break
+            framer.feed(chunk)
+            for line in framer.lines():
+                await self.handle(line)
+        last = framer.rest()
+        if last.strip():
+            await self.handle(last)
