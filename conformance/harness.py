@@ -12,7 +12,8 @@ from conformance.busfile import BusDatabase, BusFile, BusReader
 from conformance.databases import Backend
 from conformance.procs import group_pids, wait_until
 from conformance.rawclient import RawClient
-from fakeclaude import Sandbox, Session
+from fakeclaude import Sandbox, Session, profiles
+from fakeclaude.profiles import Profile
 
 #: Start-up deadline for one adapter (spawn to initialize result); generous for a loaded machine.
 START_TIMEOUT = 8.0
@@ -23,22 +24,29 @@ CLOSE_TIMEOUT = 1.5
 class Harness:
     """Sessions of the adapter under test on one throwaway bus.
 
-    ``start("alice")`` launches the adapter from its manifest's command (fakeclaude session, the
-    plain initialize opening unless ``opening="discover"``); ``raw("bob")`` launches it under the
-    hand-driven ``RawClient``; ``db`` is the bus (``BusFile`` for ``AGENTBUS_HOME/bus.db``, or
-    ``BusDatabase`` when the run's backend is PostgreSQL: then the harness creates a database for the
-    test, every session gets ``AGENTBUS_DB_URL`` pointing at it, and ``close`` drops it). ``env`` is
-    added to every session's environment (AGENTBUS_HOME and HOME point into the test's temp
-    directory; the test process's own AGENTBUS_* variables are never passed on).
+    ``start("alice")`` launches the adapter from its manifest's command (a fakeclaude session speaking
+    as ``client``, the recorded client profile: its opening unless ``opening=`` says otherwise);
+    ``raw("bob")`` launches it under the hand-driven ``RawClient``; ``db`` is the bus (``BusFile``
+    for ``AGENTBUS_HOME/bus.db``, or ``BusDatabase`` when the run's backend is PostgreSQL: then the
+    harness creates a database for the test, every session gets ``AGENTBUS_DB_URL`` pointing at it,
+    and ``close`` drops it). ``env`` is added to every session's environment (AGENTBUS_HOME and HOME
+    point into the test's temp directory; the test process's own AGENTBUS_* variables are never
+    passed on).
     """
 
     def __init__(
-        self, manifest: Manifest, root: Path, env: Mapping[str, str] | None = None, backend: Backend | None = None
+        self,
+        manifest: Manifest,
+        root: Path,
+        env: Mapping[str, str] | None = None,
+        backend: Backend | None = None,
+        client: Profile | None = None,
     ) -> None:
         self.manifest = manifest
         self.root = root
         self.backend = backend or Backend()
-        self.sandbox = Sandbox(root, adapter=manifest, close_timeout=CLOSE_TIMEOUT)
+        self.client = client or profiles.load()
+        self.sandbox = Sandbox(root, adapter=manifest, close_timeout=CLOSE_TIMEOUT, client=self.client.id)
         self.bus_home = self.sandbox.bus_home
         self.home = self.sandbox.home
         self.env: dict[str, str] = dict(env or {})
@@ -144,6 +152,7 @@ class Harness:
         client = RawClient(
             self.manifest,
             full,
+            profile=self.client,
             stderr_path=self.root / f"raw-{self._count}-{name}.stderr",
             cwd=self.home,
             pipe_size=pipe_size,

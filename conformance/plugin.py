@@ -58,7 +58,8 @@ from conformance.marks import MARKERS, rule_of
 from conformance.requirements import Requirements
 from conformance.results import Results
 from conformance.rules import KNOWN_CAPABILITIES, SPEC_VERSION, Rule
-from conformance.settings import BACKEND_KEY, MANIFEST_KEY, Settings, read_settings
+from conformance.settings import BACKEND_KEY, CLIENT_KEY, MANIFEST_KEY, Settings, read_settings
+from fakeclaude import profiles
 
 SUITE_DIR = Path(__file__).resolve().parent / "suite"
 PLUGIN_NAME = "agentbus-conformance-session"
@@ -103,10 +104,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="certify on PostgreSQL: admin URL of a server (postgresql+psycopg://user@host:port/postgres); "
         "each test gets a fresh database there (ini agentbus_db_url, env AGENTBUS_DB_URL)",
     )
+    group.addoption(
+        "--agentbus-client",
+        dest="agentbus_client",
+        metavar="PROFILE",
+        help="speak to the adapter as this recorded client, e.g. claude-code@2.1.197 (default: the newest; "
+        "ini agentbus_client, env AGENTBUS_CLIENT)",
+    )
     parser.addini("agentbus_adapter", "adapter to certify (entry-point name or module.json path)", default="")
     parser.addini("agentbus_strict", "SHOULD failures fail the run", type="bool", default=False)
     parser.addini("agentbus_report", "write a JSON conformance report to this file", default="")
     parser.addini("agentbus_rules", "run only the tests of these rules (comma-separated patterns)", default="")
+    parser.addini("agentbus_client", "the recorded client profile sessions speak as", default="")
     parser.addini("agentbus_db_url", "certify on PostgreSQL: admin URL of a server (a database per test)", default="")
 
 
@@ -125,8 +134,13 @@ def pytest_configure(config: pytest.Config) -> None:
         backend = make_backend(settings.db_url)
     except BackendError as exc:
         raise pytest.UsageError(f"--agentbus-db-url: {exc}") from None
+    try:
+        client = profiles.load(settings.client)
+    except profiles.UnknownProfile as exc:
+        raise pytest.UsageError(f"--agentbus-client: {exc}") from None
     config.stash[MANIFEST_KEY] = manifest
     config.stash[BACKEND_KEY] = backend
+    config.stash[CLIENT_KEY] = client
     config.pluginmanager.register(fixtures, "agentbus-conformance-fixtures")
     config.pluginmanager.register(ConformanceSession(config, manifest, settings, backend), PLUGIN_NAME)
     _aim_at_suite(config)
@@ -172,6 +186,7 @@ class ConformanceSession:
         self.manifest = manifest
         self.settings = settings
         self.backend = backend or Backend()
+        self.client = config.stash.get(CLIENT_KEY, None) or profiles.load()
         self.results = Results(manifest, settings.strict, backend=self.backend.kind)
         self.requirements = Requirements(manifest, self.backend)
         report = settings.report
@@ -189,7 +204,7 @@ class ConformanceSession:
             f"agentbus conformance: adapter {m.id} {m.version} ({m.title}), manifest {m.path}",
             f"agentbus conformance: spec {SPEC_VERSION}; capabilities claimed: {', '.join(known)}"
             + (f" (not defined by the spec, ignored: {', '.join(extra)})" if extra else ""),
-            f"agentbus conformance: bus backend {self.backend.describe()}",
+            f"agentbus conformance: bus backend {self.backend.describe()}; client {self.client.id}",
             "agentbus conformance: SHOULD failures are "
             + ("errors (--agentbus-strict)" if self.settings.strict else "warnings")
             + (f"; rules {','.join(self.settings.rules)}" if self.settings.rules else "")

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from agentbus.manifest import Manifest
+from fakeclaude import profiles
 from fakeclaude.claude_shim import stand_in
+from fakeclaude.profiles import Profile
 
 CHANNEL_METHOD = "notifications/claude/channel"
-PROTOCOL_VERSION = "2025-11-25"
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
@@ -39,8 +40,11 @@ class RawClient:
         cwd: Path | None = None,
         pipe_size: int | None = None,
         as_claude: bool = True,
+        profile: Profile | None = None,
     ) -> None:
         self.manifest = manifest
+        #: The recorded client whose initialize params this client sends (its plain initialize opening).
+        self.profile = profile or profiles.load()
         self.as_claude = as_claude
         self.env = dict(env)
         self.cwd = cwd
@@ -121,11 +125,7 @@ class RawClient:
         os.set_blocking(fd, False)
         response = self.request(
             "initialize",
-            {
-                "protocolVersion": PROTOCOL_VERSION,
-                "capabilities": {},
-                "clientInfo": {"name": "agentbus-conformance", "version": "1"},
-            },
+            self.profile.initialize["params"],
             timeout=timeout,
         )
         self.initialized_at = time.monotonic()

@@ -8,9 +8,11 @@ import pytest
 
 from agentbus.manifest import Manifest
 from conformance.databases import Backend
+from fakeclaude.profiles import Profile
 
 MANIFEST_KEY = pytest.StashKey[Manifest]()
 BACKEND_KEY = pytest.StashKey[Backend]()
+CLIENT_KEY = pytest.StashKey[Profile]()
 
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off", "")
@@ -19,13 +21,15 @@ FALSE_WORDS = ("0", "false", "no", "off", "")
 @dataclass(frozen=True)
 class Settings:
     """``adapter`` (entry-point name or module.json path), ``strict``, ``report`` path, ``rules`` patterns,
-    ``db_url`` (admin URL of a PostgreSQL server; None: the SQLite bus file)."""
+    ``db_url`` (admin URL of a PostgreSQL server; None: the SQLite bus file), ``client`` (the
+    fakeclaude profile the sessions speak as; None: the newest)."""
 
     adapter: str | None
     strict: bool
     report: Path | None
     rules: tuple[str, ...]
     db_url: str | None = None
+    client: str | None = None
 
 
 def _bool(name: str, raw: str) -> bool:
@@ -60,10 +64,12 @@ def read_settings(config: pytest.Config) -> Settings:
     rules = _pick(config, "agentbus_rules", "AGENTBUS_RULES", "agentbus_rules")
     patterns = tuple(p.strip().upper() for p in (rules or "").replace(" ", ",").split(",") if p.strip())
     db_url = _pick(config, "agentbus_db_url", "AGENTBUS_DB_URL", "agentbus_db_url")
+    client = _pick(config, "agentbus_client", "AGENTBUS_CLIENT", "agentbus_client")
     return Settings(
         adapter=adapter,
         strict=strict,
         report=Path(report) if report else None,
         rules=patterns,
         db_url=db_url.strip() if db_url and db_url.strip() else None,
+        client=client.strip() if client and client.strip() else None,
     )

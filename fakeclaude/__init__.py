@@ -11,17 +11,27 @@ Library (synchronous; reader threads and a Condition, no asyncio)::
         event = bob.wait_for_channel(timeout=5)   # ChannelEvent(content, meta, rendered, received_at)
         print(event.rendered)                     # <channel source="agentbus" from="alice" ...>hi</channel>
 
-``Session(adapter, name=, bus_home=, home=, env=, channels=True, opening="initialize"|"discover",
-protocol_version="2025-11-25", as_claude=True, list_tools_on_start=True, on_channel=, ...)``;
-``adapter`` is an ``agentbus.adapters`` entry-point name or a module.json path. The adapter gets the
-caller's environment minus every inherited ``AGENTBUS_*`` variable, plus AGENTBUS_NAME,
-AGENTBUS_HOME, HOME and ``env``. With ``as_claude`` it runs as the child of a stand-in process whose
-argv reads ``claude --dangerously-load-development-channels server:agentbus`` (just ``claude`` when
-``channels=False``), because adapters may read their parent's argv; ``pid`` is that stand-in,
-``adapter_pid`` the adapter. ``start(timeout)`` = ``launch()`` + ``open(timeout)``: the opening, then
-``tools/list`` as Claude Code does. Afterwards: ``opening_used`` ("initialize", "discover-fallback"
-or "discover"), ``discover_response``, ``server_capabilities``, ``channel_capable``,
-``server_info``, ``instructions``, ``negotiated_version``, ``tools``.
+``Session(adapter, name=, bus_home=, home=, env=, channels=True, client=None, opening=None,
+protocol_version=None, channel_handler_delay=None, as_claude=True, list_tools_on_start=True,
+tool_call_meta=True, on_channel=, ...)``; ``adapter`` is an ``agentbus.adapters`` entry-point name or a
+module.json path. ``client`` names a recorded client profile (``fakeclaude.profiles``:
+``claude-code@2.1.197``, ``claude-code@2.1.331``; default the newest): the session then sends what
+that Claude Code binary sent, byte for byte where the binary's bytes are known: its opening (2.1.331
+probes ``server/discover`` first, 2.1.197 sends ``initialize`` at once), its initialize params,
+``notifications/initialized`` and ``tools/list`` in one write, and ``tools/call`` with its ``_meta``
+(a fresh ``claudecode/toolUseId`` and the request id as ``progressToken``). ``opening``,
+``protocol_version``, ``client_info`` and ``client_capabilities`` override the profile. Like the real
+client, it registers its channel handler only ``channel_handler_delay`` seconds (the profile's:
+400 ms) after the ``tools/list`` answer: events that arrive sooner are dropped and recorded in
+``dropped_events``; ``channel_ready_at`` and ``wait_channel_ready()`` tell when it listens. The
+adapter gets the caller's environment minus every inherited ``AGENTBUS_*`` variable, plus
+AGENTBUS_NAME, AGENTBUS_HOME, HOME and ``env``. With ``as_claude`` it runs as the child of a
+stand-in process whose argv reads ``claude --dangerously-load-development-channels server:agentbus``
+(just ``claude`` when ``channels=False``), because adapters may read their parent's argv; ``pid`` is
+that stand-in, ``adapter_pid`` the adapter. ``start(timeout)`` = ``launch()`` + ``open(timeout)``.
+Afterwards: ``opening_used`` ("initialize", "discover-fallback" or "discover"), ``discover_response``,
+``server_capabilities``, ``channel_capable``, ``server_info``, ``instructions``,
+``negotiated_version``, ``tools``.
 
 Calls: ``request(method, params, timeout)`` (the raw response, ``result`` or ``error``),
 ``request_result`` (raises JsonRpcError), ``notify``, ``send_raw(line)``, ``ping()``,
@@ -40,8 +50,10 @@ Diagnostics: ``recorder`` (every line both ways with ``time.monotonic()`` stamps
 ``findings`` / ``violations`` (junk on stdout, invalid channel params, stray responses, no exit on
 EOF) / ``warnings`` (dropped meta keys, a successful server/discover), ``stderr`` (drained by a
 thread), ``report()``. Ending: ``close(timeout) -> CloseResult(exit_code, exited, seconds_to_exit,
-killed)`` (stdin EOF, then SIGKILL to the process group after ``timeout``), ``close_stdin()``,
-``kill()``.
+killed)`` (stdin EOF, then SIGKILL to the process group after ``timeout``), ``shutdown() ->
+ShutdownResult(exit_code, signals, seconds, needed_kill)`` (the profile's client quitting: SIGINT,
+SIGTERM 100 ms later, SIGKILL 400 ms after that, each only while the adapter runs),
+``close_stdin()``, ``kill()``.
 
 ``Sandbox(root=None, adapter="claude-mcp")``: one ``bus_home`` and one ``home`` for several sessions;
 ``start_session(name, adapter=None, **kw)``, ``start_sessions(*names, **kw)`` (processes boot in
@@ -52,8 +64,9 @@ Rendering (``fakeclaude.rendering``): ``render_channel(content, meta, source)``,
 in any letter case, becomes ``<\\/channel``; attribute values escape ``& < > " '``; meta keys not
 matching ``^[a-zA-Z_][a-zA-Z0-9_]*$`` (and a ``source`` key) are dropped from the tag.
 
-pytest fixtures (plugin ``fakeclaude.pytest_plugin``, loaded through the ``pytest11`` entry point; it
-adds no options):
+pytest fixtures (plugin ``fakeclaude.pytest_plugin``, loaded through the ``pytest11`` entry point;
+its one option ``--fakeclaude-client=PROFILE``, env FAKECLAUDE_CLIENT, ini fakeclaude_client, picks
+the profile; the ``fakeclaude_client`` fixture holds it):
 
 - ``fakeclaude_bus``: a ``Sandbox`` under ``tmp_path``; every session it started is closed (killed
   if needed) at teardown. ``fakeclaude_bus.start_sessions("alice", "bob")`` starts several at once.
@@ -61,7 +74,7 @@ adds no options):
   returning a started ``Session`` on ``fakeclaude_bus``.
 - ``fakeclaude_adapter``: the default adapter (``"claude-mcp"``); override it in a conftest.py.
 
-CLI: ``fakeclaude chat alice [--adapter claude-mcp] [--home DIR]`` and
+CLI: ``fakeclaude chat alice [--adapter claude-mcp] [--home DIR] [--client claude-code@2.1.197]`` and
 ``fakeclaude send --as alice bob "text"``.
 """
 
@@ -81,7 +94,7 @@ from fakeclaude.rendering import (
     render_params,
     validate_params,
 )
-from fakeclaude.results import ChannelEvent, CloseResult, DroppedEvent, Finding, ToolResult
+from fakeclaude.results import ChannelEvent, CloseResult, DroppedEvent, Finding, ShutdownResult, ToolResult
 from fakeclaude.sandbox import Sandbox
 from fakeclaude.session import DISCOVER_PROBE_ID, Session, __version__, start_session
 
@@ -102,6 +115,7 @@ __all__ = [
     "RequestTimeout",
     "Sandbox",
     "Session",
+    "ShutdownResult",
     "ToolResult",
     "WireRecord",
     "__version__",

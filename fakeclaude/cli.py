@@ -39,7 +39,12 @@ HomeOpt = Annotated[
     Path | None, typer.Option("--home", help="Bus directory (AGENTBUS_HOME); default: the adapter's own.")
 ]
 OpeningOpt = Annotated[
-    str, typer.Option("--opening", help="'initialize' (Claude Code <= 2.1.197) or 'discover' (newer builds).")
+    str | None,
+    typer.Option("--opening", help="Override the profile's opening: 'initialize' (2.1.197) or 'discover' (2.1.331)."),
+]
+ClientOpt = Annotated[
+    str | None,
+    typer.Option("--client", help="Client profile to speak as, e.g. claude-code@2.1.197 (default: the newest)."),
 ]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds to wait for the opening and for each call.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Echo the adapter's stderr.")]
@@ -202,15 +207,23 @@ class Chat:
 
 
 def _start(
-    name: str, adapter: str, home: Path | None, opening: str, timeout: float, verbose: bool, **kwargs: Any
+    name: str,
+    adapter: str,
+    home: Path | None,
+    opening: str | None,
+    timeout: float,
+    verbose: bool,
+    client: str | None = None,
+    **kwargs: Any,
 ) -> Session:
-    if opening not in ("initialize", "discover"):
+    if opening not in (None, "initialize", "discover"):
         raise typer.BadParameter("use 'initialize' or 'discover'", param_hint="--opening")
     try:
         session = Session(
             adapter,
             name=name,
             bus_home=home,
+            client=client,
             opening=opening,  # type: ignore[arg-type]
             stderr_echo=sys.stderr if verbose else None,
             **kwargs,
@@ -218,6 +231,8 @@ def _start(
         session.start(timeout)
         if session.tools is None:
             session.list_tools(timeout=timeout)
+        # Like Claude Code, the session listens for channel events a moment after tools/list.
+        session.wait_channel_ready(timeout)
     except (FakeClaudeError, ValueError) as exc:
         typer.echo(f"fakeclaude: cannot start adapter {adapter!r} as {name!r}: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -237,7 +252,8 @@ def chat(
     name: Annotated[str, typer.Argument(help="Your name on the bus (AGENTBUS_NAME).")],
     adapter: AdapterOpt = "claude-mcp",
     home: HomeOpt = None,
-    opening: OpeningOpt = "initialize",
+    client: ClientOpt = None,
+    opening: OpeningOpt = None,
     channels: Annotated[
         bool, typer.Option("--channels/--no-channels", help="Off: like Claude Code without the flag.")
     ] = True,
@@ -254,12 +270,14 @@ def chat(
             sys.stdout.write(event.rendered + "\n")
             sys.stdout.flush()
 
-    session = _start(name, adapter, home, opening, timeout, verbose, channels=channels, on_channel=on_channel)
+    session = _start(
+        name, adapter, home, opening, timeout, verbose, client=client, channels=channels, on_channel=on_channel
+    )
     loop = Chat(session, name, timeout)
     holder["chat"] = loop
     capable = "yes" if session.channel_capable else "NO (incoming messages will not be pushed)"
     loop.say(
-        f"fakeclaude: {name} on {session.manifest.id} (opening: {session.opening_used}; "
+        f"fakeclaude: {name} on {session.manifest.id} as {session.profile.id} (opening: {session.opening_used}; "
         f"channel capability: {capable}{'' if channels else '; channels off'}). /help for commands."
     )
     try:
@@ -275,12 +293,13 @@ def send(
     as_: Annotated[str, typer.Option("--as", help="Send as this name (AGENTBUS_NAME).")],
     adapter: AdapterOpt = "claude-mcp",
     home: HomeOpt = None,
-    opening: OpeningOpt = "initialize",
+    client: ClientOpt = None,
+    opening: OpeningOpt = None,
     timeout: TimeoutOpt = 10.0,
     verbose: VerboseOpt = False,
 ) -> None:
     """Start a session as --as, send one message, close; exit code 1 if the tool failed."""
-    session = _start(as_, adapter, home, opening, timeout, verbose)
+    session = _start(as_, adapter, home, opening, timeout, verbose, client=client)
     failed = False
     try:
         result = session.call_tool("send_message", _send_args(session, to, text), timeout=timeout)

@@ -84,16 +84,17 @@ def validate_params(params: Any) -> ValidatedParams:
 
 
 def render_channel(content: str, meta: Mapping[str, str] | None = None, source: str = DEFAULT_SOURCE) -> str:
-    """The text the model sees: ``<channel source="..." k="v"...>content</channel>``.
+    """The text the model sees: ``<channel source="..." k="v"...>\\ncontent\\n</channel>``.
 
     ``source`` comes first, then meta keys in the order given; invalid keys (and a ``source``
-    key, which would shadow the server name) are left out.
+    key, which would shadow the server name) are left out. The content sits on lines of its own,
+    as Claude Code 2.1.197 and 2.1.331 write it into the transcript (fakeclaude/profiles).
     """
     attrs = [f'source="{escape_attribute(source)}"']
     for key, value in (meta or {}).items():
         if is_valid_meta_key(key) and key != "source":
             attrs.append(f'{key}="{escape_attribute(value)}"')
-    return f"<channel {' '.join(attrs)}>{defuse_content(content)}</channel>"
+    return f"<channel {' '.join(attrs)}>\n{defuse_content(content)}\n</channel>"
 
 
 def render_params(params: Any, source: str = DEFAULT_SOURCE) -> str:

@@ -91,3 +91,21 @@ class CloseResult:
         if self.killed:
             return f"did not exit within {self.timeout:g}s of stdin EOF; killed (code {self.exit_code})"
         return "was killed"
+
+
+@dataclass(frozen=True)
+class ShutdownResult:
+    """How the adapter ended under the client's shutdown sequence (``Session.shutdown``)."""
+
+    exit_code: int | None
+    signals: tuple[str, ...]
+    seconds: float
+
+    @property
+    def needed_kill(self) -> bool:
+        """True if the adapter was still running when the client's SIGKILL came."""
+        return "SIGKILL" in self.signals
+
+    def describe(self) -> str:
+        taken = ", ".join(self.signals) or "no signal (it had exited)"
+        return f"exit code {self.exit_code} {self.seconds:.3f}s into the shutdown, after {taken}"

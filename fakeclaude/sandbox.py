@@ -22,6 +22,7 @@ class Sandbox:
         root: str | os.PathLike[str] | None = None,
         adapter: str | os.PathLike[str] | Manifest = "claude-mcp",
         close_timeout: float = 3.0,
+        client: str | None = None,
     ) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if root is None:
@@ -33,6 +34,8 @@ class Sandbox:
         self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.adapter = adapter
         self.close_timeout = close_timeout
+        #: The client profile every session speaks as (None: the newest, fakeclaude.profiles.DEFAULT).
+        self.client = client
         self.sessions: list[Session] = []
 
     @property
@@ -44,6 +47,7 @@ class Sandbox:
         self, name: str | None, adapter: str | os.PathLike[str] | Manifest | None = None, **kwargs: Any
     ) -> Session:
         """A Session on this bus, not started yet (for tests that want to look before the opening)."""
+        kwargs.setdefault("client", self.client)
         kwargs.setdefault("bus_home", self.bus_home)
         kwargs.setdefault("home", self.home)
         session = Session(adapter if adapter is not None else self.adapter, name=name, **kwargs)

@@ -6,7 +6,9 @@ import json
 import os
 import queue
 import re
+import secrets
 import signal
+import string
 import subprocess
 import threading
 import time
@@ -24,6 +26,8 @@ from fakeclaude.errors import (
     JsonRpcError,
     RequestTimeout,
 )
+from fakeclaude.profiles import Profile
+from fakeclaude.profiles import load as load_profile
 from fakeclaude.recorder import Recorder, WireRecord
 from fakeclaude.rendering import (
     CHANNEL_METHOD,
@@ -31,7 +35,7 @@ from fakeclaude.rendering import (
     render_channel,
     validate_params,
 )
-from fakeclaude.results import ChannelEvent, CloseResult, DroppedEvent, Finding, ToolResult
+from fakeclaude.results import ChannelEvent, CloseResult, DroppedEvent, Finding, ShutdownResult, ToolResult
 
 __version__ = "0.1.0"
 
@@ -50,10 +54,16 @@ METHOD_NOT_FOUND = -32601
 DROPPED_NO_FLAG = "channels disabled: session runs like Claude Code without --dangerously-load-development-channels"
 DROPPED_NO_CAPABILITY = "server did not declare capabilities.experimental['claude/channel']"
 DROPPED_EARLY = "arrived before the handshake response, when Claude Code has no channel handler yet"
+DROPPED_BEFORE_HANDLER = (
+    "arrived before Claude Code registered its channel handler ({delay_ms} ms after the {after} answer, "
+    "profile {profile})"
+)
 
 
-def _client_info() -> dict[str, str]:
-    return {"name": "fakeclaude", "version": __version__}
+def _tool_use_id() -> str:
+    """An id shaped like Claude Code's ``claudecode/toolUseId`` (``toolu_`` and 24 base62 characters)."""
+    alphabet = string.ascii_letters + string.digits
+    return "toolu_" + "".join(secrets.choice(alphabet) for _ in range(24))
 
 
 @dataclass
@@ -79,33 +89,50 @@ class Session:
         env: Mapping[str, str] | None = None,
         inherit_env: bool = True,
         channels: bool = True,
-        opening: Opening = "initialize",
-        protocol_version: str = DEFAULT_PROTOCOL_VERSION,
+        client: str | Profile | None = None,
+        opening: Opening | None = None,
+        protocol_version: str | None = None,
         client_info: Mapping[str, Any] | None = None,
         client_capabilities: Mapping[str, Any] | None = None,
+        channel_handler_delay: float | None = None,
         cwd: str | os.PathLike[str] | None = None,
         source: str | None = None,
         on_channel: Callable[[ChannelEvent], None] | None = None,
         stderr_echo: IO[str] | None = None,
         list_tools_on_start: bool = True,
         as_claude: bool = True,
+        tool_call_meta: bool = True,
     ) -> None:
+        self.profile = client if isinstance(client, Profile) else load_profile(client)
+        if opening is None:
+            opening = "discover" if self.profile.discover_probe is not None else "initialize"
         if opening not in ("initialize", "discover"):
             raise ValueError(f"opening must be 'initialize' or 'discover', not {opening!r}")
+        initialize_params = self.profile.initialize["params"]
         self.manifest = adapter if isinstance(adapter, Manifest) else resolve_adapter(os.fspath(adapter))
         self.name = name
         self.bus_home = Path(bus_home) if bus_home is not None else None
         self.home = Path(home) if home is not None else None
         self.channels = channels
         self.opening = opening
-        self.protocol_version = protocol_version
-        self.client_info: dict[str, Any] = dict(client_info or _client_info())
-        self.client_capabilities: dict[str, Any] = dict(client_capabilities or {"roots": {}})
+        self.protocol_version = protocol_version or str(initialize_params["protocolVersion"])
+        self.client_info: dict[str, Any] = dict(client_info or initialize_params["clientInfo"])
+        self.client_capabilities: dict[str, Any] = dict(
+            initialize_params["capabilities"] if client_capabilities is None else client_capabilities
+        )
+        #: Channel events that arrive sooner than this after the tools/list answer are dropped.
+        self.channel_handler_delay = (
+            self.profile.channel_handler_delay if channel_handler_delay is None else channel_handler_delay
+        )
+        #: time.monotonic() when the channel handler is registered; None until the handshake is done.
+        self.channel_ready_at: float | None = None
         self.cwd = Path(cwd) if cwd is not None else None
         self.source = source if source is not None else self.manifest.server_name
         self.on_channel = on_channel
         self.stderr_echo = stderr_echo
         self.list_tools_on_start = list_tools_on_start
+        #: Put the profile's ``_meta`` (toolUseId, progressToken) on every tools/call, as Claude Code does.
+        self.tool_call_meta = tool_call_meta
         self.claude_argv: tuple[str, ...] | None = None
         if as_claude:
             flags = ("--dangerously-load-development-channels", f"server:{self.source}") if channels else ()
@@ -126,6 +153,7 @@ class Session:
         self.instructions: str | None = None
         self.negotiated_version: str | None = None
         self.close_result: CloseResult | None = None
+        self.shutdown_result: ShutdownResult | None = None
         self.tools: list[dict[str, Any]] | None = None
 
         self._proc: subprocess.Popen[bytes] | None = None
@@ -134,8 +162,9 @@ class Session:
         self._pending: dict[Any, _Pending] = {}
         self._handshake_ids: set[Any] = set()
         self._handshake_answered = False
+        self._initial_list_id: int | None = None
         self._modern = False
-        self._next_id = 0
+        self._next_id = -1  # the first request is id 0, as Claude Code numbers them
         self._taken: set[int] = set()
         self._stdout_eof = False
         self._stderr_chunks: list[str] = []
@@ -199,9 +228,10 @@ class Session:
         return self
 
     def open(self, timeout: float = 30.0) -> "Session":
-        """Run the opening, then list tools as Claude Code does (if the server has the tools capability
-        and ``list_tools_on_start``). On failure the process is ended and HandshakeError (with the
-        adapter's stderr) raised."""
+        """Run the opening as the profile's client does: the probe (if any), ``initialize``, then
+        ``notifications/initialized`` and ``tools/list`` written together (if the server has the
+        tools capability and ``list_tools_on_start``). On failure the process is ended and
+        HandshakeError (with the adapter's stderr) raised."""
         if self._proc is None:
             raise RuntimeError("launch() the session first")
         if self.opening_used is not None:
@@ -209,10 +239,6 @@ class Session:
         deadline = time.monotonic() + timeout
         try:
             self._open(deadline)
-            if self.list_tools_on_start and "tools" in self.server_capabilities:
-                # Claude Code lists the tools right after the opening; its answer also means the
-                # adapter is past its start-up and serving.
-                self._initial_list_tools(deadline)
         except BaseException:
             self.close(timeout=1.0)
             raise
@@ -226,26 +252,33 @@ class Session:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _shaped(self, template: Mapping[str, Any], message: dict[str, Any]) -> dict[str, Any]:
+        """``message`` with its keys in the order the profile's client writes them (then any others)."""
+        ordered = {key: message[key] for key in template if key in message}
+        ordered.update((key, value) for key, value in message.items() if key not in ordered)
+        return ordered
+
+    def _discover_probe(self) -> dict[str, Any]:
+        recorded = self.profile.discover_probe
+        meta: dict[str, Any] = dict(recorded["params"]["_meta"]) if recorded else {}
+        meta[PROTOCOL_VERSION_META_KEY] = meta.get(PROTOCOL_VERSION_META_KEY, DISCOVER_PROTOCOL_VERSION)
+        meta[CLIENT_INFO_META_KEY] = self.client_info
+        meta.setdefault(CLIENT_CAPABILITIES_META_KEY, self.client_capabilities)
+        probe = {"jsonrpc": "2.0", "id": DISCOVER_PROBE_ID, "method": "server/discover", "params": {"_meta": meta}}
+        return self._shaped(recorded or probe, probe)
+
     def _open(self, deadline: float) -> None:
         if self.opening == "discover":
-            probe_meta = {
-                PROTOCOL_VERSION_META_KEY: DISCOVER_PROTOCOL_VERSION,
-                CLIENT_INFO_META_KEY: self.client_info,
-            }
-            probe = {
-                "jsonrpc": "2.0",
-                "id": DISCOVER_PROBE_ID,
-                "method": "server/discover",
-                "params": {"_meta": probe_meta},
-            }
+            probe = self._discover_probe()
             with self._cond:
-                self._handshake_ids.add(DISCOVER_PROBE_ID)
+                self._handshake_ids.add(probe["id"])
             response = self._roundtrip(probe, deadline, "opening")
             self.discover_response = response
             if "error" not in response:
                 self.opening_used = "discover"
                 self._modern = True
                 self.negotiated_version = DISCOVER_PROTOCOL_VERSION
+                self._register_channel_handler(time.monotonic())
                 if not self.channel_capable:
                     self._finding(
                         "discover_succeeded_without_channel",
@@ -265,16 +298,14 @@ class Session:
         else:
             self.opening_used = "initialize"
         msg_id = self._new_id()
-        init = {
-            "jsonrpc": "2.0",
-            "id": msg_id,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": self.protocol_version,
-                "capabilities": self.client_capabilities,
-                "clientInfo": self.client_info,
-            },
+        params = {
+            "protocolVersion": self.protocol_version,
+            "capabilities": self.client_capabilities,
+            "clientInfo": self.client_info,
         }
+        init = self._shaped(
+            self.profile.initialize, {"method": "initialize", "params": params, "jsonrpc": "2.0", "id": msg_id}
+        )
         with self._cond:
             self._handshake_ids.add(msg_id)
         response = self._roundtrip(init, deadline, "opening")
@@ -282,17 +313,60 @@ class Session:
             raise HandshakeError(
                 f"initialize failed: {response['error']!r}\n--- adapter stderr ---\n{self.stderr[-4000:]}"
             )
-        self.notify("notifications/initialized")
+        self._after_initialize(deadline)
 
-    def _initial_list_tools(self, deadline: float) -> None:
+    def _after_initialize(self, deadline: float) -> None:
+        """``notifications/initialized`` and ``tools/list`` in one write, as Claude Code sends them.
+
+        Claude Code registers its channel handler only once it has the tools/list answer (plus the
+        profile's delay); a server without the tools capability gets no tools/list, and the handler
+        is registered that long after the initialize answer instead.
+        """
+        templates = {m.get("method"): m for m in self.profile.after_initialize}
+        initialized = self._shaped(
+            templates.get("notifications/initialized", {}), {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        )
+        if not (self.list_tools_on_start and "tools" in self.server_capabilities):
+            self._write_together([initialized])
+            self._register_channel_handler(time.monotonic())
+            return
+        list_id = self._new_id()
+        listing = self._shaped(
+            templates.get("tools/list", {}), {"method": "tools/list", "jsonrpc": "2.0", "id": list_id}
+        )
+        with self._cond:
+            self._pending[list_id] = _Pending("tools/list")
+            self._initial_list_id = list_id
         try:
-            self.list_tools(timeout=max(0.1, deadline - time.monotonic()))
-        except JsonRpcError as exc:
-            self._finding("tools_list_failed", f"tools/list after the opening failed: {exc}")
+            self._write_together([initialized, listing])
+            response = self._await_response(list_id, deadline)
         except (RequestTimeout, AdapterExited) as exc:
             raise HandshakeError(
                 f"tools/list after the opening: {exc}\n--- adapter stderr ---\n{self.stderr[-4000:]}"
             ) from exc
+        if "error" in response:
+            self._finding("tools_list_failed", f"tools/list after the opening failed: {response['error']!r}")
+            return
+        result = response.get("result")
+        page = result.get("tools") if isinstance(result, dict) else None
+        self.tools = [t for t in page or [] if isinstance(t, dict)]
+
+    def _register_channel_handler(self, answered_at: float) -> None:
+        with self._cond:
+            if self.channel_ready_at is None:
+                self.channel_ready_at = answered_at + self.channel_handler_delay
+                self._cond.notify_all()
+
+    def wait_channel_ready(self, timeout: float = 5.0) -> None:
+        """Block until the simulated client listens for channel events (events before are dropped)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self.channel_ready_at is None or time.monotonic() < self.channel_ready_at:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise RequestTimeout(f"the channel handler was not registered within {timeout:g}s")
+                wait = remaining if self.channel_ready_at is None else self.channel_ready_at - time.monotonic()
+                self._cond.wait(max(0.0, min(remaining, wait)))
 
     def _roundtrip(self, message: dict[str, Any], deadline: float, what: str) -> dict[str, Any]:
         method = str(message["method"])
@@ -354,6 +428,14 @@ class Session:
             self._write_bytes(raw.encode("utf-8") + b"\n")
         return record
 
+    def _write_together(self, messages: list[dict[str, Any]]) -> None:
+        """Several messages in one write (Claude Code sends initialized and tools/list so)."""
+        raws = [json.dumps(m, separators=(",", ":"), ensure_ascii=False) for m in messages]
+        with self._write_lock:
+            for message, raw in zip(messages, raws, strict=True):
+                self.recorder.record_sent(message, raw)
+            self._write_bytes("".join(raw + "\n" for raw in raws).encode("utf-8"))
+
     def _write_bytes(self, data: bytes) -> None:
         proc = self._proc
         if proc is None or proc.stdin is None:
@@ -385,8 +467,10 @@ class Session:
     def request(self, method: str, params: Mapping[str, Any] | None = None, timeout: float = 10.0) -> dict[str, Any]:
         """Send a request and return the raw JSON-RPC response (it has ``result`` or ``error``)."""
         msg_id = self._new_id()
-        message: dict[str, Any] = {"jsonrpc": "2.0", "id": msg_id, "method": method}
+        message: dict[str, Any] = {"method": method, "jsonrpc": "2.0", "id": msg_id}
         params_out = dict(params) if params is not None else None
+        if method == "tools/call" and self.tool_call_meta and params_out is not None:
+            params_out["_meta"] = {**self._tool_call_meta(msg_id), **dict(params_out.get("_meta") or {})}
         if self._modern:
             params_out = dict(params_out or {})
             meta = dict(params_out.get("_meta") or {})
@@ -396,7 +480,20 @@ class Session:
             params_out["_meta"] = meta
         if params_out is not None:
             message["params"] = params_out
+        message = self._shaped(self.profile.tools_call, message)
         return self._roundtrip(message, time.monotonic() + timeout, "request")
+
+    def _tool_call_meta(self, request_id: int) -> dict[str, Any]:
+        """The ``_meta`` the profile's client puts on a tools/call: a fresh toolUseId, the id as progress token."""
+        meta: dict[str, Any] = {}
+        for key, recorded in self.profile.tools_call["params"].get("_meta", {}).items():
+            if key == "claudecode/toolUseId":
+                meta[key] = _tool_use_id()
+            elif key == "progressToken":
+                meta[key] = request_id
+            else:
+                meta[key] = recorded
+        return meta
 
     def request_result(self, method: str, params: Mapping[str, Any] | None = None, timeout: float = 10.0) -> Any:
         """Like ``request`` but returns ``result``; a JSON-RPC error raises JsonRpcError."""
@@ -566,6 +663,8 @@ class Session:
         with self._cond:
             pending = self._pending.get(msg_id)
             if pending is not None and pending.response is None:
+                if msg_id == self._initial_list_id and self.channel_ready_at is None:
+                    self.channel_ready_at = record.at + self.channel_handler_delay
                 if msg_id in self._handshake_ids and "result" in message:
                     self._absorb_handshake_result(pending.method, message["result"])
                 elif msg_id in self._handshake_ids:
@@ -607,6 +706,10 @@ class Session:
             reason = DROPPED_NO_FLAG
         elif not self._handshake_answered:
             reason = DROPPED_EARLY
+        elif self.channel_ready_at is None or now < self.channel_ready_at:
+            after = "tools/list" if self._initial_list_id is not None else "handshake"
+            delay_ms = round(self.channel_handler_delay * 1000)
+            reason = DROPPED_BEFORE_HANDLER.format(delay_ms=delay_ms, after=after, profile=self.profile.id)
         elif not self.channel_capable:
             reason = DROPPED_NO_CAPABILITY
         if reason is not None:
@@ -867,6 +970,40 @@ class Session:
         self._finish()
         self.close_result = result
         return result
+
+    def shutdown(self) -> ShutdownResult:
+        """End the adapter as the profile's client does when it quits: SIGINT, SIGTERM, SIGKILL on its
+        schedule (Claude Code: SIGTERM ~100 ms after SIGINT, SIGKILL ~400 ms after that), each sent
+        only while the adapter still runs. The result names the signals it took. Idempotent."""
+        if self.shutdown_result is not None:
+            return self.shutdown_result
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            code = proc.poll() if proc is not None else None
+            self.close(timeout=1.0)
+            self.shutdown_result = ShutdownResult(code, (), 0.0)
+            return self.shutdown_result
+        started = time.monotonic()
+        sent: list[str] = []
+        code: int | None = None
+        for step in self.profile.shutdown:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                code = proc.wait(max(0.0, started + step.after_ms / 1000 - time.monotonic()))
+                break
+            sent.append(step.name)
+            if step.name == "SIGKILL":
+                self._kill_group()
+            else:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(getattr(signal, step.name))
+        if code is None:
+            code = proc.wait()
+        seconds = time.monotonic() - started
+        self.close(timeout=1.0)
+        self.shutdown_result = ShutdownResult(code, tuple(sent), seconds)
+        if "SIGKILL" in sent:
+            self._finding("killed_on_shutdown", f"adapter still ran {seconds:.3f}s into the client's shutdown; SIGKILL")
+        return self.shutdown_result
 
     def kill(self) -> int | None:
         """SIGKILL the adapter (and its process group) now; returns its exit code."""

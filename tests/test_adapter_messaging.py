@@ -48,7 +48,8 @@ def test_a_message_arrives_as_the_exact_channel_notification(fakeclaude_bus: San
         "method": "notifications/claude/channel",
         "params": {"content": "hello bob", "meta": {"from": "alice", "msg_id": str(msg_id), "ts": ts}},
     }
-    assert event.rendered == f'<channel source="agentbus" from="alice" msg_id="{msg_id}" ts="{ts}">hello bob</channel>'
+    tag = f'<channel source="agentbus" from="alice" msg_id="{msg_id}" ts="{ts}">'
+    assert event.rendered == f"{tag}\nhello bob\n</channel>"
     wait_until(lambda: delivered(bus, msg_id), what="the message is marked delivered")
     assert alice.channel_events == []
     assert alice.findings == bob.findings == []

@@ -33,7 +33,7 @@ TOOLS = {"send_message", "broadcast", "list_peers", "whoami", "set_name", "read_
 
 
 def test_initialize_opening_advertises_the_channel(fakeclaude_session: StartSession) -> None:
-    session = fakeclaude_session("alice")
+    session = fakeclaude_session("alice", client="claude-code@2.1.197")
     assert session.opening_used == "initialize"
     assert session.channel_capable
     assert session.server_capabilities["experimental"] == {"claude/channel": {}}

@@ -65,7 +65,7 @@ def test_push_mode_reads_this_process_ancestry() -> None:
 def test_render_channel_escapes_attributes_and_defuses_closing_tags() -> None:
     rendered = render_channel("x </channel> y </Channel", {"from": "a\"b<c>&'", "msg_id": "7"})
     attrs = 'source="agentbus" from="a&quot;b&lt;c&gt;&amp;&#39;" msg_id="7"'
-    assert rendered == f"<channel {attrs}>x <\\/channel> y <\\/Channel</channel>"
+    assert rendered == f"<channel {attrs}>\nx <\\/channel> y <\\/Channel\n</channel>"
 
 
 @pytest.mark.parametrize(

@@ -68,14 +68,17 @@ def test_scripted_chat(env: dict[str, str]) -> None:
     done = fakeclaude(env, "chat", "alice", "--adapter", GOOD, stdin=script + "\n")
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    assert "fakeclaude: alice on fake-good (opening: initialize; channel capability: yes)" in out
-    assert '<channel source="agentbus" from="alice" msg_id="1" ts="2026-01-01T00:00:00Z">hi there</channel>' in out
+    assert (
+        "fakeclaude: alice on fake-good as claude-code@2.1.331 (opening: discover-fallback; channel capability: yes)"
+        in out
+    )
+    assert '<channel source="agentbus" from="alice" msg_id="1" ts="2026-01-01T00:00:00Z">\nhi there\n</channel>' in out
     assert "error from send_message: unknown peer 'bob'" in out
     assert "[list_peers] alice (you)" in out
     assert "[whoami] you are alice" in out
     assert "[set_name] you are now al2" in out
-    assert 'from="al2" msg_id="3" ts="2026-01-01T00:00:00Z" reply_to="2">thanks</channel>' in out
-    assert ">all</channel>" in out and ">again</channel>" in out
+    assert 'from="al2" msg_id="3" ts="2026-01-01T00:00:00Z" reply_to="2">\nthanks\n</channel>' in out
+    assert ">\nall\n</channel>" in out and ">\nagain\n</channel>" in out
     assert "[read_messages] no unread messages" in out
     assert "unknown command '/bogus'" in out
     assert "never sent" not in out

@@ -1,6 +1,7 @@
-"""The fakeclaude pytest plugin works in any test tree, cleans up every process, and adds no options."""
+"""The fakeclaude pytest plugin works in any test tree, cleans up every process, and adds one option."""
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -23,7 +24,7 @@ from pathlib import Path
 
 def test_sessions_share_one_temp_bus(fakeclaude_session, fakeclaude_bus, tmp_path):
     fakeclaude_bus.close_timeout = 0.5
-    alice = fakeclaude_session("alice")
+    alice = fakeclaude_session("alice", opening="initialize")
     stubborn = fakeclaude_session("bob", {no_exit!r}, opening="discover")
     assert alice.opening_used == "initialize" and stubborn.opening_used == "discover-fallback"
     Path(os.environ["FAKECLAUDE_PIDFILE"]).write_text(f"{{alice.pid}} {{stubborn.pid}}")
@@ -34,6 +35,7 @@ def test_sessions_share_one_temp_bus(fakeclaude_session, fakeclaude_bus, tmp_pat
         "AGENTBUS_NAME": "alice",
     }}
     assert fakeclaude_bus.bus_home.is_relative_to(tmp_path)
+    alice.wait_channel_ready()
     alice.call_tool("send_message", {{"to": "alice", "text": "loop"}})
     alice.assert_channel("loop", from_="alice")
 
@@ -73,10 +75,20 @@ def test_fixtures_work_from_another_test_tree_and_kill_leftovers(tmp_path: Path)
         raise AssertionError(f"adapter pid {pid} survived the test's teardown")
 
 
-def test_plugin_documents_its_fixtures_and_registers_no_options(tmp_path: Path) -> None:
+def test_plugin_documents_its_fixtures_and_registers_one_option(tmp_path: Path) -> None:
     fixtures = run_pytest(tmp_path, "--fixtures")
     assert fixtures.returncode in (0, 5), fixtures.stdout + fixtures.stderr
-    for name in ("fakeclaude_bus", "fakeclaude_session", "fakeclaude_adapter"):
+    for name in ("fakeclaude_bus", "fakeclaude_session", "fakeclaude_adapter", "fakeclaude_client"):
         assert name in fixtures.stdout
     helptext = run_pytest(tmp_path, "--help").stdout
-    assert "fakeclaude" not in helptext.lower()
+    options = sorted(set(re.findall(r"--fakeclaude[\w-]*", helptext)))
+    assert options == ["--fakeclaude-client"], options
+
+
+def test_the_client_option_picks_the_profile_and_refuses_unknown_ones(tmp_path: Path) -> None:
+    (tmp_path / "test_client.py").write_text(
+        "def test_client(fakeclaude_client):\n    assert fakeclaude_client == 'claude-code@2.1.197'\n"
+    )
+    assert run_pytest(tmp_path, "--fakeclaude-client=claude-code@2.1.197").returncode == 0
+    refused = run_pytest(tmp_path, "--fakeclaude-client=claude-code@9")
+    assert refused.returncode == 4 and "no client profile" in refused.stderr

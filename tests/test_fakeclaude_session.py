@@ -18,6 +18,7 @@ from fakeclaude import (
     JsonRpcError,
     Sandbox,
     Session,
+    profiles,
 )
 from fakeclaude.claude_shim import __file__ as SHIM
 from fakeclaude.session import DROPPED_NO_CAPABILITY, DROPPED_NO_FLAG
@@ -32,7 +33,11 @@ def fake(name: str) -> str:
 
 
 def emit(session: Session, content: str, **meta: str) -> None:
-    """Have the adapter push one channel event (it writes the event before the tool's response)."""
+    """Have the adapter push one channel event (it writes the event before the tool's response).
+
+    Waits first until the simulated client listens: earlier events are dropped, as Claude Code does.
+    """
+    session.wait_channel_ready()
     result = session.call_tool("emit", {"content": content, "meta": meta})
     assert not result.is_error, result
 
@@ -40,14 +45,15 @@ def emit(session: Session, content: str, **meta: str) -> None:
 # ------------------------------------------------------------------ openings
 
 
-def test_plain_opening_is_initialize_then_initialized(fakeclaude_session: StartSession) -> None:
-    session = fakeclaude_session("alice", fake("good"))
+def test_plain_opening_is_initialize_then_initialized_and_tools_list(fakeclaude_session: StartSession) -> None:
+    session = fakeclaude_session("alice", fake("good"), client="claude-code@2.1.197")
     assert session.opening_used == "initialize"
     sent = session.recorder.sent()
-    assert [r.method for r in sent[:2]] == ["initialize", "notifications/initialized"]
+    assert [r.method for r in sent[:3]] == ["initialize", "notifications/initialized", "tools/list"]
     params = sent[0].message["params"]  # type: ignore[index]
+    assert params == profiles.load("claude-code@2.1.197").initialize["params"]
     assert params["protocolVersion"] == "2025-11-25"
-    assert params["clientInfo"]["name"] == "fakeclaude"
+    assert params["clientInfo"]["name"] == "claude-code"
     assert session.channel_capable
     assert session.server_info == {"name": "fakemcp", "version": "1"}
     assert session.instructions == "test server"
@@ -57,21 +63,11 @@ def test_plain_opening_is_initialize_then_initialized(fakeclaude_session: StartS
 
 
 def test_discover_opening_sends_the_exact_probe_then_falls_back(fakeclaude_session: StartSession) -> None:
-    session = fakeclaude_session("alice", fake("good"), opening="discover")
+    session = fakeclaude_session("alice", fake("good"), client="claude-code@2.1.331")
     assert session.opening_used == "discover-fallback"
     probe = session.recorder.records[0]
-    expected = {
-        "jsonrpc": "2.0",
-        "id": "server-discover-probe-1",
-        "method": "server/discover",
-        "params": {
-            "_meta": {
-                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                "io.modelcontextprotocol/clientInfo": {"name": "fakeclaude", "version": "0.1.0"},
-            }
-        },
-    }
-    assert probe.raw == json.dumps(expected, separators=(",", ":"))
+    expected = profiles.load("claude-code@2.1.331").discover_probe
+    assert probe.raw == json.dumps(expected, separators=(",", ":"), ensure_ascii=False)
     assert probe.id == DISCOVER_PROBE_ID
     assert session.discover_response is not None
     assert session.discover_response["error"]["code"] == -32601
@@ -261,7 +257,7 @@ def test_channel_event_is_validated_rendered_and_timestamped(fakeclaude_session:
     assert event.content == "hi </channel> there"
     assert event.meta == {"from": "alice", "msg_id": "1", "ts": "T", "msg-id": "x"}
     assert event.rendered == (
-        '<channel source="agentbus" from="alice" msg_id="1" ts="T">hi <\\/channel> there</channel>'
+        '<channel source="agentbus" from="alice" msg_id="1" ts="T">\nhi <\\/channel> there\n</channel>'
     )
     assert event.dropped_keys == ("msg-id",)
     assert before <= event.received_at <= time.monotonic()
@@ -297,7 +293,7 @@ def test_assert_channel_lists_near_misses(fakeclaude_session: StartSession) -> N
     assert "near misses (2 event(s) received)" in text
     assert "from='alice' (wanted 'dave')" in text
     assert "no meta 'reply_to'" in text
-    assert text.index("hello bob</channel>") < text.index("other</channel>")
+    assert text.index("hello bob\n</channel>") < text.index("other\n</channel>")
 
 
 def test_assert_channel_can_wait_and_match_patterns(fakeclaude_session: StartSession) -> None:
@@ -339,7 +335,7 @@ def test_on_channel_callback_runs_off_the_reader_and_may_call_the_session(fakecl
     session = fakeclaude_bus.start_session("bob", fake("good"), on_channel=on_event)
     emit(session, "ping", **{"from": "alice"})
     assert done.wait(5), session.report()
-    assert seen == ['<channel source="agentbus" from="alice">ping</channel>', "answered from the callback"]
+    assert seen == ['<channel source="agentbus" from="alice">\nping\n</channel>', "answered from the callback"]
 
 
 # ------------------------------------------------------------------ misbehaving adapters
@@ -358,6 +354,7 @@ def test_non_string_meta_is_a_violation_not_an_event(fakeclaude_session: StartSe
 
 def test_invalid_channel_params_of_every_shape_are_violations(fakeclaude_session: StartSession) -> None:
     session = fakeclaude_session("bob", fake("good"))
+    session.wait_channel_ready()
     for params in ({"content": 1}, {"meta": {}}, "text", {"content": "x", "meta": {"a": ["b"]}}):
         session.call_tool("emit_raw", {"params": params})
     assert session.channel_events == []

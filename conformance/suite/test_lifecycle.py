@@ -145,3 +145,17 @@ def test_cold_start_under_400_ms(harness: Harness) -> None:
         if min(timings) < 0.4:
             break
     assert min(timings) < 0.4, f"cold starts took {', '.join(f'{t * 1000:.0f} ms' for t in timings)}"
+
+
+@rule("LIFE-5")
+def test_the_clients_shutdown_never_needs_its_sigkill(harness: Harness) -> None:
+    """LIFE-5: The adapter survives its client's shutdown cleanly: Claude Code sends SIGINT, SIGTERM about
+    100 ms later and SIGKILL about 400 ms after that; the adapter unregisters and exits on SIGINT (or
+    at the latest on SIGTERM) and never needs the SIGKILL."""
+    _alice, bob = _exercised(harness)
+    row = harness.peer_row(bob)
+    result = bob.shutdown()
+    assert not result.needed_kill, f"the adapter {result.describe()} (profile {bob.profile.id})"
+    assert result.signals[:1] == ("SIGINT",), result.describe()
+    names = [peer["name"] for peer in harness.db.peers()]
+    assert row["name"] not in names, f"{row['name']} still registered after the client's shutdown: {names}"

@@ -41,7 +41,7 @@ def test_initialize_declares_channel_capability_and_instructions(harness: Harnes
     """MCP-2: The `initialize` result declares `capabilities.experimental["claude/channel"]` (an object)
     and carries `instructions` explaining the `<channel>` tag, that senders are other agents, and how to
     reply."""
-    alice = harness.start("alice")
+    alice = harness.start("alice", opening="initialize")  # Claude Code 2.1.197 opens so
     assert alice.opening_used == "initialize"
     experimental = alice.server_capabilities.get("experimental")
     assert isinstance(experimental, dict), f"no capabilities.experimental: {alice.server_capabilities}"
@@ -204,3 +204,40 @@ def test_tools_are_findable_by_search(harness: Harness) -> None:
     )
     undiscoverable = [n for n, t in tools.items() if "agentbus" not in f"{n} {t.get('description', '')}".lower()]
     assert not undiscoverable, f"tools whose name and description never say 'agentbus': {undiscoverable}"
+
+
+@rule("MCP-8")
+def test_no_channel_event_before_the_client_listens(harness: Harness) -> None:
+    """MCP-8: No channel event is written before the client can hear it: not before
+    `notifications/initialized` and the answer to the client's `tools/list`, and not within the
+    settle time after that answer."""
+    alice = harness.start("alice")
+    queued = send(alice, "bob", "waiting for bob while he is offline")
+    assert not queued.is_error, queued.text
+    bob = harness.start("bob")  # fakeclaude drops events for the profile's window after tools/list
+    event = bob.wait_for_channel(timeout=10)
+    assert event.content == "waiting for bob while he is offline"
+    assert bob.dropped_events == [], (
+        "channel events were written before the client listened (Claude Code drops them): "
+        + "; ".join(d.reason for d in bob.dropped_events)
+    )
+    assert bob.channel_ready_at is not None and event.received_at >= bob.channel_ready_at
+
+
+@rule("MCP-9")
+def test_a_tool_call_with_claude_codes_meta_is_answered_as_one_without(harness: Harness) -> None:
+    """MCP-9: A `tools/call` whose params carry `_meta` (Claude Code sends `claudecode/toolUseId` and
+    `progressToken` with every call) is answered exactly as the same call without it."""
+    alice, _bob = harness.start_many(["alice", "bob"])
+    assert alice.profile.tools_call_meta_keys, f"profile {alice.profile.id} records no tools/call _meta"
+    for name, arguments in (("whoami", {}), ("list_peers", {}), ("send_message", {"to": "nobody-here", "text": 5})):
+        alice.tool_call_meta = True
+        with_meta = alice.request("tools/call", {"name": name, "arguments": arguments})
+        sent = alice.recorder.sent("tools/call")[-1].message or {}
+        assert set(sent["params"]["_meta"]) == set(alice.profile.tools_call_meta_keys), sent
+        alice.tool_call_meta = False
+        without = alice.request("tools/call", {"name": name, "arguments": arguments})
+        assert with_meta.get("result") == without.get("result"), f"{name}: {with_meta} != {without}"
+        assert "result" in with_meta, f"{name} with Claude Code's _meta: {with_meta}"
+    progress = [r for r in alice.notifications if r.method == "notifications/progress"]
+    assert all(isinstance(r.message, dict) for r in progress)  # optional, but well-formed if sent

@@ -114,11 +114,12 @@ def escape_attribute(value: str) -> str:
 
 
 def render_channel(content: str, meta: Mapping[str, str], source: str = SERVER_NAME) -> str:
-    """A message as Claude Code shows a channel event to the model (used by read_messages).
+    """A message as Claude Code shows a channel event to the model (used by read_messages): the tag,
+    then the body on lines of its own, as the real client writes it.
 
     Attribute values are escaped, and any ``</channel`` in the body becomes ``<\\/channel`` so the
     body cannot close the tag early.
     """
     attrs = " ".join(f'{key}="{escape_attribute(value)}"' for key, value in {"source": source, **meta}.items())
     body = _CLOSE_TAG.sub(r"<\\/\1", content)
-    return f"<channel {attrs}>{body}</channel>"
+    return f"<channel {attrs}>\n{body}\n</channel>"
