@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from agentbus.core import Bus, Settings
-from fakeclaude import ChannelEvent, Sandbox, Session
+from fakeclaude import ChannelEvent, Sandbox, Session, profiles
 
 #: Throughput runs lift the per-sender rate limit (default 600/min), or it would be what is measured.
 NO_RATE_LIMIT = {"AGENTBUS_RATE_LIMIT_PER_MINUTE": "0"}
@@ -24,6 +24,7 @@ def header(title: str, *, rate_limit_off: bool = False) -> None:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"== {title}")
     print(f"   {os.cpu_count()} cores, load average {load}, Python {sys.version.split()[0]}")
+    print(f"   requests shaped as {CLIENT.id} sends them (fakeclaude profile; tools/call with _meta)")
     if rate_limit_off:
         print("   AGENTBUS_RATE_LIMIT_PER_MINUTE=0 for this run (the per-sender limit is off)")
 
@@ -160,9 +161,13 @@ class Bench:
         self.close()
 
 
-def tools_call_line(request_id: str, name: str, arguments: dict[str, Any]) -> str:
-    params = {"name": name, "arguments": arguments}
-    return json.dumps({"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params})
+#: The client whose requests the benchmarks send (its recorded shapes: fakeclaude/profiles).
+CLIENT = profiles.load()
+
+
+def tools_call_line(request_id: str | int, name: str, arguments: dict[str, Any]) -> str:
+    """A tools/call as the real Claude Code writes it: key order and ``_meta`` (toolUseId, progressToken)."""
+    return json.dumps(CLIENT.tools_call_request(request_id, name, arguments), separators=(",", ":"))
 
 
 def results_by_id(session: Session, prefix: str) -> dict[str, dict[str, Any]]:

@@ -6,9 +6,7 @@ import json
 import os
 import queue
 import re
-import secrets
 import signal
-import string
 import subprocess
 import threading
 import time
@@ -26,7 +24,7 @@ from fakeclaude.errors import (
     JsonRpcError,
     RequestTimeout,
 )
-from fakeclaude.profiles import Profile
+from fakeclaude.profiles import Profile, shaped
 from fakeclaude.profiles import load as load_profile
 from fakeclaude.recorder import Recorder, WireRecord
 from fakeclaude.rendering import (
@@ -58,12 +56,6 @@ DROPPED_BEFORE_HANDLER = (
     "arrived before Claude Code registered its channel handler ({delay_ms} ms after the {after} answer, "
     "profile {profile})"
 )
-
-
-def _tool_use_id() -> str:
-    """An id shaped like Claude Code's ``claudecode/toolUseId`` (``toolu_`` and 24 base62 characters)."""
-    alphabet = string.ascii_letters + string.digits
-    return "toolu_" + "".join(secrets.choice(alphabet) for _ in range(24))
 
 
 @dataclass
@@ -254,9 +246,7 @@ class Session:
 
     def _shaped(self, template: Mapping[str, Any], message: dict[str, Any]) -> dict[str, Any]:
         """``message`` with its keys in the order the profile's client writes them (then any others)."""
-        ordered = {key: message[key] for key in template if key in message}
-        ordered.update((key, value) for key, value in message.items() if key not in ordered)
-        return ordered
+        return shaped(dict(template), message)
 
     def _discover_probe(self) -> dict[str, Any]:
         recorded = self.profile.discover_probe
@@ -470,7 +460,7 @@ class Session:
         message: dict[str, Any] = {"method": method, "jsonrpc": "2.0", "id": msg_id}
         params_out = dict(params) if params is not None else None
         if method == "tools/call" and self.tool_call_meta and params_out is not None:
-            params_out["_meta"] = {**self._tool_call_meta(msg_id), **dict(params_out.get("_meta") or {})}
+            params_out["_meta"] = {**self.profile.tool_call_meta(msg_id), **dict(params_out.get("_meta") or {})}
         if self._modern:
             params_out = dict(params_out or {})
             meta = dict(params_out.get("_meta") or {})
@@ -482,18 +472,6 @@ class Session:
             message["params"] = params_out
         message = self._shaped(self.profile.tools_call, message)
         return self._roundtrip(message, time.monotonic() + timeout, "request")
-
-    def _tool_call_meta(self, request_id: int) -> dict[str, Any]:
-        """The ``_meta`` the profile's client puts on a tools/call: a fresh toolUseId, the id as progress token."""
-        meta: dict[str, Any] = {}
-        for key, recorded in self.profile.tools_call["params"].get("_meta", {}).items():
-            if key == "claudecode/toolUseId":
-                meta[key] = _tool_use_id()
-            elif key == "progressToken":
-                meta[key] = request_id
-            else:
-                meta[key] = recorded
-        return meta
 
     def request_result(self, method: str, params: Mapping[str, Any] | None = None, timeout: float = 10.0) -> Any:
         """Like ``request`` but returns ``result``; a JSON-RPC error raises JsonRpcError."""

@@ -11,11 +11,14 @@ variables a server inherits), ``transcript`` (where the session transcript is wr
 """
 
 import json
+import secrets
+import string
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 FORMAT = 1
+_BASE62 = string.ascii_letters + string.digits
 PROFILE_SUFFIX = ".json"
 
 
@@ -65,6 +68,26 @@ class Profile:
     def tools_call_meta_keys(self) -> list[str]:
         return list(self.tools_call["params"].get("_meta", {}))
 
+    def tool_call_meta(self, request_id: int | str) -> dict[str, Any]:
+        """The ``_meta`` this client puts on a tools/call: a fresh toolUseId, the request id as progress token."""
+        meta: dict[str, Any] = {}
+        for key, recorded in self.tools_call["params"].get("_meta", {}).items():
+            if key == "claudecode/toolUseId":
+                meta[key] = "toolu_" + "".join(secrets.choice(_BASE62) for _ in range(24))
+            elif key == "progressToken":
+                meta[key] = request_id
+            else:
+                meta[key] = recorded
+        return meta
+
+    def tools_call_request(self, request_id: int | str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """A whole tools/call request as this client writes it (key order and ``_meta`` included)."""
+        params = shaped(self.tools_call["params"], {"name": name, "arguments": arguments, "_meta": {}})
+        params["_meta"] = self.tool_call_meta(request_id)
+        if not params["_meta"]:
+            del params["_meta"]
+        return shaped(self.tools_call, {"method": "tools/call", "params": params, "jsonrpc": "2.0", "id": request_id})
+
     @property
     def channel_handler_delay(self) -> float:
         """Seconds after the ``registered_after`` answer during which channel events are dropped."""
@@ -77,6 +100,13 @@ class Profile:
     @property
     def shutdown(self) -> list[Signal]:
         return [Signal(step["signal"], int(step["after_ms"])) for step in self.data["shutdown"]]
+
+
+def shaped(template: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
+    """``message`` with its keys in the order of ``template`` (then any others): the client's own order."""
+    ordered = {key: message[key] for key in template if key in message}
+    ordered.update((key, value) for key, value in message.items() if key not in ordered)
+    return ordered
 
 
 def available() -> list[str]:
