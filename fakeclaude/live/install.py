@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,6 +62,9 @@ def npm_env(base: dict[str, str] | None = None) -> dict[str, str]:
     env.setdefault("npm_config_update_notifier", "false")
     env.setdefault("npm_config_fund", "false")
     env.setdefault("npm_config_audit", "false")
+    # A registry that drops packets must not hold an install for npm's default 5 minutes per try.
+    env.setdefault("npm_config_fetch_timeout", "60000")
+    env.setdefault("npm_config_fetch_retries", "2")
     return env
 
 
@@ -137,8 +141,10 @@ def _install(version: str, root: Path, timeout: float) -> None:
 
 
 def _last_error_line(output: str) -> str:
-    lines = [line.strip() for line in output.splitlines() if UNREACHABLE.search(line)]
-    return lines[-1] if lines else output.strip().splitlines()[-1]
+    """npm's most telling line: "request to URL failed, reason: ...", else the last one naming the error."""
+    lines = [line.removeprefix("npm error").strip() for line in output.splitlines() if UNREACHABLE.search(line)]
+    telling = [line for line in lines if "reason:" in line]
+    return (telling or lines or output.strip().splitlines() or ["no output"])[-1]
 
 
 @contextlib.contextmanager
@@ -149,3 +155,26 @@ def _locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def main(argv: list[str]) -> int:
+    """``python -m fakeclaude.live.install [VERSION...]`` (default: every pinned version).
+
+    Exit 0 when all are installed, 3 when the npm registry cannot be reached (the reason is printed),
+    1 on any other failure.
+    """
+    unavailable = failed = False
+    for version in argv or PINNED_VERSIONS:
+        try:
+            print(f"Claude Code {version}: {ensure_claude(version)}")
+        except ClaudeUnavailable as exc:
+            print(exc, file=sys.stderr)
+            unavailable = True
+        except ClaudeInstallError as exc:
+            print(f"Claude Code {version}: {exc}", file=sys.stderr)
+            failed = True
+    return 1 if failed else 3 if unavailable else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -20,6 +20,8 @@ from fakeclaude.live.install import PINNED_VERSIONS, ClaudeUnavailable, ensure_c
 from fakeclaude.live.model import FakeModel, Rule, default_rules
 
 LIVE_TIMEOUT = 180
+#: An install inside a test must end (as a skip when npm's registry is out of reach) before its timeout.
+INSTALL_TIMEOUT = 150
 _installed: dict[str, Path | ClaudeUnavailable] = {}
 
 
@@ -43,7 +45,7 @@ def claude(claude_version: str) -> Path:
     found = _installed.get(claude_version)
     if found is None:
         try:
-            found = ensure_claude(claude_version)
+            found = ensure_claude(claude_version, timeout=INSTALL_TIMEOUT)
         except ClaudeUnavailable as exc:
             found = exc
         _installed[claude_version] = found
