@@ -32,7 +32,12 @@ def inbox(bus: Sandbox, name: str) -> Any:
 
 
 def assert_clean_exit(session: LiveSession, adapter_pid: int, bus: Sandbox, name: str) -> None:
-    """Claude Code stopped the adapter with SIGINT alone, and the adapter unregistered on its way out."""
+    """Claude Code stopped the adapter with SIGINT alone, and the adapter unregistered on its way out.
+
+    The MCP log shows an escalation on 2.1.331; 2.1.197 exits before its shutdown lines are written,
+    so there the evidence is the bus (a SIGKILLed adapter cannot unregister) and test_shutdown.py,
+    which sees the signals on the wire.
+    """
     wait_until(lambda: not pid_alive(adapter_pid), 10, f"the adapter (pid {adapter_pid}) to exit")
     escalations = [entry.message for entry in session.mcp_log.escalations()]
     kills = [entry.message for entry in session.mcp_log.entries() if "SIGKILL" in entry.message]
