@@ -66,7 +66,7 @@ class LiveSession:
         self.env = home.env(name, model.base_url, env)
         self.dimensions = dimensions
         self.pty_log = home.root / f"pty-{name or 'claude'}-{os.getpid()}-{id(self):x}.log"
-        self.mcp_log = McpLog(home.mcp_log_dir)
+        self.mcp_log = McpLog(home.mcp_log_dir, locate=lambda: home.mcp_log_dir)
         self.child: pexpect.spawn | None = None
         self.started_at: float | None = None
         self.exit_status: int | None = None

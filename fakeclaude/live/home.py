@@ -27,9 +27,21 @@ FAKE_API_KEY = "sk-ant-api03-" + "agentbus-live-fake-key-" * 3 + "AAAA"
 PASSED_THROUGH = ("PATH", "LANG", "LC_ALL", "TMPDIR", "TZ")
 
 
+#: Claude Code cuts longer keys to this length and appends "-" and a hash of the path (not reproduced here).
+KEY_LIMIT = 200
+
+
 def project_key(path: Path) -> str:
     """Claude Code's directory name for a project: every non-alphanumeric character of the path becomes '-'."""
     return re.sub(r"[^A-Za-z0-9]", "-", str(path))
+
+
+def _project_dir(parent: Path, key: str) -> Path:
+    """``parent/key``; for a key over KEY_LIMIT, the one directory named ``key[:KEY_LIMIT]-<hash>``."""
+    if len(key) <= KEY_LIMIT:
+        return parent / key
+    found = sorted(parent.glob(f"{key[:KEY_LIMIT]}-*"))
+    return found[0] if found else parent / f"{key[:KEY_LIMIT]}-?"
 
 
 @dataclass
@@ -85,11 +97,11 @@ class ClaudeHome:
     @property
     def mcp_log_dir(self) -> Path:
         """Where Claude Code writes this server's MCP log (one ``*.jsonl`` per session)."""
-        return self.home / ".cache" / "claude-cli-nodejs" / self.project_key / f"mcp-logs-{SERVER_NAME}"
+        return _project_dir(self.home / ".cache" / "claude-cli-nodejs", self.project_key) / f"mcp-logs-{SERVER_NAME}"
 
     def transcript_path(self, session_id: str) -> Path:
         """``~/.claude/projects/<project key>/<session id>.jsonl``."""
-        return self.config_dir / "projects" / self.project_key / f"{session_id}.jsonl"
+        return _project_dir(self.config_dir / "projects", self.project_key) / f"{session_id}.jsonl"
 
     def config(self) -> dict[str, Any]:
         return json.loads(self.config_file.read_text())

@@ -139,12 +139,18 @@ def read_entries(path: Path) -> list[LogEntry]:
 
 @dataclass
 class McpLog:
-    """The MCP log directory of one server in one project; ``session_id`` narrows it to one session."""
+    """The MCP log directory of one server in one project; ``session_id`` narrows it to one session.
+
+    ``locate``, if given, finds the directory again on each read (it may not exist yet).
+    """
 
     directory: Path
     session_id: str | None = None
+    locate: Callable[[], Path] | None = None
 
     def files(self) -> list[Path]:
+        if self.locate is not None:
+            self.directory = self.locate()
         return sorted(self.directory.glob("*.jsonl")) if self.directory.is_dir() else []
 
     def entries(self) -> list[LogEntry]:

@@ -9,7 +9,7 @@ from live_helpers import agentbus_cli
 
 from fakeclaude import Sandbox
 from fakeclaude.live.driver import LiveSession
-from fakeclaude.live.mcplog import ChannelNotification, ToolCompleted
+from fakeclaude.live.mcplog import ChannelNotification
 from fakeclaude.live.model import FakeModel, Rule, after_tool_result, call_on_prompt, channel_tags
 
 STEP = 60.0
@@ -46,7 +46,6 @@ def test_without_the_channels_flag_mail_comes_through_read_messages(
     bob.type_prompt(CHECK_MAIL)
     answered = model.wait_for(lambda request: any(name == READ_MESSAGES for name, _ in request.tool_results()), STEP)
     assert answered is not None, f"read_messages was never called; screen:\n{bob.screen_plain()[-2000:]}"
-    bob.mcp_log.wait_for(ToolCompleted, STEP, lambda entry: entry.tool == "read_messages")
     assert bob.mcp_log.of(ChannelNotification) == [], "a channel event reached a session without the flag"
     shown = [tag for request in model.requests for tag in channel_tags(request.text()) if text in tag.body]
     assert shown == [], "the model was shown the mail as a channel event"
