@@ -3,12 +3,11 @@
 import time
 from collections.abc import Callable
 
-from live_helpers import assert_clean_exit
-
 from fakeclaude import Sandbox
 from fakeclaude.live.driver import LiveSession
 from fakeclaude.live.mcplog import ToolCompleted
 from fakeclaude.live.model import FakeModel, ModelRequest, channel_tags
+from live.support import assert_clean_exit
 
 STEP = 60.0
 LOG_WAIT = 20.0

@@ -5,12 +5,12 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from live_helpers import agentbus_cli
 
 from fakeclaude import Sandbox
 from fakeclaude.live.driver import LiveSession
 from fakeclaude.live.mcplog import ChannelNotification
 from fakeclaude.live.model import FakeModel, Rule, after_tool_result, call_on_prompt, channel_tags
+from live.support import agentbus_cli
 
 STEP = 60.0
 READ_MESSAGES = "mcp__agentbus__read_messages"

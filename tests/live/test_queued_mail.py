@@ -4,12 +4,12 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from live_helpers import agentbus_cli, inbox
 
 from fakeclaude import Sandbox
 from fakeclaude.live.driver import LiveSession
 from fakeclaude.live.mcplog import ChannelNotification
 from fakeclaude.live.model import FakeModel, channel_tags
+from live.support import agentbus_cli, inbox
 
 WAIT = 30.0
 

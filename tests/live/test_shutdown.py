@@ -9,14 +9,13 @@ relaying byte for byte; the adapter runs as registered by ``agentbus enable``.
 from collections.abc import Callable
 from pathlib import Path
 
-from live_helpers import peers_on_bus
-
 from fakeclaude import Sandbox
 from fakeclaude.live.driver import LiveSession
 from fakeclaude.live.home import ClaudeHome
 from fakeclaude.live.model import FakeModel
 from fakeclaude.live.taplog import TapLog
 from fakeclaude.live.waiting import wait_until
+from live.support import peers_on_bus
 
 
 def test_quitting_stops_the_adapter_with_sigint_alone(
