@@ -76,6 +76,13 @@ the profile; the ``fakeclaude_client`` fixture holds it):
 
 CLI: ``fakeclaude chat alice [--adapter claude-mcp] [--home DIR] [--client claude-code@2.1.197]`` and
 ``fakeclaude send --as alice bob "text"``.
+
+Client profiles (``fakeclaude/profiles/claude-code@VERSION.json``) are recorded from the real binary:
+``fakeclaude record-profile --claude PATH [--out DIR]`` runs it offline (a fake model, a recording tap
+in front of the adapter) and writes the profile, so a new Claude Code release is one command away
+from a new profile: ``npm install --prefix .cache/claude-code/V @anthropic-ai/claude-code@V``, then
+``fakeclaude record-profile --claude .cache/claude-code/V/node_modules/.bin/claude``. The harness
+behind it (``fakeclaude.live``) also drives the real-client tests in ``tests/live/``.
 """
 
 from fakeclaude.errors import (

@@ -1,4 +1,9 @@
-"""The ``fakeclaude`` command: chat on a bus as a fake Claude Code session, or send one message."""
+"""The ``fakeclaude`` command: chat on a bus as a fake Claude Code session, send one message, or record a profile.
+
+``fakeclaude record-profile --claude PATH [--out DIR]`` drives a real Claude Code binary offline and
+writes its client profile (``fakeclaude/profiles/claude-code@VERSION.json``): a new release is one
+command away from a new profile (see ``fakeclaude.live.record``).
+"""
 
 import sys
 import threading
@@ -312,6 +317,27 @@ def send(
         _finish(session)
     if failed:
         raise typer.Exit(1)
+
+
+@app.command("record-profile")
+def record_profile(
+    claude: Annotated[Path, typer.Option("--claude", help="The Claude Code binary to record.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Directory for claude-code@VERSION.json; default: fakeclaude/profiles.")
+    ] = None,
+    runs: Annotated[int, typer.Option("--runs", min=1, help="Sessions of each kind (normal, stubborn server).")] = 2,
+) -> None:
+    """Record claude-code@VERSION.json from a real Claude Code binary, offline (fake model, recording tap)."""
+    from fakeclaude.live.record import PROFILES_DIR  # pexpect: only when asked
+    from fakeclaude.live.record import record_profile as record
+
+    if not claude.exists():
+        raise typer.BadParameter(f"{claude} does not exist", param_hint="--claude")
+    try:
+        record(claude, out or PROFILES_DIR, runs, say=typer.echo)
+    except (RuntimeError, TimeoutError, AssertionError) as exc:
+        typer.echo(f"fakeclaude record-profile: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 def main() -> None:

@@ -32,6 +32,8 @@ class ModelRequest:
     path: str
     body: dict[str, Any]
     at: float
+    replied_at: float | None = None
+    reply: "Reply | None" = None
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -52,6 +54,26 @@ class ModelRequest:
         for message in reversed(self.messages):
             if message.get("role") == "user":
                 return list(_texts([message]))
+        return []
+
+    def tool_results(self) -> list[tuple[str, str]]:
+        """(tool name, result text) of each tool result in the last user turn (name from the tool_use it answers)."""
+        names = {}
+        for message in self.messages:
+            content = message.get("content")
+            for block in content if message.get("role") == "assistant" and isinstance(content, list) else []:
+                if isinstance(block, dict) and block.get("type") == "tool_use":
+                    names[block.get("id")] = str(block.get("name"))
+        for message in reversed(self.messages):
+            if message.get("role") != "user":
+                continue
+            content = message.get("content")
+            blocks = content if isinstance(content, list) else []
+            return [
+                (names.get(block.get("tool_use_id"), ""), "\n".join(_texts([{"content": block.get("content")}])))
+                for block in blocks
+                if isinstance(block, dict) and block.get("type") == "tool_result"
+            ]
         return []
 
     def last_user_is_tool_result(self) -> bool:
@@ -140,6 +162,15 @@ def call_on_prompt(prompt: str, tool: str, arguments: dict[str, Any] | None = No
     return Rule(when, lambda _request: ToolUse(tool, dict(arguments or {})), f"prompt {prompt!r} -> {tool}")
 
 
+def then_call(after_tool: str, tool: str, arguments: dict[str, Any] | None = None) -> Rule:
+    """The result of ``after_tool`` (full name) -> call ``tool``: a second call in the same turn."""
+
+    def when(request: ModelRequest) -> bool:
+        return any(name == after_tool for name, _text in request.tool_results())
+
+    return Rule(when, lambda _request: ToolUse(tool, dict(arguments or {})), f"after {after_tool} -> {tool}")
+
+
 def after_tool_result(text: str = "Done.") -> Rule:
     return Rule(lambda request: request.last_user_is_tool_result(), lambda _request: text, "after a tool result")
 
@@ -200,10 +231,15 @@ class FakeModel:
                     return
                 request = model._record(path, body)
                 reply = model._reply(request)
-                if body.get("stream"):
-                    self._stream(model._events(reply, body))
-                else:
-                    self._json(200, model._message(reply, body))
+                try:
+                    if body.get("stream"):
+                        self._stream(model._events(reply, body))
+                    else:
+                        self._json(200, model._message(reply, body))
+                except OSError:  # the client hung up (a quitting session): nothing to answer
+                    self.close_connection = True
+                    return
+                model._replied(request, reply)
 
             def _empty(self, status: int) -> None:
                 self.send_response(status)
@@ -255,6 +291,12 @@ class FakeModel:
             self.requests.append(request)
             self._cond.notify_all()
         return request
+
+    def _replied(self, request: ModelRequest, reply: Reply) -> None:
+        with self._cond:
+            request.reply = reply
+            request.replied_at = time.monotonic()
+            self._cond.notify_all()
 
     def _reply(self, request: ModelRequest) -> Reply:
         for rule in self.rules:
