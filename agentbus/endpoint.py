@@ -2,6 +2,9 @@
 
 An adapter builds an ``Endpoint`` with its Trigger, enters ``running()``, calls ``attach`` with its
 Delivery once its client can receive pushes, and maps its tools onto ``send``/``peers``/``rename``.
+An adapter that can tell what its client received and its model saw (receipts, SPEC section 6b)
+attaches with ``receipts=True`` and reports each ``Sighting`` through ``confirm``: its pushes are
+then stamped delivered when seen, and pushed again when the client did not receive them in time.
 """
 
 import asyncio
@@ -12,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import anyio
+import anyio.abc
 import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
@@ -28,6 +32,21 @@ DRAIN_BATCH = 100
 #: Most sends committed in one transaction (group commit of concurrent tool calls).
 SEND_BATCH = 256
 PRUNE_EVERY_SECONDS = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """A pushed message found in the client's own record: received (accepted, maybe queued) or seen.
+
+    ``sender`` and ``ts`` are the envelope's ``from`` and ``ts`` as shown to the model; a sighting
+    counts only when they match the message with that id (another bus's event with the same id, or
+    a forged tag in a body, does not).
+    """
+
+    msg_id: int
+    sender: str
+    ts: str
+    seen: bool
 
 
 @dataclass
@@ -85,6 +104,8 @@ class Endpoint:
         self.stats = EndpointStats()
         self._peer: Peer | None = None
         self._delivery: Delivery | None = None
+        self.receipts = False
+        self._tasks: anyio.abc.TaskGroup | None = None
         self._wake_event = anyio.Event()
         self._poll_only_wake = False
         self._announced_push = False
@@ -92,6 +113,8 @@ class Endpoint:
         self._outbox: list[_PendingSend] = []
         self._send_lock = anyio.Lock()
         self._disarm: Callable[[], None] | None = None
+        #: Run (in a worker thread) at every safety poll: e.g. a receipts follower reading what it missed.
+        self.poll_hooks: list[Callable[[], None]] = []
         self._wake_from_thread: Callable[[], None] = lambda: None
 
     @property
@@ -114,6 +137,7 @@ class Endpoint:
         self._arm()
         try:
             async with anyio.create_task_group() as tasks:
+                self._tasks = tasks
                 tasks.start_soon(self._drain_loop)
                 tasks.start_soon(self._heartbeat_loop)
                 if self.settings.safety_poll_seconds > 0:
@@ -131,7 +155,9 @@ class Endpoint:
                 await anyio.to_thread.run_sync(self._unregister)
 
     def _register(self, name: str) -> Peer:
-        peer = self.bus.register_unique(name, session_id=self.session_id, adapter=self.adapter, can_push=self.can_push)
+        peer = self.bus.register_unique(
+            name, session_id=self.session_id, adapter=self.adapter, can_push=self.can_push, receipts=self.receipts
+        )
         if peer.name != name:
             log.warning("name %r is held by a live session; registered as %r", name, peer.name)
         return peer
@@ -152,14 +178,43 @@ class Endpoint:
             self._disarm()
             self._disarm = None
 
-    def attach(self, delivery: Delivery) -> None:
-        """Start pushing to ``delivery`` (the client is ready); drains what is waiting."""
+    def attach(self, delivery: Delivery, *, receipts: bool = False) -> None:
+        """Start pushing to ``delivery`` (the client is ready); drains what is waiting.
+
+        ``receipts``: the adapter will ``confirm`` what the client received and saw, so a push is
+        stamped ``pushed`` (not delivered) and pushed again if not received within the grace.
+        """
         self._delivery = delivery
+        self.receipts = receipts
         self.wake()
 
     def detach(self) -> None:
         self._delivery = None
         self._announced_push = False
+
+    async def confirm(self, sightings: list[Sighting]) -> None:
+        """Stamp received / seen for the sightings that match a message pushed to this peer."""
+        if sightings:
+            await self._quietly(self._confirm, sightings)
+
+    def _confirm(self, sightings: list[Sighting]) -> None:
+        awaiting = {e.id: e for e in self.bus.awaiting_receipt(self.name)}
+        matched = [s for s in sightings if s.msg_id in awaiting and _is_of(s, awaiting[s.msg_id])]
+        seen = self.bus.mark_seen(self.name, {s.msg_id for s in matched if s.seen})
+        received = self.bus.mark_received(self.name, {s.msg_id for s in matched if not s.seen})
+        if seen or received:
+            log.debug("receipts: seen %s, received %s", seen, received)
+
+    def confirm_now(self, sightings: list[Sighting]) -> None:
+        """``confirm`` for callers on other threads (a file watcher): blocks on the bus; logs bus errors."""
+        try:
+            self._confirm(sightings)
+        except BusError as exc:
+            log.warning("could not stamp receipts: %s", exc)
+
+    async def _wake_after(self, seconds: float) -> None:
+        await anyio.sleep(seconds)
+        self.wake()
 
     # waking and draining ------------------------------------------------------
 
@@ -188,7 +243,9 @@ class Endpoint:
                 continue
             if not self._announced_push:
                 self._announced_push = True
-                await self._quietly(self.bus.heartbeat, self.name, self.session_id, can_push=True)
+                await self._quietly(
+                    self.bus.heartbeat, self.name, self.session_id, can_push=True, receipts=self.receipts
+                )
             try:
                 pushed = await self.drain()
             except BusError as exc:
@@ -231,7 +288,16 @@ class Endpoint:
                 finally:
                     if done:
                         with anyio.CancelScope(shield=True):
-                            await anyio.to_thread.run_sync(self.bus.mark_delivered, done)
+                            await anyio.to_thread.run_sync(self._stamp_pushes, done)
+
+    def _stamp_pushes(self, ids: list[int]) -> None:
+        if not self.receipts:
+            self.bus.mark_delivered(ids)
+            return
+        self.bus.mark_pushed(ids, self.claimer)
+        if self._tasks is not None:  # look again once the grace is over: what was not received goes again
+            grace = self.settings.receipt_grace_seconds
+            anyio.from_thread.run_sync(self._tasks.start_soon, self._wake_after, grace + 0.05)
 
     def _claim(self) -> list[Envelope]:
         return self.bus.claim(self.name, self.claimer, limit=DRAIN_BATCH)
@@ -242,7 +308,7 @@ class Endpoint:
 
             def take() -> list[Envelope]:
                 batch = self.bus.claim(self.name, self.claimer, limit=limit)
-                self.bus.mark_delivered(e.id for e in batch)
+                self.bus.mark_delivered((e.id for e in batch), pushed=False)
                 return batch
 
             return await anyio.to_thread.run_sync(take)
@@ -257,7 +323,9 @@ class Endpoint:
                 await self._quietly(self.bus.prune)
             await anyio.sleep(self.settings.heartbeat_seconds)
             since_prune += self.settings.heartbeat_seconds
-            alive = await self._quietly(self.bus.heartbeat, self.name, self.session_id, can_push=self.can_push)
+            alive = await self._quietly(
+                self.bus.heartbeat, self.name, self.session_id, can_push=self.can_push, receipts=self.receipts
+            )
             if alive is False:
                 log.warning("registration of %s was reaped; registering again", self.name)
                 await self._reregister()
@@ -275,6 +343,8 @@ class Endpoint:
     async def _safety_poll_loop(self) -> None:
         while True:
             await anyio.sleep(self.settings.safety_poll_seconds)
+            for hook in self.poll_hooks:
+                await anyio.to_thread.run_sync(hook)
             self._safety_wake()
 
     async def _quietly(self, func: Callable[..., object], *args: object, **kwargs: object) -> object:
@@ -351,3 +421,7 @@ class Endpoint:
 
     async def history(self, limit: int = 20) -> list[Envelope]:
         return await anyio.to_thread.run_sync(lambda: self.bus.history(self.name, limit=limit))
+
+
+def _is_of(sighting: Sighting, envelope: Envelope) -> bool:
+    return sighting.sender == envelope.sender and sighting.ts == envelope.ts

@@ -70,6 +70,11 @@ class Requirements:
         return self._capability("reply_to")
 
     @property
+    def receipts(self) -> Requirement:
+        """The adapter proves what its client received and its model saw (capability, RCPT-2 to RCPT-5)."""
+        return self._capability("receipts")
+
+    @property
     def file_watch_trigger(self) -> Requirement:
         """The adapter's trigger is the file-watch trigger with wake files (TRIG-1)."""
         if self.manifest.trigger == "file-watch":

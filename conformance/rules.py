@@ -15,7 +15,8 @@ LEVELS: tuple[Level, ...] = ("must", "should", "may")
 SPEC_FILE = "SPEC.md"
 
 _TITLE = re.compile(r"^# agentbus standard, version (\S+)", re.M)
-_SECTION = re.compile(r"^## (\d+\. .+)$")
+_SCHEMA_VERSION = re.compile(r"^## \d+\. The bus file \(shared schema, version `(\w+)`\)", re.M)
+_SECTION = re.compile(r"^## (\d+[a-z]?\. .+)$")
 _RULE = re.compile(r"^- \*\*([A-Z]+-\d+) \((MUST|SHOULD|MAY)(?:, capability `(\w+)`)?\)\*\* (.*)$")
 _END = "## Decisions recorded here"
 
@@ -77,11 +78,18 @@ def parse_spec(text: str) -> tuple[str, dict[str, Rule]]:
     return title.group(1), rules
 
 
-def _load() -> tuple[str, dict[str, Rule]]:
-    return parse_spec(resources.files("conformance").joinpath(SPEC_FILE).read_text(encoding="utf-8"))
+def schema_version(text: str) -> str:
+    """The bus schema revision SPEC.md section 11 defines (its heading names it)."""
+    found = _SCHEMA_VERSION.search(text)
+    if found is None:
+        raise SpecError("SPEC.md has no '## N. The bus file (shared schema, version `NNNN`)' heading")
+    return found.group(1)
 
 
-SPEC_VERSION, RULES = _load()
+_TEXT = resources.files("conformance").joinpath(SPEC_FILE).read_text(encoding="utf-8")
+SPEC_VERSION, RULES = parse_spec(_TEXT)
+#: The ``alembic_version`` a bus of this standard carries (SCHEMA-2).
+SCHEMA_VERSION = schema_version(_TEXT)
 
 #: Rules the kit cannot check through stdio and the bus file, and why.
 NOT_TESTABLE: dict[str, str] = {

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from fakeclaude.rendering import (
     validate_params,
 )
 from fakeclaude.results import ChannelEvent, CloseResult, DroppedEvent, Finding, ShutdownResult, ToolResult
+from fakeclaude.transcript import TranscriptWriter, transcript_path
 
 __version__ = "0.1.0"
 
@@ -52,6 +54,9 @@ METHOD_NOT_FOUND = -32601
 DROPPED_NO_FLAG = "channels disabled: session runs like Claude Code without --dangerously-load-development-channels"
 DROPPED_NO_CAPABILITY = "server did not declare capabilities.experimental['claude/channel']"
 DROPPED_EARLY = "arrived before the handshake response, when Claude Code has no channel handler yet"
+DROPPED_BY_TEST = "dropped on purpose (drop_events), as Claude Code drops some events; no transcript record"
+#: Variables a real Claude Code gives its servers that name its session; fakeclaude sets its own.
+CLAUDE_SESSION_VARIABLES = ("CLAUDE_CODE_", "CLAUDE_PROJECT_DIR", "CLAUDE_CONFIG_DIR", "CLAUDECODE")
 DROPPED_BEFORE_HANDLER = (
     "arrived before Claude Code registered its channel handler ({delay_ms} ms after the {after} answer, "
     "profile {profile})"
@@ -94,6 +99,8 @@ class Session:
         list_tools_on_start: bool = True,
         as_claude: bool = True,
         tool_call_meta: bool = True,
+        transcript: bool = True,
+        drop_events: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
         self.profile = client if isinstance(client, Profile) else load_profile(client)
         if opening is None:
@@ -130,6 +137,12 @@ class Session:
             flags = ("--dangerously-load-development-channels", f"server:{self.source}") if channels else ()
             self.claude_argv = ("claude", *flags)
         self.env = self._build_env(env, inherit_env)
+        #: Events this predicate returns True for are dropped as Claude Code drops some (no record).
+        self.drop_events = drop_events
+        #: The session transcript fakeclaude writes like Claude Code (None without a ``home``: never the user's).
+        self.transcript: TranscriptWriter | None = None
+        if transcript and self.home is not None:
+            self._start_transcript()
 
         self.recorder = Recorder()
         self.channel_events: list[ChannelEvent] = []
@@ -169,7 +182,8 @@ class Session:
 
     def _build_env(self, extra: Mapping[str, str] | None, inherit: bool) -> dict[str, str]:
         base = dict(os.environ) if inherit else {"PATH": os.environ.get("PATH", os.defpath)}
-        env = {k: v for k, v in base.items() if not k.startswith("AGENTBUS_")}
+        # A test run from inside a real Claude Code must not hand its session (and transcript) on.
+        env = {k: v for k, v in base.items() if not k.startswith(("AGENTBUS_", *CLAUDE_SESSION_VARIABLES))}
         if self.name is not None:
             env["AGENTBUS_NAME"] = self.name
         if self.bus_home is not None:
@@ -178,6 +192,44 @@ class Session:
             env["HOME"] = str(self.home)
         env.update(extra or {})
         return env
+
+    def _start_transcript(self) -> None:
+        assert self.home is not None
+        session_id = str(uuid.uuid4())
+        project_dir = str(self.cwd or self.home)
+        config_dir = Path(self.env.get("CLAUDE_CONFIG_DIR") or self.home / ".claude")
+        self.env.setdefault("CLAUDE_CODE_SESSION_ID", session_id)
+        self.env.setdefault("CLAUDE_PROJECT_DIR", project_dir)
+        session_id, project_dir = self.env["CLAUDE_CODE_SESSION_ID"], self.env["CLAUDE_PROJECT_DIR"]
+        path = transcript_path(config_dir, project_dir, session_id)
+        self.transcript = TranscriptWriter(path, session_id, project_dir, self.source)
+
+    @property
+    def transcript_path(self) -> Path | None:
+        """Where this session's transcript is written (None when it writes none)."""
+        return self.transcript.path if self.transcript is not None else None
+
+    def seen_in_transcript(self) -> list[str]:
+        """The msg_ids of the channel events the model saw, in order (from the transcript's user records)."""
+        path = self.transcript_path
+        if path is None or not path.exists():
+            return []
+        seen = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            if record.get("type") == "user" and isinstance(record.get("message", {}).get("content"), str):
+                seen += re.findall(r'<channel [^>]*msg_id="(\d+)"', record["message"]["content"])
+        return seen
+
+    def begin_turn(self) -> None:
+        """The model is busy (a long turn): channel events are queued, not seen, until ``end_turn``."""
+        if self.transcript is not None:
+            self.transcript.begin_turn()
+
+    def end_turn(self) -> None:
+        """The turn ends: queued channel events reach the model (written to the transcript as seen)."""
+        if self.transcript is not None:
+            self.transcript.end_turn()
 
     @property
     def command(self) -> list[str]:
@@ -690,6 +742,8 @@ class Session:
             reason = DROPPED_BEFORE_HANDLER.format(delay_ms=delay_ms, after=after, profile=self.profile.id)
         elif not self.channel_capable:
             reason = DROPPED_NO_CAPABILITY
+        elif self.drop_events is not None and isinstance(params, dict) and self.drop_events(params):
+            reason = DROPPED_BY_TEST
         if reason is not None:
             with self._cond:
                 self.dropped_events.append(DroppedEvent(params, reason, now, record))
@@ -718,6 +772,8 @@ class Session:
             dropped_keys=checked.dropped_keys,
             record=record,
         )
+        if self.transcript is not None:
+            self.transcript.channel_event(event.rendered)
         with self._cond:
             self.channel_events.append(event)
             self._cond.notify_all()

@@ -29,7 +29,7 @@ from fakeclaude import Sandbox, Session
 
 StartSession = Callable[..., Session]
 
-TOOLS = {"send_message", "broadcast", "list_peers", "whoami", "set_name", "read_messages"}
+TOOLS = {"send_message", "broadcast", "list_peers", "whoami", "set_name", "read_messages", "message_status"}
 
 
 def test_initialize_opening_advertises_the_channel(fakeclaude_session: StartSession) -> None:

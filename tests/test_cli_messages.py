@@ -43,7 +43,7 @@ def test_send_wakes_a_live_session_which_gets_a_channel_event(isolated_env: dict
     result = agentbus(isolated_env, "send", "bob", "build is green", "--wait", "10")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0].startswith("sent #1 cli -> bob (online)")
-    assert "delivered #1 to bob" in result.stdout
+    assert "seen #1 by bob (in its model's context)" in result.stdout
     event = bob.wait_for_channel(timeout=10)
     assert event.content == "build is green"
     assert event.meta["from"] == "cli" and event.meta["msg_id"] == "1"
@@ -107,7 +107,7 @@ def test_a_real_process_prints_one_error_line_without_traceback(isolated_env: di
 def test_send_wait_times_out_for_an_offline_peer(isolated_env: dict[str, str]) -> None:
     result = CliRunner().invoke(app, ["send", "nobody", "hi", "--wait", "0.2"])
     assert result.exit_code == 3
-    assert "not delivered within 0.2s: #1 (nobody) still pending" in result.stderr
+    assert "not seen within 0.2s: #1 (nobody: queued)" in result.stderr
 
 
 def test_peers_lists_live_sessions_and_reaps_stale_ones(isolated_env: dict[str, str], bob: Session) -> None:
@@ -146,7 +146,7 @@ def test_inbox_shows_pending_and_recent_mail(isolated_env: dict[str, str], bob: 
     assert "for dave ⏎ second line" in result.stdout
     data = json.loads(CliRunner().invoke(app, ["inbox", "bob", "--json"]).stdout)
     assert data["pending"] == []
-    assert [(m["text"], m["status"]) for m in data["recent"]] == [("first", "delivered")]
+    assert [(m["text"], m["status"]) for m in data["recent"]] == [("first", "seen")]
 
 
 def test_tail_replays_from_an_id_and_stops_after_count(isolated_env: dict[str, str]) -> None:

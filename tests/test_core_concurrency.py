@@ -15,6 +15,7 @@ from helpers.waiting import wait_until
 
 from agentbus.core import Bus, Settings
 from agentbus.core.bus import claimer_id
+from agentbus.core.schema import SCHEMA_HEAD
 from agentbus.triggers import make_trigger
 
 
@@ -38,7 +39,7 @@ def test_ten_processes_open_a_fresh_bus_at_once(isolated_env: dict[str, str], tm
     procs = start_all([helper_command("open_bus.py", str(start), f"p{i}") for i in range(10)], isolated_env)
     start.touch()
     outputs = finish_all(procs, timeout=60)
-    assert [out.strip() for out in outputs] == ["0001"] * 10
+    assert [out.strip() for out in outputs] == [SCHEMA_HEAD] * 10
     with Bus.open(Settings.from_env(isolated_env)) as bus:
         assert sorted(p.name for p in bus.peers(include_stale=True)) == sorted(f"p{i}" for i in range(10))
 

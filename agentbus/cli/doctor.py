@@ -50,6 +50,8 @@ STATUSES: tuple[Status, ...] = ("pass", "info", "warn", "fail")
 MCP_KIND = "mcp-server"
 DEFAULT_MIN_CLAUDE = "2.1.80"
 STUCK_AFTER_SECONDS = 60.0
+#: Mail a client received (queued for the model's next turn) but the model has not seen this long.
+QUEUED_TOO_LONG_SECONDS = 600.0
 STARTUP_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 3.0
 EXPECTED_TOOLS = ("send_message", "list_peers")
@@ -656,7 +658,8 @@ def check_integrity(ctx: Context) -> list[Check]:
         ]
     checks = [Check("bus.integrity", "integrity", "pass", f"quick_check ok ({db.stat().st_size} bytes)")]
     checks.append(_schema_check(revision, tables, "bus.db", f"move it aside: mv {db} {db}.unknown"))
-    ctx.bus_readable = checks[-1].status != "fail"
+    # An older schema (a bus the next session migrates) lacks columns the peer and mail checks read.
+    ctx.bus_readable = revision == SCHEMA_HEAD
     return checks
 
 
@@ -852,7 +855,7 @@ def check_database(ctx: Context) -> list[Check]:
         )
     elif revision is not None:
         checks.append(Check("bus.privileges", "privileges", "pass", f"{user} may read and write peers and messages"))
-    ctx.bus_readable = schema_ok and revision is not None and not any(m.startswith("SELECT") for m in missing)
+    ctx.bus_readable = schema_ok and revision == SCHEMA_HEAD and not any(m.startswith("SELECT") for m in missing)
     return checks
 
 
@@ -926,6 +929,9 @@ def _mail_checks(ctx: Context, stats: list[MailboxStats], now: float) -> list[Ch
         waited = now - (box.oldest_pending_at or now)
         peer = live.get(box.recipient)
         what = f"{box.pending} pending for {box.recipient}, oldest {age(waited)}"
+        checks.extend(_receipt_checks(ctx, box, now))
+        if box.unreceived + box.queued_in_client == box.pending:
+            continue  # all of it is pushed and awaits its receipt: said above
         if peer is None:
             checks.append(Check(f"mail.{box.recipient}", "mail", "info", f"{what} (offline: delivered when it starts)"))
         elif peer.can_push and waited > ctx.stuck_after:
@@ -951,6 +957,34 @@ def _mail_checks(ctx: Context, stats: list[MailboxStats], now: float) -> list[Ch
             )
         else:
             checks.append(Check(f"mail.{box.recipient}", "mail", "info", f"{what} (live: being delivered)"))
+    return checks
+
+
+def _receipt_checks(ctx: Context, box: MailboxStats, now: float) -> list[Check]:
+    """Mail pushed to a peer with receipts that its model has not seen: the real "stuck" signal."""
+    checks = []
+    if box.unreceived and box.oldest_unreceived_push is not None:
+        waited = now - box.oldest_unreceived_push
+        what = f"{box.unreceived} pushed to {box.recipient} but never received by its Claude Code, oldest {age(waited)}"
+        if waited > ctx.stuck_after:
+            checks.append(
+                Check(
+                    f"receipts.{box.recipient}",
+                    "pushed, not seen",
+                    "fail",
+                    what + ": the session drops its channel events (each is pushed again every few seconds)",
+                    f"restart it with `agentbus launch claude-mcp {box.recipient}` (the channels flag must name "
+                    f"server:agentbus); `agentbus status ID` shows one message's ladder",
+                )
+            )
+        else:
+            checks.append(Check(f"receipts.{box.recipient}", "receipts", "info", what + " (awaiting its receipt)"))
+    if box.queued_in_client and box.oldest_queued_in_client is not None:
+        waited = now - box.oldest_queued_in_client
+        what = f"{box.queued_in_client} queued in {box.recipient}'s Claude Code, not seen yet, oldest {age(waited)}"
+        status: Status = "warn" if waited > QUEUED_TOO_LONG_SECONDS else "info"
+        hint = "the model is in a long turn; it sees them when the turn ends" if status == "warn" else ""
+        checks.append(Check(f"receipts.{box.recipient}.queued", "receipts", status, what, hint))
     return checks
 
 

@@ -1,4 +1,4 @@
-"""Human commands on the bus: send, peers, inbox and tail."""
+"""Human commands on the bus: send, status, peers, inbox and tail."""
 
 import json
 import os
@@ -13,14 +13,19 @@ import typer
 from agentbus.cli.app import EXIT_FAILED, EXIT_USAGE, CliError, command
 from agentbus.cli.busfiles import bus_exists, is_live, location, why_stale
 from agentbus.cli.output import Output, one_line, since
-from agentbus.core.bus import Bus, Peer
+from agentbus.core.bus import Bus, Peer, Receipt
 from agentbus.core.config import Settings
-from agentbus.core.envelope import Envelope
+from agentbus.core.envelope import Envelope, iso_utc
+from agentbus.core.errors import UnknownMessage
 from agentbus.core.names import BROADCAST, sanitize_name, validate_name
 from agentbus.triggers import make_trigger
 
 DEFAULT_SENDER = "cli"
 EXIT_NOT_DELIVERED = 3
+#: ``send --wait``: delivered, but the recipient gives no receipts, so "seen" cannot be proven.
+EXIT_DELIVERED_UNCONFIRMED = 4
+#: The rungs ``status`` prints, in ladder order (SPEC RCPT-1).
+RUNGS = ("queued", "pushed", "received", "seen", "answered")
 TAIL_POLL_SECONDS = 0.2
 TAIL_BATCH = 10_000
 
@@ -54,7 +59,12 @@ def send(
     text: str = typer.Argument(..., help="Message text; '-' reads it from standard input."),
     sender: str | None = typer.Option(None, "--as", help="Sender name (default: $AGENTBUS_NAME, else 'cli')."),
     reply_to: int | None = typer.Option(None, "--reply-to", help="Id of the message this answers."),
-    wait: float = typer.Option(0.0, "--wait", help="Wait up to this many seconds for delivery (exit 3 if not)."),
+    wait: float = typer.Option(
+        0.0,
+        "--wait",
+        help="Wait up to this many seconds until the recipient's model has seen it (exit 0), or, for a "
+        "recipient without receipts, until it was pushed or read (exit 4); exit 3 if neither in time.",
+    ),
 ) -> None:
     """Send a message to a session (queued if it is offline; pushed when it is live)."""
     out = Output()
@@ -72,23 +82,88 @@ def send(
             state = "offline: queued until it starts" if recipient in receipt.queued_offline else "online"
             out.line(f"sent #{message_id} {name} -> {recipient} ({state})")
         if wait > 0:
-            _wait_delivered(bus, out, list(zip(receipt.ids, receipt.recipients, strict=True)), wait)
+            _wait_seen(bus, out, list(zip(receipt.ids, receipt.recipients, strict=True)), wait)
 
 
-def _wait_delivered(bus: Bus, out: Output, sent: list[tuple[int, str]], seconds: float) -> None:
+def _wait_seen(bus: Bus, out: Output, sent: list[tuple[int, str]], seconds: float) -> None:
+    """Wait until each message is seen (recipient with receipts) or delivered (one without); say which."""
     deadline = time.monotonic() + seconds
     waiting = dict(sent)
+    unconfirmed: list[int] = []
     while waiting:
         for message_id in list(waiting):
-            delivered_at, _claimed = bus.delivery_state(message_id)
-            if delivered_at is not None:
-                out.line(f"delivered #{message_id} to {waiting.pop(message_id)}")
+            found = bus.receipt(message_id)
+            if found.seen_at is not None:
+                out.line(f"seen #{message_id} by {waiting.pop(message_id)} (in its model's context)")
+            elif found.delivered_at is not None and not found.recipient_receipts:
+                how = "pushed" if found.pushed_at is not None else "read with read_messages"
+                out.line(f"delivered #{message_id} to {waiting.pop(message_id)} ({how}; it gives no receipts)")
+                unconfirmed.append(message_id)
         if not waiting:
-            return
+            break
         if time.monotonic() >= deadline:
-            names = ", ".join(f"#{i} ({n})" for i, n in waiting.items())
-            raise CliError(f"not delivered within {seconds:g}s: {names} still pending", EXIT_NOT_DELIVERED)
+            states = ", ".join(f"#{i} ({n}: {bus.receipt(i).state})" for i, n in waiting.items())
+            raise CliError(f"not seen within {seconds:g}s: {states}", EXIT_NOT_DELIVERED)
         time.sleep(0.05)
+    if unconfirmed:
+        raise typer.Exit(EXIT_DELIVERED_UNCONFIRMED)
+
+
+def _receipt_json(found: Receipt) -> dict[str, object]:
+    envelope = found.envelope
+    times = {
+        "queued": envelope.created_at,
+        "pushed": found.pushed_at,
+        "received": found.received_at,
+        "seen": found.seen_at,
+        "answered": found.answered_at,
+    }
+    return {
+        "id": envelope.id,
+        "from": envelope.sender,
+        "to": envelope.recipient,
+        "state": found.state,
+        "ladder": {rung: (iso_utc(at) if at is not None else None) for rung, at in times.items()},
+        "delivered": iso_utc(found.delivered_at) if found.delivered_at is not None else None,
+        "answer_id": found.answer_id,
+        "attempts": found.attempts,
+        "recipient_live": found.recipient_live,
+        "recipient_receipts": found.recipient_receipts,
+    }
+
+
+@command("status")
+def status(
+    message_id: int = typer.Argument(..., help="The message id (send prints it: 'sent #ID')."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Where one message is: queued, pushed, received, seen, answered, with the time of each rung."""
+    out = Output()
+    settings = Settings.from_env()
+    if _no_bus(out, settings):
+        raise CliError(f"no message {message_id}: there is no bus yet", EXIT_FAILED)
+    with open_bus(settings) as bus:
+        try:
+            found = bus.receipt(message_id)
+        except UnknownMessage as exc:
+            raise CliError(str(exc), EXIT_FAILED) from None
+    data = _receipt_json(found)
+    if as_json:
+        out.line(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    envelope = found.envelope
+    out.line(f"#{envelope.id} {envelope.sender} -> {envelope.recipient}: {found.state}")
+    ladder = data["ladder"]
+    assert isinstance(ladder, dict)
+    for rung in RUNGS:
+        at = ladder[rung]
+        when = "-" if at is None else at
+        extra = ""
+        if rung == "answered" and found.answer_id is not None:
+            extra = f" by #{found.answer_id}"
+        out.line(f"  {rung:<9} {when}{extra}")
+    if not found.recipient_receipts and found.seen_at is None:
+        out.note(f"{envelope.recipient} gives no receipts: 'seen' cannot be proven for it")
 
 
 def _peer_json(peer: Peer, live: bool) -> dict[str, object]:
@@ -164,7 +239,7 @@ def inbox(
     with open_bus(settings) as bus:
         pending = bus.pending(name)
         recent = bus.history(name, limit=limit)
-        status = {e.id: ("delivered" if bus.delivery_state(e.id)[0] is not None else "pending") for e in recent}
+        status = {e.id: bus.receipt(e.id).state for e in recent}
     if as_json:
         payload = {
             "pending": [_message_json(e) for e in pending],

@@ -1,6 +1,6 @@
 """The runtime-agnostic bus: presence, a durable mailbox and delivery tracking (no MCP here)."""
 
-from agentbus.core.bus import Bus, Outgoing, Peer, SendReceipt
+from agentbus.core.bus import Bus, Outgoing, Peer, Receipt, SendReceipt
 from agentbus.core.config import Settings
 from agentbus.core.envelope import Envelope
 from agentbus.core.errors import (
@@ -27,6 +27,7 @@ __all__ = [
     "Outgoing",
     "Peer",
     "RateLimited",
+    "Receipt",
     "SelfSend",
     "SendReceipt",
     "Settings",

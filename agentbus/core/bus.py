@@ -37,7 +37,14 @@ MAX_MESSAGE_ID = 2**63 - 1
 # The statements of the hot paths (send, claim, stamp), built once: SQLAlchemy then only binds
 # values and finds the compiled form in its cache, instead of rebuilding the expression per call.
 _PENDING = and_(messages.c.recipient == bindparam("mailbox"), messages.c.delivered_at.is_(None))
-_ANY_PENDING = select(messages.c.id).where(_PENDING).limit(1)
+# What a drainer may push now: pending, not accepted by the client yet (received), and not pushed
+# within the receipt grace (a push awaiting its receipt is not pushed again before that).
+_CLAIMABLE = and_(
+    _PENDING,
+    messages.c.received_at.is_(None),
+    or_(messages.c.pushed_at.is_(None), messages.c.pushed_at < bindparam("repush_before")),
+)
+_ANY_PENDING = select(messages.c.id).where(_CLAIMABLE).limit(1)
 _OTHER_LEASES = (
     select(messages.c.claimed_by)
     .where(
@@ -52,7 +59,7 @@ _CLAIM_OLDEST = (
     update(messages)
     .where(
         messages.c.id.in_(
-            select(messages.c.id).where(_PENDING).order_by(messages.c.id).limit(bindparam("limit")).scalar_subquery()
+            select(messages.c.id).where(_CLAIMABLE).order_by(messages.c.id).limit(bindparam("limit")).scalar_subquery()
         )
     )
     .values(claimed_by=bindparam("claimer"), claimed_at=bindparam("now"), attempts=messages.c.attempts + 1)
@@ -61,7 +68,39 @@ _CLAIM_OLDEST = (
 _STAMP_DELIVERED = (
     update(messages)
     .where(messages.c.id.in_(bindparam("ids", expanding=True)), messages.c.delivered_at.is_(None))
-    .values(delivered_at=bindparam("now"), claimed_by=None, claimed_at=None)
+    .values(
+        delivered_at=bindparam("now"),
+        pushed_at=func.coalesce(messages.c.pushed_at, bindparam("pushed")),
+        claimed_by=None,
+        claimed_at=None,
+    )
+)
+# A push to a peer with receipts: written, but delivered only once seen. The lease stays (renewed),
+# so no other drainer takes it while its receipt is awaited.
+_STAMP_PUSHED = (
+    update(messages)
+    .where(
+        messages.c.id.in_(bindparam("ids", expanding=True)),
+        messages.c.delivered_at.is_(None),
+        messages.c.claimed_by == bindparam("claimer"),
+    )
+    .values(pushed_at=bindparam("now"), claimed_at=bindparam("now"))
+)
+# A reply is proof that its sender's model saw the message it answers (RCPT-1).
+_ANSWER_PROVES_SEEN = (
+    update(messages)
+    .where(
+        messages.c.id.in_(bindparam("ids", expanding=True)),
+        messages.c.recipient == bindparam("reader"),
+        messages.c.seen_at.is_(None),
+    )
+    .values(
+        seen_at=bindparam("now"),
+        received_at=func.coalesce(messages.c.received_at, bindparam("now")),
+        delivered_at=func.coalesce(messages.c.delivered_at, bindparam("now")),
+        claimed_by=None,
+        claimed_at=None,
+    )
 )
 _PEERS_NAMED = select(peers).where(peers.c.name.in_(bindparam("names", expanding=True)))
 _SENT_SINCE = (
@@ -82,6 +121,7 @@ class Peer:
     can_push: bool
     started_at: float
     last_seen: float
+    receipts: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +144,56 @@ class Outgoing:
 
 
 @dataclass(frozen=True, slots=True)
+class Receipt:
+    """Where one message is on the ladder (SPEC RCPT-1): queued -> pushed -> received -> seen [-> answered].
+
+    ``delivered_at`` is when its adapter was done with it: seen (a recipient with receipts), pushed
+    (one without), or returned by read_messages. ``recipient_receipts``: the recipient, as
+    registered now, proves seen; a sender waits for ``seen`` only then.
+    """
+
+    envelope: Envelope
+    pushed_at: float | None
+    received_at: float | None
+    seen_at: float | None
+    delivered_at: float | None
+    attempts: int
+    answered_at: float | None
+    answer_id: int | None
+    recipient_live: bool
+    recipient_receipts: bool
+
+    @property
+    def state(self) -> str:
+        """The highest rung reached: answered, seen, received, delivered (pulled, or pushed without receipts),
+        pushed, or queued."""
+        if self.answered_at is not None:
+            return "answered"
+        if self.seen_at is not None:
+            return "seen"
+        if self.received_at is not None:
+            return "received"
+        if self.delivered_at is not None:
+            return "delivered"
+        if self.pushed_at is not None:
+            return "pushed"
+        return "queued"
+
+
+@dataclass(frozen=True, slots=True)
 class MailboxStats:
+    """Counts of one mailbox. ``pending`` counts every undelivered message; of those, ``unreceived``
+    were pushed to a peer with receipts and not received by its client yet (oldest push at
+    ``oldest_unreceived_push``), and ``queued_in_client`` were received but not seen yet."""
+
     recipient: str
     pending: int
     delivered: int
     oldest_pending_at: float | None
+    unreceived: int = 0
+    oldest_unreceived_push: float | None = None
+    queued_in_client: int = 0
+    oldest_queued_in_client: float | None = None
 
 
 def pid_alive(pid: int, *, thorough: bool = False) -> bool:
@@ -175,6 +260,7 @@ def _peer(row: Any) -> Peer:
         can_push=bool(row.can_push),
         started_at=row.started_at,
         last_seen=row.last_seen,
+        receipts=bool(row.receipts),
     )
 
 
@@ -257,6 +343,7 @@ class Bus:
         pid: int | None = None,
         host: str = HOST,
         can_push: bool = False,
+        receipts: bool = False,
     ) -> Peer:
         """Take ``name`` for this session; NameTaken if another live session holds it."""
         validate_name(name)
@@ -270,6 +357,7 @@ class Bus:
             "can_push": can_push,
             "started_at": now,
             "last_seen": now,
+            "receipts": receipts,
         }
         with self._write() as conn:
             holder = conn.execute(select(peers).where(peers.c.name == name)).first()
@@ -298,11 +386,15 @@ class Bus:
                 continue
         raise NameTaken(f"names {preferred!r} to {suffixed(preferred, MAX_NAME_SUFFIX)!r} are all taken")
 
-    def heartbeat(self, name: str, session_id: str, *, can_push: bool | None = None) -> bool:
+    def heartbeat(
+        self, name: str, session_id: str, *, can_push: bool | None = None, receipts: bool | None = None
+    ) -> bool:
         """Refresh last_seen; False when the row is gone (reaped) and the caller must register again."""
         values: dict[str, Any] = {"last_seen": time.time()}
         if can_push is not None:
             values["can_push"] = can_push
+        if receipts is not None:
+            values["receipts"] = receipts
         with self._write() as conn:
             result = conn.execute(
                 update(peers).where(and_(peers.c.name == name, peers.c.session_id == session_id)).values(**values)
@@ -451,6 +543,9 @@ class Bus:
             ids: list[int] = []
             if rows:
                 ids = list(conn.execute(_ENQUEUE, rows).scalars())
+                answered = sorted({r["reply_to"] for r in rows if r["reply_to"] is not None})
+                if answered:
+                    conn.execute(_ANSWER_PROVES_SEEN, {"ids": answered, "reader": sender, "now": now})
         position = 0
         for index, recipients in planned:
             taken = tuple(ids[position : position + len(recipients)])
@@ -520,11 +615,12 @@ class Bus:
         Returns nothing while another live claimer holds an unexpired lease on this mailbox,
         so two drainers never push the same message at once and per-recipient order holds.
         """
+        now = time.time()
+        repush_before = now - self.settings.receipt_grace_seconds
         # An empty mailbox (every safety poll, most wakes' second pass) costs a read, not the write lock.
         with self._read() as conn:
-            if conn.execute(_ANY_PENDING, {"mailbox": recipient}).first() is None:
+            if conn.execute(_ANY_PENDING, {"mailbox": recipient, "repush_before": repush_before}).first() is None:
                 return []
-        now = time.time()
         with self._write() as conn:
             lock_mailbox(conn, recipient)
             others = conn.execute(
@@ -534,17 +630,107 @@ class Bus:
             if any(not claimer_is_dead(other) for other in others):
                 return []
             rows = conn.execute(
-                _CLAIM_OLDEST, {"mailbox": recipient, "claimer": claimer, "now": now, "limit": limit}
+                _CLAIM_OLDEST,
+                {"mailbox": recipient, "claimer": claimer, "now": now, "limit": limit, "repush_before": repush_before},
             ).all()
         return [_envelope(row) for row in sorted(rows, key=lambda row: row.id)]
 
-    def mark_delivered(self, ids: Iterable[int]) -> None:
-        """Stamp delivered_at; call only after the Delivery port resolved for these ids."""
+    def mark_delivered(self, ids: Iterable[int], *, pushed: bool = True) -> None:
+        """Stamp delivered_at; call only after the Delivery port resolved for these ids.
+
+        ``pushed=False`` for mail handed over by pull (read_messages): delivered, never pushed.
+        """
+        id_list = list(ids)
+        if not id_list:
+            return
+        now = time.time()
+        with self._write() as conn:
+            conn.execute(_STAMP_DELIVERED, {"ids": id_list, "now": now, "pushed": now if pushed else None})
+
+    def mark_pushed(self, ids: Iterable[int], claimer: str) -> None:
+        """Stamp pushed_at for a recipient with receipts: delivered comes with ``mark_seen``.
+
+        Until then the message is not pushed again, unless the client has not received it within
+        ``receipt_grace_seconds`` (then the next claim takes it again: SPEC RCPT-3).
+        """
         id_list = list(ids)
         if not id_list:
             return
         with self._write() as conn:
-            conn.execute(_STAMP_DELIVERED, {"ids": id_list, "now": time.time()})
+            conn.execute(_STAMP_PUSHED, {"ids": id_list, "now": time.time(), "claimer": claimer})
+
+    def mark_received(self, recipient: str, ids: Iterable[int]) -> list[int]:
+        """The client accepted (queued) these messages of ``recipient``; returns the ids newly stamped."""
+        return self._stamp_receipt(recipient, ids, seen=False)
+
+    def mark_seen(self, recipient: str, ids: Iterable[int]) -> list[int]:
+        """These messages of ``recipient`` are in its model's context: received, seen and delivered."""
+        return self._stamp_receipt(recipient, ids, seen=True)
+
+    def _stamp_receipt(self, recipient: str, ids: Iterable[int], *, seen: bool) -> list[int]:
+        id_list = list(ids)
+        if not id_list:
+            return []
+        now = time.time()
+        column = messages.c.seen_at if seen else messages.c.received_at
+        values: dict[str, Any] = {"received_at": func.coalesce(messages.c.received_at, now)}
+        if seen:
+            values.update(
+                seen_at=now,
+                delivered_at=func.coalesce(messages.c.delivered_at, now),
+                pushed_at=func.coalesce(messages.c.pushed_at, now),
+                claimed_by=None,
+                claimed_at=None,
+            )
+        with self._write() as conn:
+            rows = conn.execute(
+                update(messages)
+                .where(messages.c.id.in_(id_list), messages.c.recipient == recipient, column.is_(None))
+                .values(**values)
+                .returning(messages.c.id)
+            ).scalars()
+            return sorted(rows)
+
+    def awaiting_receipt(self, recipient: str) -> list[Envelope]:
+        """Messages pushed to ``recipient`` and not seen yet (what its adapter looks for in the transcript)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(messages)
+                .where(
+                    messages.c.recipient == recipient,
+                    messages.c.pushed_at.is_not(None),
+                    messages.c.seen_at.is_(None),
+                    messages.c.delivered_at.is_(None),
+                )
+                .order_by(messages.c.id)
+            ).all()
+        return [_envelope(row) for row in rows]
+
+    def receipt(self, message_id: int) -> "Receipt":
+        """The receipt ladder of one message (UnknownMessage if there is no such id)."""
+        with self._read() as conn:
+            row = conn.execute(select(messages).where(messages.c.id == message_id)).first()
+            if row is None:
+                raise UnknownMessage(f"no message with id {message_id}")
+            answer = conn.execute(
+                select(messages.c.id, messages.c.created_at)
+                .where(messages.c.reply_to == message_id, messages.c.sender == row.recipient)
+                .order_by(messages.c.id)
+                .limit(1)
+            ).first()
+            holder = conn.execute(select(peers).where(peers.c.name == row.recipient)).first()
+        return Receipt(
+            envelope=_envelope(row),
+            pushed_at=row.pushed_at,
+            received_at=row.received_at,
+            seen_at=row.seen_at,
+            delivered_at=row.delivered_at,
+            attempts=row.attempts,
+            answered_at=answer.created_at if answer is not None else None,
+            answer_id=answer.id if answer is not None else None,
+            recipient_live=holder is not None and self._is_live(holder, time.time()),
+            recipient_receipts=bool(holder.receipts) if holder is not None else False,
+        )
 
     def release(self, ids: Iterable[int], claimer: str) -> None:
         """Give back claimed but undelivered messages so the next drain pass retries them."""
@@ -631,12 +817,44 @@ class Bus:
                     .group_by(messages.c.recipient)
                 ).all()
             )
-        return [
-            MailboxStats(
-                recipient=row.recipient,
-                pending=row.total - row.delivered,
-                delivered=row.delivered,
-                oldest_pending_at=oldest.get(row.recipient),
+            awaiting = {
+                row.recipient: row
+                for row in conn.execute(
+                    select(
+                        messages.c.recipient,
+                        func.count(messages.c.pushed_at).label("pushed"),
+                        func.count(messages.c.received_at).label("received"),
+                        func.min(messages.c.pushed_at).label("oldest_push"),
+                        func.min(messages.c.received_at).label("oldest_received"),
+                    )
+                    .where(messages.c.delivered_at.is_(None), messages.c.pushed_at.is_not(None))
+                    .group_by(messages.c.recipient)
+                ).all()
+            }
+            oldest_unreceived = dict(
+                conn.execute(
+                    select(messages.c.recipient, func.min(messages.c.pushed_at))
+                    .where(
+                        messages.c.delivered_at.is_(None),
+                        messages.c.pushed_at.is_not(None),
+                        messages.c.received_at.is_(None),
+                    )
+                    .group_by(messages.c.recipient)
+                ).all()
             )
-            for row in totals
-        ]
+        stats = []
+        for row in totals:
+            waiting = awaiting.get(row.recipient)
+            stats.append(
+                MailboxStats(
+                    recipient=row.recipient,
+                    pending=row.total - row.delivered,
+                    delivered=row.delivered,
+                    oldest_pending_at=oldest.get(row.recipient),
+                    unreceived=(waiting.pushed - waiting.received) if waiting is not None else 0,
+                    oldest_unreceived_push=oldest_unreceived.get(row.recipient),
+                    queued_in_client=waiting.received if waiting is not None else 0,
+                    oldest_queued_in_client=waiting.oldest_received if waiting is not None else None,
+                )
+            )
+        return stats

@@ -42,6 +42,8 @@ class Settings:
     rate_limit_per_minute: int = 600
     #: How long after the client has its tools/list answer an adapter waits before the first push.
     push_settle_seconds: float = 0.5
+    #: A push to a peer with receipts that its client has not received this long after is pushed again.
+    receipt_grace_seconds: float = 5.0
 
     @property
     def db_path(self) -> Path:
@@ -74,6 +76,7 @@ class Settings:
             "busy_timeout_seconds": _env_float(env, "AGENTBUS_BUSY_TIMEOUT_SECONDS", 5.0),
             "rate_limit_per_minute": int(_env_float(env, "AGENTBUS_RATE_LIMIT_PER_MINUTE", 600)),
             "push_settle_seconds": _env_float(env, "AGENTBUS_PUSH_SETTLE_SECONDS", 0.5),
+            "receipt_grace_seconds": _env_float(env, "AGENTBUS_RECEIPT_GRACE_SECONDS", 5.0),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

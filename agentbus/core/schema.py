@@ -13,7 +13,7 @@ from sqlalchemy import (
 )
 
 # Bumped with every Alembic revision; SPEC.md documents each version.
-SCHEMA_REVISIONS = ("0001",)
+SCHEMA_REVISIONS = ("0001", "0002")
 SCHEMA_HEAD = SCHEMA_REVISIONS[-1]
 
 metadata = MetaData()
@@ -29,6 +29,8 @@ peers = Table(
     Column("can_push", Boolean, nullable=False),
     Column("started_at", Float, nullable=False),
     Column("last_seen", Float, nullable=False),
+    # 0002: the peer proves what its model saw (receipts), so senders may wait for "seen".
+    Column("receipts", Boolean, nullable=False, default=False),
 )
 
 messages = Table(
@@ -44,7 +46,12 @@ messages = Table(
     Column("claimed_by", String(128), nullable=True),
     Column("claimed_at", Float, nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
+    # 0002, the receipt ladder: written to the session, accepted (queued) by the client, in the model's context.
+    Column("pushed_at", Float, nullable=True),
+    Column("received_at", Float, nullable=True),
+    Column("seen_at", Float, nullable=True),
     Index("ix_messages_pending", "recipient", "delivered_at", "id"),
     Index("ix_messages_sender_time", "sender", "created_at"),
+    Index("ix_messages_reply_to", "reply_to"),
     sqlite_autoincrement=True,
 )

@@ -10,6 +10,7 @@ from conformance.checks import send
 from conformance.harness import Harness
 from conformance.marks import requires, rule
 from conformance.procs import group_pids, wait_until
+from conformance.rules import SCHEMA_VERSION
 from fakeclaude import FakeClaudeError
 
 PEERS = {
@@ -21,6 +22,7 @@ PEERS = {
     "can_push": ("NUMERIC", True, 0),
     "started_at": ("REAL", True, 0),
     "last_seen": ("REAL", True, 0),
+    "receipts": ("NUMERIC", True, 0),
 }
 MESSAGES = {
     "id": ("INTEGER", False, 1),
@@ -33,10 +35,14 @@ MESSAGES = {
     "claimed_by": ("TEXT", False, 0),
     "claimed_at": ("REAL", False, 0),
     "attempts": ("INTEGER", True, 0),
+    "pushed_at": ("REAL", False, 0),
+    "received_at": ("REAL", False, 0),
+    "seen_at": ("REAL", False, 0),
 }
 INDEXES = {
     "ix_messages_pending": ["recipient", "delivered_at", "id"],
     "ix_messages_sender_time": ["sender", "created_at"],
+    "ix_messages_reply_to": ["reply_to"],
 }
 
 
@@ -93,7 +99,7 @@ def test_schema_version_is_the_single_alembic_row(harness: Harness) -> None:
     """SCHEMA-2: The schema version is the single row of `alembic_version.version_num`."""
     harness.start("alice")
     rows = harness.db.query("SELECT version_num FROM alembic_version")
-    assert [r[0] for r in rows] == ["0001"], f"alembic_version rows: {[tuple(r) for r in rows]}"
+    assert [r[0] for r in rows] == [SCHEMA_VERSION], f"alembic_version rows: {[tuple(r) for r in rows]}"
 
 
 @rule("SCHEMA-2")
@@ -130,7 +136,7 @@ def test_fresh_bus_race_of_several_first_starts(harness: Harness) -> None:
         peers = {r["name"] for r in bus.peers()}
         assert peers >= set(names), f"attempt {attempt}: registered {sorted(peers)}"
         version = bus.query("SELECT version_num FROM alembic_version")
-        assert [r[0] for r in version] == ["0001"]
+        assert [r[0] for r in version] == [SCHEMA_VERSION]
     send(sessions[0], "r2", "after the race")
     sessions[1].assert_channel("after the race", within=5)
 

@@ -49,6 +49,19 @@ class ModelRequest:
         """Every text and tool result of the conversation, joined (what the model was shown)."""
         return "\n".join(_texts(self.messages))
 
+    def turn_texts(self) -> list[str]:
+        """The texts of every user turn that are not tool results (prompts, channel events)."""
+        found: list[str] = []
+        for message in self.messages:
+            if message.get("role") != "user":
+                continue
+            content = message.get("content")
+            if isinstance(content, str):
+                found.append(content)
+            elif isinstance(content, list):
+                found += [str(b.get("text", "")) for b in content if isinstance(b, dict) and b.get("type") == "text"]
+        return found
+
     def last_user_texts(self) -> list[str]:
         """The texts of the last user turn (a channel event, a typed prompt, a tool result)."""
         for message in reversed(self.messages):

@@ -9,18 +9,21 @@ it alive (stdin is read on the event loop, not in a worker thread).
 """
 
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 
-from agentbus.adapters.claude_mcp import protocol, pushmode, wire
+from agentbus.adapters.claude_mcp import protocol, pushmode, transcript, wire
 from agentbus.adapters.claude_mcp.opening import Opening, StdioFds, stderr_line
 from agentbus.adapters.claude_mcp.router import Router
 from agentbus.adapters.claude_mcp.startup import Identity, Joined
 from agentbus.adapters.claude_mcp.tools import TOOLS, ToolBox
+from agentbus.adapters.claude_mcp.transcript import TranscriptFollower
 from agentbus.adapters.claude_mcp.transport import LineWriter, StdioTransport, TransportClosed
 from agentbus.core.envelope import Envelope
 from agentbus.core.errors import BusError
@@ -69,7 +72,8 @@ class ClientSession:
         self.tasks = tasks
         self.push_mode = pushmode.decide()
         log.info("push: %s (%s)", "on" if self.push_mode.push else "off", self.push_mode.reason)
-        self.toolbox = ToolBox(endpoint, identity, self.push_mode)
+        self.toolbox = ToolBox(endpoint, identity, self.push_mode, transcript.locate(os.environ))
+        self.follower: TranscriptFollower | None = None
         self.settle_seconds = endpoint.settings.push_settle_seconds
         self._initialized = anyio.Event()
         self._tools_listed = anyio.Event()
@@ -94,13 +98,34 @@ class ClientSession:
         return await self.toolbox.call(name, arguments)
 
     async def open_channel_when_heard(self, delivery: ChannelDelivery) -> None:
-        """Attach the delivery once the client can hear pushes (never before the tools/list answer)."""
+        """Attach the delivery once the client can hear pushes (never before the tools/list answer).
+
+        With a transcript to read, receipts are on: what this session's transcript already shows
+        (a restarted adapter) is stamped first, so none of it is pushed again.
+        """
         await self._initialized.wait()
         with anyio.move_on_after(TOOLS_LIST_GRACE_SECONDS):
             await self._tools_listed.wait()
         await anyio.sleep(self.settle_seconds)
-        if self.push_mode.push and not self.endpoint.can_push:
-            self.endpoint.attach(delivery)
+        if not self.push_mode.push or self.endpoint.can_push:
+            return
+        receipts = False
+        if self.toolbox.transcript.path is not None:
+            follower = TranscriptFollower(self.toolbox.transcript.path, self.endpoint.confirm_now)
+            try:
+                await anyio.to_thread.run_sync(follower.start)
+            except OSError as exc:
+                self.toolbox.transcript = transcript.Location(None, f"cannot follow the transcript: {exc}")
+            else:
+                self.follower = follower
+                self.endpoint.poll_hooks.append(follower.check)
+                receipts = True
+        log.info("receipts: %s (%s)", "on" if receipts else "off", self.toolbox.transcript.reason)
+        self.endpoint.attach(delivery, receipts=receipts)
+
+    def close(self) -> None:
+        if self.follower is not None:
+            self.follower.close()
 
     async def handle(self, line: bytes | wire.Refusal, writer: LineWriter) -> None:
         incoming = line if isinstance(line, wire.Refusal) else wire.classify(line)
@@ -162,6 +187,7 @@ async def _serve_client(
                 answers.cancel_scope.deadline = anyio.current_time() + EOF_GRACE_SECONDS
             finally:
                 endpoint.detach()
+                session.close()
         transport.close()
         tasks.cancel_scope.cancel()
 

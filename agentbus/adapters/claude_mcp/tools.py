@@ -13,9 +13,10 @@ import anyio.to_thread
 from agentbus.adapters.claude_mcp.protocol import render_channel
 from agentbus.adapters.claude_mcp.pushmode import PushMode
 from agentbus.adapters.claude_mcp.startup import Identity
-from agentbus.core.bus import Peer
+from agentbus.adapters.claude_mcp.transcript import Location
+from agentbus.core.bus import Peer, Receipt
 from agentbus.core.envelope import iso_utc
-from agentbus.core.errors import BusError
+from agentbus.core.errors import BusError, UnknownMessage
 from agentbus.core.names import BROADCAST
 from agentbus.endpoint import Endpoint
 
@@ -98,6 +99,18 @@ TOOLS: list[dict[str, Any]] = [
         "annotations": {"title": "Rename this agentbus peer", "openWorldHint": False},
     },
     {
+        "name": "message_status",
+        "description": (
+            "Ask agentbus where a message you sent (or received) is: queued, pushed, received by the peer's "
+            "Claude Code, seen by its model, or answered. Use the msg_id that send_message returned."
+        ),
+        "inputSchema": _object(
+            {"msg_id": {"type": "integer", "description": "The msg_id of the message (send_message returns it)."}},
+            ["msg_id"],
+        ),
+        "annotations": {"title": "Status of an agentbus message", "readOnlyHint": True, "openWorldHint": False},
+    },
+    {
         "name": "read_messages",
         "description": (
             "Fetch the agentbus messages waiting for this session (pull), in the same "
@@ -164,9 +177,12 @@ def _optional_int(args: Mapping[str, Any], key: str, what: str) -> int | None:
 
 
 def text_result(text: str, structured: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A successful result. Claude Code shows the model a result's ``structuredContent`` instead of its
+    text when there is one (seen with 2.1.197 and 2.1.331), so the text rides in it as ``text`` too:
+    otherwise read_messages would hand the model ids without the messages."""
     result: dict[str, Any] = {"content": [{"type": "text", "text": text}], "isError": False}
     if structured is not None:
-        result["structuredContent"] = structured
+        result["structuredContent"] = {**structured, "text": text}
     return result
 
 
@@ -181,10 +197,14 @@ def _delivery_mode(peer: Peer) -> str:
 class ToolBox:
     """Maps tool calls onto an Endpoint."""
 
-    def __init__(self, endpoint: Endpoint, identity: Identity, push_mode: PushMode) -> None:
+    def __init__(
+        self, endpoint: Endpoint, identity: Identity, push_mode: PushMode, transcript: Location | None = None
+    ) -> None:
         self.endpoint = endpoint
         self.identity = identity
         self.push_mode = push_mode
+        #: Where this session's receipts come from (or why there are none).
+        self.transcript = transcript or Location(None, "no transcript was looked for")
         self._handlers: dict[str, Callable[[Mapping[str, Any]], Awaitable[dict[str, Any]]]] = {
             "send_message": self.send_message,
             "broadcast": self.broadcast,
@@ -192,6 +212,7 @@ class ToolBox:
             "whoami": self.whoami,
             "set_name": self.set_name,
             "read_messages": self.read_messages,
+            "message_status": self.message_status,
         }
 
     async def call(self, name: str, arguments: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -225,13 +246,15 @@ class ToolBox:
         structured: dict[str, Any] = {"msg_id": msg_id, "to": to, "queued_offline": bool(receipt.queued_offline)}
         if reply_to is not None:
             structured["reply_to"] = reply_to
+        structured["state"] = "queued"
         if receipt.queued_offline:
-            text = f"{to} is not online; queued, delivered when {to} starts (msg_id {msg_id})."
+            text = f"{to} is not online; queued, pushed when {to} starts (msg_id {msg_id})."
             return text_result(text + await self._waiting_hint(), structured)
         can_push = to not in receipt.pull_only
         structured["can_push"] = can_push
         how = "; it receives by push" if can_push else "; it is online but pull only, so it sees it on read_messages"
-        return text_result(f"Sent to {to} (msg_id {msg_id}){how}." + await self._waiting_hint(), structured)
+        text = f"Sent to {to} (msg_id {msg_id}){how}; message_status tells when its model has seen it."
+        return text_result(text + await self._waiting_hint(), structured)
 
     async def broadcast(self, args: Mapping[str, Any]) -> dict[str, Any]:
         text = _string(args, "text", "the message")
@@ -283,6 +306,10 @@ class ToolBox:
             lines.append(f"AGENTBUS_NAME {identity.raw!r} was turned into the valid name {identity.asked_for!r}.")
         if endpoint.can_push:
             lines.append('Messages reach you by push, as <channel source="agentbus"> events.')
+            if endpoint.receipts:
+                lines.append(f"Receipts: on; agentbus confirms what you saw from {self.transcript.reason}.")
+            else:
+                lines.append(f"Receipts: off ({self.transcript.reason}); a push counts as delivered once written.")
         elif not self.push_mode.push:
             lines.append(f"Messages are not pushed to you: {self.push_mode.reason}. Call read_messages to fetch them.")
         else:
@@ -294,6 +321,8 @@ class ToolBox:
             "name": me,
             "requested": identity.asked_for,
             "can_push": endpoint.can_push,
+            "receipts": endpoint.receipts,
+            "receipts_source": self.transcript.reason,
             "bus": endpoint.bus.where,
         }
         return text_result("\n".join(lines), structured)
@@ -321,6 +350,19 @@ class ToolBox:
             return ""
         return f" {waiting} agentbus message{'s' if waiting != 1 else ''} waiting for you: call read_messages."
 
+    async def message_status(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        msg_id = _optional_int(args, "msg_id", "the msg_id send_message returned")
+        if msg_id is None:
+            raise ToolArgumentError("missing required argument 'msg_id' (the msg_id send_message returned)")
+        me = self.endpoint.name
+        try:
+            found = await anyio.to_thread.run_sync(self.endpoint.bus.receipt, msg_id)
+        except UnknownMessage:
+            found = None
+        if found is None or me not in (found.envelope.sender, found.envelope.recipient):
+            raise ToolArgumentError(f"no message {msg_id} was sent by or to you")
+        return text_result(describe_receipt(found), receipt_fields(found))
+
     async def read_messages(self, args: Mapping[str, Any]) -> dict[str, Any]:
         limit = _optional_int(args, "limit", f"1 to {READ_LIMIT_MAX}")
         if limit is None:
@@ -335,3 +377,42 @@ class ToolBox:
         if len(envelopes) == limit:
             text += "\n(There may be more: call read_messages again.)"
         return text_result(text, structured)
+
+
+def receipt_fields(receipt: Receipt) -> dict[str, Any]:
+    """A receipt as structured content: the state, then each rung's time (ISO 8601 UTC, or null)."""
+    envelope = receipt.envelope
+
+    def at(value: float | None) -> str | None:
+        return iso_utc(value) if value is not None else None
+
+    return {
+        "msg_id": envelope.id,
+        "from": envelope.sender,
+        "to": envelope.recipient,
+        "state": receipt.state,
+        "queued": at(envelope.created_at),
+        "pushed": at(receipt.pushed_at),
+        "received": at(receipt.received_at),
+        "seen": at(receipt.seen_at),
+        "answered": at(receipt.answered_at),
+        "answer_id": receipt.answer_id,
+        "recipient_receipts": receipt.recipient_receipts,
+    }
+
+
+def describe_receipt(receipt: Receipt) -> str:
+    """One sentence on where a message is, naming the proof behind the state."""
+    envelope = receipt.envelope
+    head = f"Message {envelope.id} from {envelope.sender} to {envelope.recipient}"
+    proofs = {
+        "answered": f"answered (message {receipt.answer_id} replies to it)",
+        "seen": "seen: it is in the recipient model's context (its Claude Code transcript shows it)",
+        "received": "received: the recipient's Claude Code has queued it for its model's next turn",
+        "delivered": "delivered: written to the recipient's session or read with read_messages "
+        "(this recipient gives no receipts, so nobody can say its model saw it)",
+        "pushed": "pushed: written to the recipient's session, not yet confirmed by its Claude Code",
+        "queued": "queued: waiting for the recipient"
+        + ("" if receipt.recipient_live else " (it is not online; it gets the message when it starts)"),
+    }
+    return f"{head}: {proofs[receipt.state]}."

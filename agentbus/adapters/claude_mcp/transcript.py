@@ -1,0 +1,191 @@
+"""Receipts from Claude Code's session transcript: which pushed events its model received and saw.
+
+Claude Code writes every session to ``<config>/projects/<project key>/<session id>.jsonl`` (config:
+CLAUDE_CONFIG_DIR, else ~/.claude; key: CLAUDE_PROJECT_DIR with every character that is not a
+letter or digit replaced by '-'), one JSON object per line. A channel event it accepted shows up
+at once as ``{"type": "queue-operation", "operation": "enqueue", "content": "<channel ...>"}``, and
+the moment the model gets it (at once when idle, at the end of a busy turn) as ``{"type": "user",
+"message": {"content": "<channel ...>"}}`` (both seen with 2.1.197 and 2.1.331).
+
+Privacy: this file holds the user's whole conversation. The follower opens only this session's
+file, skips every line without a ``<channel`` tag before parsing it, keeps only the tag's
+``msg_id``, ``from`` and ``ts`` attributes, and stores or logs nothing else (SECURITY.md).
+"""
+
+import html
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agentbus.endpoint import Sighting
+
+log = logging.getLogger(__name__)
+
+_TAG_HEAD = re.compile(r"<channel\s([^>]*)>")
+_ATTRIBUTE = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="([^"]*)"')
+_SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+READ_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where this session's transcript is, or why there is none (``path`` None: no receipts)."""
+
+    path: Path | None
+    reason: str
+
+
+def locate(env: Mapping[str, str]) -> Location:
+    """The transcript of the Claude Code session that started this adapter, from its environment."""
+    session = env.get("CLAUDE_CODE_SESSION_ID", "")
+    project = env.get("CLAUDE_PROJECT_DIR", "")
+    if not session:
+        return Location(None, "the client set no CLAUDE_CODE_SESSION_ID (not a Claude Code session)")
+    if not _SESSION_ID.fullmatch(session):
+        return Location(None, f"CLAUDE_CODE_SESSION_ID {session[:40]!r} is not a session id")
+    if not project:
+        return Location(None, "the client set no CLAUDE_PROJECT_DIR")
+    config = env.get("CLAUDE_CONFIG_DIR") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".claude")
+    key = re.sub(r"[^A-Za-z0-9]", "-", project)
+    path = Path(config).expanduser() / "projects" / key / f"{session}.jsonl"
+    return Location(path, f"Claude Code's transcript {path}")
+
+
+def sightings_in(line: bytes) -> list[Sighting]:
+    """The channel events one transcript line shows: enqueued (received) or in a user turn (seen)."""
+    if b"<channel" not in line:
+        return []
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return []  # a line being written, or not JSON: nothing of ours
+    if not isinstance(record, dict):
+        return []
+    kind = record.get("type")
+    if kind == "queue-operation" and record.get("operation") == "enqueue":
+        return list(_tags(record.get("content"), seen=False))
+    if kind == "user":
+        origin = record.get("origin")
+        if isinstance(origin, dict) and origin.get("kind") != "channel":
+            return []  # a prompt the user typed (or pasted a tag into) is not a channel event
+        message = record.get("message")
+        return list(_tags(message.get("content") if isinstance(message, dict) else None, seen=True))
+    return []
+
+
+def _tags(content: object, *, seen: bool) -> Iterator[Sighting]:
+    """The tag a channel record consists of: the content must open with it (a quoted tag does not count)."""
+    texts: list[str] = []
+    if isinstance(content, str):
+        texts.append(content)
+    elif isinstance(content, list):
+        texts += [str(b.get("text")) for b in content if isinstance(b, dict) and b.get("type") == "text"]
+    for text in texts:
+        if (head := _TAG_HEAD.match(text.lstrip())) is not None:
+            attributes = {key: html.unescape(value) for key, value in _ATTRIBUTE.findall(head.group(1))}
+            msg_id, sender, ts = attributes.get("msg_id", ""), attributes.get("from"), attributes.get("ts")
+            if msg_id.isdigit() and sender is not None and ts is not None:
+                yield Sighting(int(msg_id), sender, ts, seen)
+
+
+class TranscriptFollower:
+    """Reads the transcript as it grows and hands each batch of sightings to ``on_sightings``.
+
+    watchdog watches the file's directory (or, until Claude Code creates it on the session's first
+    record, the nearest directory that exists); ``check()`` reads whatever is new, and is also what
+    the adapter's safety poll calls, in case an event was missed.
+    """
+
+    def __init__(self, path: Path, on_sightings: Callable[[list[Sighting]], None]) -> None:
+        self.path = path
+        self.on_sightings = on_sightings
+        self._offset = 0
+        self._partial = b""
+        self._identity: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+        self._observer: Any = None
+        self._watched: Path | None = None
+
+    def start(self) -> None:
+        """Read what the transcript already holds (a restarted adapter), then follow it."""
+        from watchdog.observers import Observer
+
+        self.check()
+        self._observer = Observer()
+        self._observer.daemon = True
+        self._watch_nearest()
+        self._observer.start()
+
+    def close(self) -> None:
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=2)
+            self._observer = None
+
+    def _watch_nearest(self) -> None:
+        from watchdog.events import FileSystemEvent, FileSystemEventHandler
+
+        follower = self
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event: FileSystemEvent) -> None:
+                if event.event_type == "opened":
+                    return
+                follower._on_event(os.fsdecode(event.src_path))
+
+        while True:
+            target = self.path.parent
+            while not target.is_dir() and target != target.parent:
+                target = target.parent
+            if target == self._watched:
+                return
+            # The watches of ancestors stay (stopping one from its own event thread makes watchdog
+            # log an error); their events are ignored once the transcript's directory is watched.
+            self._observer.schedule(Handler(), os.fsdecode(target))
+            self._watched = target
+            # A directory created below ``target`` before this watch began sent no event: look again.
+
+    def _on_event(self, src_path: str) -> None:
+        try:
+            if self._watched != self.path.parent:
+                self._watch_nearest()  # a directory on the way may have appeared
+                if self._watched == self.path.parent:
+                    self.check()  # the file may have been written before the new watch began
+                    return
+            if src_path == os.fsdecode(self.path):
+                self.check()
+        except Exception:  # the observer thread must live on; the safety poll reads again
+            log.warning("could not follow the transcript", exc_info=True)
+
+    def check(self) -> None:
+        """Read the lines appended since the last read (from the start if the file was replaced)."""
+        with self._lock:
+            found: list[Sighting] = []
+            for line in self._new_lines():
+                found += sightings_in(line)
+        if found:
+            self.on_sightings(found)
+
+    def _new_lines(self) -> Iterator[bytes]:
+        """Complete lines appended since the last read, a chunk at a time (a long transcript is not
+        held in memory whole); a line still being written waits in ``_partial``."""
+        try:
+            handle = open(self.path, "rb")  # noqa: SIM115 - closed below
+        except OSError:
+            return
+        with handle:
+            info = os.fstat(handle.fileno())
+            identity = (info.st_dev, info.st_ino)
+            if identity != self._identity or info.st_size < self._offset:
+                self._identity, self._offset, self._partial = identity, 0, b""
+            handle.seek(self._offset)
+            while chunk := handle.read(READ_CHUNK):
+                self._offset += len(chunk)
+                *lines, self._partial = (self._partial + chunk).split(b"\n")
+                yield from lines

@@ -1,0 +1,211 @@
+"""SPEC section 6b: receipts (the ladder on the bus; pushed again when the client dropped it; seen once)."""
+
+import json
+import os
+import signal
+import uuid
+
+from conformance.checks import reply_to_argument, send
+from conformance.harness import Harness
+from conformance.marks import rule
+from conformance.procs import stays, wait_until
+from fakeclaude import Session
+
+#: A short grace, yet one a loaded CI machine confirms within, so a dropped push returns soon.
+GRACE = {"AGENTBUS_RECEIPT_GRACE_SECONDS": "3", "AGENTBUS_SAFETY_POLL_SECONDS": "0.5"}
+
+
+def _drop_once(wanted: set[str]) -> "object":
+    """A fakeclaude ``drop_events`` predicate: drop the first push of each msg_id in ``wanted``."""
+    dropped: set[str] = set()
+
+    def drop(params: dict[str, object]) -> bool:
+        meta = params.get("meta")
+        mid = meta.get("msg_id") if isinstance(meta, dict) else None
+        if mid in wanted and mid not in dropped:
+            dropped.add(str(mid))
+            return True
+        return False
+
+    return drop
+
+
+def _sent(harness: Harness, sender: Session, to: str, text: str) -> int:
+    """Send ``text`` and return the id the bus gave it (found by its row: any adapter's result will do)."""
+    send(sender, to, text)
+    rows = harness.db.messages("recipient = ? AND body = ?", (to, text))
+    assert len(rows) == 1, f"expected one row for {text!r} to {to}, found {len(rows)}"
+    return int(rows[0]["id"])
+
+
+def _row(harness: Harness, message: int) -> dict[str, object]:
+    row = harness.db.message(message)
+    return dict(zip(row.keys(), row, strict=True))
+
+
+@rule("RCPT-1")
+def test_the_ladder_stamps_only_what_was_proven(harness: Harness) -> None:
+    """RCPT-1: Every message is on a ladder whose rungs are stamped on its row: queued -> pushed -> received
+    -> seen -> answered. `delivered_at` is when the adapter was done with it. A core never stamps a rung it
+    has no proof of."""
+    alice = harness.start("alice")
+    pulled = _sent(harness, alice, "bob", "for a session without channels")
+    bob = harness.start("bob", channels=False)
+    assert bob.call_tool("read_messages", {}).structured["count"] == 1
+    row = _row(harness, pulled)
+    assert row["delivered_at"] is not None, row
+    assert row["pushed_at"] is None and row["seen_at"] is None, f"pull stamped a push or a sighting: {row}"
+    carol = harness.start("carol")
+    pushed = _sent(harness, alice, "carol", "pushed to carol")
+    event = carol.wait_for_channel(timeout=10)
+    reply = send(carol, "alice", "answer", reply_to=reply_to_argument(carol, int(event.meta["msg_id"])))
+    assert not reply.is_error
+    wait_until(lambda: harness.db.message(pushed)["delivered_at"] is not None, 10, "the push to be stamped")
+    row = _row(harness, pushed)
+    assert row["pushed_at"] is not None and row["pushed_at"] <= row["delivered_at"], row
+    assert row["pushed_at"] >= row["created_at"], row
+    if row["seen_at"] is not None:
+        assert row["received_at"] is not None and row["seen_at"] >= row["pushed_at"], row
+
+
+@rule("RCPT-2")
+def test_pushes_are_delivered_when_seen_in_the_transcript(harness: Harness) -> None:
+    """RCPT-2 (capability `receipts`): An adapter with receipts registers with `peers.receipts = true`,
+    stamps `pushed_at` after the push resolved (not `delivered_at`), and stamps `received_at`, then
+    `seen_at` and `delivered_at`, only when its client's record shows the event."""
+    alice = harness.start("alice")
+    bob = harness.start("bob")
+    bob.begin_turn()  # the model is busy: the event is received (queued), not seen
+    message = _sent(harness, alice, "bob", "seen once the turn ends")
+    bob.wait_for_channel(timeout=10)
+    wait_until(lambda: harness.db.message(message)["received_at"] is not None, 10, "received_at")
+    row = _row(harness, message)
+    assert row["pushed_at"] is not None and row["seen_at"] is None and row["delivered_at"] is None, row
+    peer = harness.db.peer("bob")
+    assert peer is not None and bool(peer["receipts"]), f"bob does not announce receipts: {peer}"
+    bob.end_turn()
+    wait_until(lambda: harness.db.message(message)["seen_at"] is not None, 10, "seen_at after the turn")
+    row = _row(harness, message)
+    assert row["delivered_at"] is not None and row["received_at"] <= row["seen_at"], row
+
+
+@rule("RCPT-2")
+def test_without_a_transcript_it_says_so_and_stamps_at_push(harness: Harness) -> None:
+    """RCPT-2 (capability `receipts`): Where it has no such record (another client, no session id) it says
+    so in `whoami` and falls back to `delivered_at` at push."""
+    alice = harness.start("alice")
+    bob = harness.start("bob", transcript=False)
+    message = _sent(harness, alice, "bob", "no transcript here")
+    bob.wait_for_channel(timeout=10)
+    wait_until(lambda: harness.db.message(message)["delivered_at"] is not None, 10, "delivered at push")
+    whoami = bob.call_tool("whoami", {})
+    assert "receipt" in whoami.text.lower(), f"whoami does not say receipts are off: {whoami.text!r}"
+    peer = harness.db.peer("bob")
+    assert peer is not None and not bool(peer["receipts"]), peer
+
+
+@rule("RCPT-3")
+def test_a_dropped_push_is_pushed_again_and_seen_once(harness: Harness) -> None:
+    """RCPT-3 (capability `receipts`): A message pushed but not received within the receipt grace is pushed
+    again; a received one is not, and a seen one never is."""
+    alice = harness.start("alice", env=GRACE)
+    bob = harness.start("bob", env=GRACE, drop_events=_drop_once({"2", "4"}))
+    bob.wait_channel_ready()
+    ids = [_sent(harness, alice, "bob", f"message {n}") for n in range(1, 6)]
+    wait_until(lambda: len(bob.channel_events) >= 5, 20, "every message, the dropped ones pushed again")
+    wait_until(lambda: all(harness.db.message(i)["seen_at"] is not None for i in ids), 10, "every message seen")
+    assert len(bob.dropped_events) == 2, bob.report()
+    seen = bob.seen_in_transcript()
+    assert sorted(seen) == sorted(str(i) for i in ids), f"the model saw {seen}, expected each of {ids} once"
+    assert stays(lambda: len(bob.channel_events) == 5, 2.5), f"a seen message was pushed again: {bob.report()}"
+
+
+@rule("RCPT-3")
+def test_a_received_message_waits_for_the_turn_and_is_not_pushed_again(harness: Harness) -> None:
+    """RCPT-3 (capability `receipts`): a received one is not pushed again (the client holds it for the
+    model's next turn)."""
+    alice = harness.start("alice", env=GRACE)
+    bob = harness.start("bob", env=GRACE)
+    bob.wait_channel_ready()
+    bob.begin_turn()
+    message = _sent(harness, alice, "bob", "wait for the turn")
+    bob.wait_for_channel(timeout=10)
+    assert stays(lambda: len(bob.channel_events) == 1, 3.0), f"pushed again while queued: {bob.report()}"
+    bob.end_turn()
+    wait_until(lambda: harness.db.message(message)["seen_at"] is not None, 10, "seen after the turn")
+    assert bob.seen_in_transcript() == [str(message)]
+
+
+def _same_session_env(first: object) -> dict[str, str]:
+    env = first.env
+    return {key: env[key] for key in ("CLAUDE_CODE_SESSION_ID", "CLAUDE_PROJECT_DIR")}
+
+
+@rule("RCPT-4")
+def test_a_restarted_adapter_does_not_push_what_the_model_saw(harness: Harness) -> None:
+    """RCPT-4 (capability `receipts`): A restarted adapter in the same client session first reads that
+    session's record, so what the model already saw is stamped, not pushed again."""
+    alice = harness.start("alice", env=GRACE)
+    bob = harness.start("bob", env=GRACE)
+    bob.wait_channel_ready()
+    bob.begin_turn()
+    message = _sent(harness, alice, "bob", "seen after the adapter died")
+    bob.wait_for_channel(timeout=10)
+    wait_until(lambda: harness.db.message(message)["received_at"] is not None, 10, "received_at")
+    assert bob.adapter_pid is not None
+    os.kill(bob.adapter_pid, signal.SIGKILL)  # between push and seen
+    wait_until(lambda: bob.returncode is not None, 10, "the adapter to die")
+    bob.end_turn()  # the client still shows it to the model: the transcript has it
+    again = harness.start("bob", env={**GRACE, **_same_session_env(bob)})
+    wait_until(lambda: harness.db.message(message)["seen_at"] is not None, 10, "seen_at from the old record")
+    assert stays(lambda: again.channel_events == [], 2.5), f"pushed again after it was seen: {again.report()}"
+    assert again.seen_in_transcript() == [str(message)]
+
+
+@rule("RCPT-4")
+def test_a_push_lost_with_a_killed_adapter_is_pushed_again(harness: Harness) -> None:
+    """RCPT-4 (capability `receipts`): A restarted adapter in the same client session first reads that
+    session's record; what it does not show is pushed again (nothing is lost across a SIGKILL)."""
+    alice = harness.start("alice", env=GRACE)
+    bob = harness.start("bob", env=GRACE, drop_events=lambda _params: True)
+    message = _sent(harness, alice, "bob", "lost with the first adapter")
+    wait_until(lambda: harness.db.message(message)["pushed_at"] is not None, 10, "the first push")
+    assert bob.adapter_pid is not None
+    os.kill(bob.adapter_pid, signal.SIGKILL)
+    wait_until(lambda: bob.returncode is not None, 10, "the adapter to die")
+    again = harness.start("bob", env={**GRACE, **_same_session_env(bob)})
+    assert again.wait_for_channel(timeout=15).content == "lost with the first adapter"
+    wait_until(lambda: harness.db.message(message)["seen_at"] is not None, 10, "seen after the push again")
+    assert again.seen_in_transcript() == [str(message)]
+
+
+@rule("RCPT-5")
+def test_only_its_own_session_record_and_its_own_tags_count(harness: Harness) -> None:
+    """RCPT-5 (capability `receipts`): The adapter reads only its own session's record, looks only for its
+    channel tags, and stores or logs nothing else from it."""
+    alice = harness.start("alice")
+    bob = harness.start("bob", env={"AGENTBUS_LOG_LEVEL": "DEBUG"}, drop_events=lambda _params: True)
+    message = _sent(harness, alice, "bob", "dropped, and claimed seen elsewhere")
+    wait_until(lambda: harness.db.message(message)["pushed_at"] is not None, 10, "the push")
+    row = harness.db.message(message)
+    tag = f'<channel source="agentbus" from="alice" msg_id="{message}" ts="{_iso(row["created_at"])}">x</channel>'
+    path = bob.transcript_path
+    assert path is not None
+    secret = f"the user's private words {uuid.uuid4()}"
+    other = path.with_name(f"{uuid.uuid4()}.jsonl")  # another session of the same project
+    record = {"type": "user", "message": {"role": "user", "content": tag}, "origin": {"kind": "channel"}}
+    other.parent.mkdir(parents=True, exist_ok=True)
+    other.write_text(json.dumps(record) + "\n")
+    assert bob.transcript is not None
+    bob.transcript.prompt(secret)
+    bob.transcript.prompt(f"quoting a tag is not seeing it: {tag}")
+    unseen = stays(lambda: harness.db.message(message)["seen_at"] is None, 2.0)
+    assert unseen, "stamped seen from another session's record or from a tag quoted in a prompt"
+    assert secret not in bob.stderr, "the adapter logged the user's conversation"
+
+
+def _iso(epoch: float) -> str:
+    from datetime import UTC, datetime
+
+    moment = datetime.fromtimestamp(epoch, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

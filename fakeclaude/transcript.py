@@ -1,0 +1,108 @@
+"""The session transcript a fake Claude Code writes, in the real client's format, for receipts.
+
+Claude Code appends every session record to ``<config>/projects/<project key>/<session id>.jsonl``.
+For a channel event it writes, at once, ``{"type": "queue-operation", "operation": "enqueue",
+"content": <the tag>}``; when the model gets it (at once when idle, when the turn ends when busy) a
+dequeue record and a ``{"type": "user", "message": {"role": "user", "content": <the tag>}}`` record
+(shapes read from 2.1.197 and 2.1.331 transcripts). Adapters that give receipts read these lines.
+"""
+
+import json
+import re
+import threading
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+def project_key(project_dir: str) -> str:
+    """The directory name Claude Code uses for a project: every non-alphanumeric character becomes '-'."""
+    return re.sub(r"[^A-Za-z0-9]", "-", project_dir)
+
+
+def transcript_path(config_dir: Path, project_dir: str, session_id: str) -> Path:
+    return config_dir / "projects" / project_key(project_dir) / f"{session_id}.jsonl"
+
+
+def _now() -> str:
+    moment = datetime.now(tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class TranscriptWriter:
+    """Appends records as Claude Code does; ``busy`` holds user records until ``end_turn``."""
+
+    def __init__(self, path: Path, session_id: str, project_dir: str, source: str) -> None:
+        self.path = path
+        self.session_id = session_id
+        self.project_dir = project_dir
+        self.source = source
+        self.busy = False
+        self._held: list[str] = []
+        self._parent: str | None = None
+        self._lock = threading.Lock()
+
+    def _append(self, records: list[dict[str, Any]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write("".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records))
+
+    def prompt(self, text: str) -> None:
+        """A prompt the user typed (a plain user record)."""
+        with self._lock:
+            self._append([self._user(text, channel=False)])
+
+    def channel_event(self, rendered: str) -> bool:
+        """An accepted channel event: enqueued now, shown to the model now unless busy. True if shown."""
+        with self._lock:
+            enqueue = {
+                "type": "queue-operation",
+                "operation": "enqueue",
+                "timestamp": _now(),
+                "sessionId": self.session_id,
+                "content": rendered,
+            }
+            if self.busy:
+                self._append([enqueue])
+                self._held.append(rendered)
+                return False
+            self._append([enqueue, self._dequeue(), self._user(rendered, channel=True)])
+            return True
+
+    def begin_turn(self) -> None:
+        """The model is busy: channel events wait in the queue until ``end_turn``."""
+        with self._lock:
+            self.busy = True
+
+    def end_turn(self) -> list[str]:
+        """The turn ends: every held event reaches the model (dequeue + user record each). Returns them."""
+        with self._lock:
+            held, self._held, self.busy = self._held, [], False
+            records: list[dict[str, Any]] = []
+            for rendered in held:
+                records += [self._dequeue(), self._user(rendered, channel=True)]
+            if records:
+                self._append(records)
+            return held
+
+    def _dequeue(self) -> dict[str, Any]:
+        return {"type": "queue-operation", "operation": "dequeue", "timestamp": _now(), "sessionId": self.session_id}
+
+    def _user(self, content: str, *, channel: bool) -> dict[str, Any]:
+        record_id = str(uuid.uuid4())
+        record: dict[str, Any] = {
+            "parentUuid": self._parent,
+            "isSidechain": False,
+            "type": "user",
+            "message": {"role": "user", "content": content},
+            "uuid": record_id,
+            "timestamp": _now(),
+            "sessionId": self.session_id,
+            "cwd": self.project_dir,
+        }
+        if channel:
+            record["isMeta"] = True
+            record["origin"] = {"kind": "channel", "server": self.source}
+        self._parent = record_id
+        return record
