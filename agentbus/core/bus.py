@@ -38,11 +38,16 @@ MAX_MESSAGE_ID = 2**63 - 1
 # values and finds the compiled form in its cache, instead of rebuilding the expression per call.
 _PENDING = and_(messages.c.recipient == bindparam("mailbox"), messages.c.delivered_at.is_(None))
 # What a drainer may push now: pending, not accepted by the client yet (received), and not pushed
-# within the receipt grace (a push awaiting its receipt is not pushed again before that).
+# within the receipt grace (a push awaiting its receipt is not pushed again before that). pushed_at
+# is the first push; claimed_at, renewed by every push, the latest.
 _CLAIMABLE = and_(
     _PENDING,
     messages.c.received_at.is_(None),
-    or_(messages.c.pushed_at.is_(None), messages.c.pushed_at < bindparam("repush_before")),
+    or_(
+        messages.c.pushed_at.is_(None),
+        messages.c.claimed_at.is_(None),
+        messages.c.claimed_at < bindparam("repush_before"),
+    ),
 )
 _ANY_PENDING = select(messages.c.id).where(_CLAIMABLE).limit(1)
 _OTHER_LEASES = (
@@ -84,7 +89,7 @@ _STAMP_PUSHED = (
         messages.c.delivered_at.is_(None),
         messages.c.claimed_by == bindparam("claimer"),
     )
-    .values(pushed_at=bindparam("now"), claimed_at=bindparam("now"))
+    .values(pushed_at=func.coalesce(messages.c.pushed_at, bindparam("now")), claimed_at=bindparam("now"))
 )
 # A reply is proof that its sender's model saw the message it answers (RCPT-1).
 _ANSWER_PROVES_SEEN = (
