@@ -10,6 +10,7 @@ then stamped delivered when seen, and pushed again when the client did not recei
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -272,6 +273,7 @@ class Endpoint:
                 # One delivered stamp per claimed batch, after its pushes resolved (DELIV-3): a crash
                 # part-way re-pushes the rest of the batch (duplicates, DELIV-5), never loses it.
                 done: list[int] = []
+                first_at: float | None = None  # when the batch's first push resolved: its pushed_at
                 try:
                     for index, envelope in enumerate(batch):
                         try:
@@ -283,18 +285,19 @@ class Endpoint:
                             await anyio.to_thread.run_sync(self.bus.release, rest, self.claimer)
                             return pushed
                         done.append(envelope.id)
+                        first_at = first_at or time.time()
                         pushed += 1
                         self.stats.pushed += 1
                 finally:
                     if done:
                         with anyio.CancelScope(shield=True):
-                            await anyio.to_thread.run_sync(self._stamp_pushes, done)
+                            await anyio.to_thread.run_sync(self._stamp_pushes, done, first_at)
 
-    def _stamp_pushes(self, ids: list[int]) -> None:
+    def _stamp_pushes(self, ids: list[int], at: float | None = None) -> None:
         if not self.receipts:
             self.bus.mark_delivered(ids)
             return
-        self.bus.mark_pushed(ids, self.claimer)
+        self.bus.mark_pushed(ids, self.claimer, at=at)
         if self._tasks is not None:  # look again once the grace is over: what was not received goes again
             grace = self.settings.receipt_grace_seconds
             anyio.from_thread.run_sync(self._tasks.start_soon, self._wake_after, grace + 0.05)

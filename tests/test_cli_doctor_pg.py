@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from agentbus.cli import app
 from agentbus.cli import claude_config as cc
 from agentbus.core import Bus, Settings
+from agentbus.core.schema import SCHEMA_HEAD
 
 PG_ADMIN_URL = os.environ.get("AGENTBUS_TEST_PG_URL", "")
 pytestmark = pytest.mark.skipif(not PG_ADMIN_URL, reason="set AGENTBUS_TEST_PG_URL to a PostgreSQL admin URL")
@@ -149,7 +150,7 @@ def test_a_healthy_bus_with_a_live_session(env: dict[str, str]) -> None:
     checks = by_id(report)
     assert checks["startup"]["status"] == "pass"
     assert checks["bus.server"]["status"] == "pass"
-    assert checks["bus.schema"]["summary"] == "schema 0001 (current)"
+    assert checks["bus.schema"]["summary"] == f"schema {SCHEMA_HEAD} (current)"
     assert checks["bus.privileges"]["status"] == "pass"
     assert "bob (push" in checks["bus.peers"]["summary"]
     assert checks["bus.mail"]["details"]["bob"]["delivered"] == 1

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, make_url, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, make_url, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
 from agentbus.core import migrate
@@ -82,14 +82,21 @@ _STAMP_DELIVERED = (
 )
 # A push to a peer with receipts: written, but delivered only once seen. The lease stays (renewed),
 # so no other drainer takes it while its receipt is awaited.
+# A reply can land before this stamp (the recipient answered at once): then the row is already seen
+# and delivered, and only the time of the first push is filled in.
 _STAMP_PUSHED = (
     update(messages)
-    .where(
-        messages.c.id.in_(bindparam("ids", expanding=True)),
-        messages.c.delivered_at.is_(None),
-        messages.c.claimed_by == bindparam("claimer"),
+    .where(messages.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        pushed_at=func.coalesce(messages.c.pushed_at, bindparam("at")),
+        claimed_at=case(
+            (
+                and_(messages.c.delivered_at.is_(None), messages.c.claimed_by == bindparam("claimer")),
+                bindparam("now"),
+            ),
+            else_=messages.c.claimed_at,
+        ),
     )
-    .values(pushed_at=func.coalesce(messages.c.pushed_at, bindparam("now")), claimed_at=bindparam("now"))
 )
 # A reply is proof that its sender's model saw the message it answers (RCPT-1).
 _ANSWER_PROVES_SEEN = (
@@ -652,17 +659,18 @@ class Bus:
         with self._write() as conn:
             conn.execute(_STAMP_DELIVERED, {"ids": id_list, "now": now, "pushed": now if pushed else None})
 
-    def mark_pushed(self, ids: Iterable[int], claimer: str) -> None:
+    def mark_pushed(self, ids: Iterable[int], claimer: str, *, at: float | None = None) -> None:
         """Stamp pushed_at for a recipient with receipts: delivered comes with ``mark_seen``.
 
-        Until then the message is not pushed again, unless the client has not received it within
-        ``receipt_grace_seconds`` (then the next claim takes it again: SPEC RCPT-3).
+        ``at`` is when the push resolved (default now). Until seen the message is not pushed again,
+        unless the client has not received it within ``receipt_grace_seconds`` (SPEC RCPT-3).
         """
         id_list = list(ids)
         if not id_list:
             return
+        now = time.time()
         with self._write() as conn:
-            conn.execute(_STAMP_PUSHED, {"ids": id_list, "now": time.time(), "claimer": claimer})
+            conn.execute(_STAMP_PUSHED, {"ids": id_list, "now": now, "at": at or now, "claimer": claimer})
 
     def mark_received(self, recipient: str, ids: Iterable[int]) -> list[int]:
         """The client accepted (queued) these messages of ``recipient``; returns the ids newly stamped."""
