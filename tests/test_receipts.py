@@ -90,6 +90,25 @@ def test_the_follower_reads_only_new_complete_lines(tmp_path: Path) -> None:
         follower.close()
 
 
+def test_reading_the_transcript_does_not_wake_the_follower_again(tmp_path: Path) -> None:
+    """Its own reads raise opened/closed events; reacting to them would read forever (100% CPU)."""
+    path = tmp_path / "s.jsonl"
+    path.write_text("")
+    found: list[Sighting] = []
+    follower = transcript.TranscriptFollower(path, found.extend)
+    follower.start()
+    try:
+        with path.open("a") as handle:
+            handle.write(json.dumps({"type": "queue-operation", "operation": "enqueue", "content": TAG}) + "\n")
+        wait_until(lambda: found, timeout=10, what="the appended line")
+        time.sleep(0.3)  # let the events of that one write settle
+        reads = follower.reads
+        time.sleep(1.0)  # an observation window: nothing is written, so nothing may be read
+        assert follower.reads == reads, f"the follower read the file {follower.reads - reads} times with no write"
+    finally:
+        follower.close()
+
+
 # ------------------------------------------------------------------ the ladder through real adapters
 
 

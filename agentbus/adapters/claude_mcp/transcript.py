@@ -111,6 +111,8 @@ class TranscriptFollower:
         self._lock = threading.Lock()
         self._observer: Any = None
         self._watched: Path | None = None
+        #: How many times the file was read (each watchdog event or safety poll that found it).
+        self.reads = 0
 
     def start(self) -> None:
         """Read what the transcript already holds (a restarted adapter), then follow it."""
@@ -129,15 +131,26 @@ class TranscriptFollower:
             self._observer = None
 
     def _watch_nearest(self) -> None:
-        from watchdog.events import FileSystemEvent, FileSystemEventHandler
+        from watchdog.events import (
+            DirCreatedEvent,
+            DirMovedEvent,
+            FileClosedEvent,
+            FileCreatedEvent,
+            FileModifiedEvent,
+            FileMovedEvent,
+            FileSystemEvent,
+            FileSystemEventHandler,
+        )
 
         follower = self
+        # Writes and new entries only: reading the file ourselves raises opened / closed-no-write
+        # events, and reacting to those would read again, forever.
+        wanted = (FileModifiedEvent, FileClosedEvent, FileCreatedEvent, FileMovedEvent, DirCreatedEvent, DirMovedEvent)
 
         class Handler(FileSystemEventHandler):
             def on_any_event(self, event: FileSystemEvent) -> None:
-                if event.event_type == "opened":
-                    return
-                follower._on_event(os.fsdecode(event.src_path))
+                if isinstance(event, wanted):
+                    follower._on_event(os.fsdecode(event.src_path))
 
         while True:
             target = self.path.parent
@@ -147,7 +160,7 @@ class TranscriptFollower:
                 return
             # The watches of ancestors stay (stopping one from its own event thread makes watchdog
             # log an error); their events are ignored once the transcript's directory is watched.
-            self._observer.schedule(Handler(), os.fsdecode(target))
+            self._observer.schedule(Handler(), os.fsdecode(target), event_filter=list(wanted))
             self._watched = target
             # A directory created below ``target`` before this watch began sent no event: look again.
 
@@ -166,6 +179,7 @@ class TranscriptFollower:
     def check(self) -> None:
         """Read the lines appended since the last read (from the start if the file was replaced)."""
         with self._lock:
+            self.reads += 1
             found: list[Sighting] = []
             for line in self._new_lines():
                 found += sightings_in(line)
