@@ -199,10 +199,7 @@ class Endpoint:
             await self._quietly(self._confirm, sightings)
 
     def _confirm(self, sightings: list[Sighting]) -> None:
-        awaiting = {e.id: e for e in self.bus.awaiting_receipt(self.name)}
-        matched = [s for s in sightings if s.msg_id in awaiting and _is_of(s, awaiting[s.msg_id])]
-        seen = self.bus.mark_seen(self.name, {s.msg_id for s in matched if s.seen})
-        received = self.bus.mark_received(self.name, {s.msg_id for s in matched if not s.seen})
+        seen, received = self.bus.confirm_receipts(self.name, ((s.msg_id, s.sender, s.ts, s.seen) for s in sightings))
         if seen or received:
             log.debug("receipts: seen %s, received %s", seen, received)
 
@@ -424,7 +421,3 @@ class Endpoint:
 
     async def history(self, limit: int = 20) -> list[Envelope]:
         return await anyio.to_thread.run_sync(lambda: self.bus.history(self.name, limit=limit))
-
-
-def _is_of(sighting: Sighting, envelope: Envelope) -> bool:
-    return sighting.sender == envelope.sender and sighting.ts == envelope.ts

@@ -139,6 +139,22 @@ def test_every_dropped_push_is_pushed_again_and_seen_exactly_once(fakeclaude_bus
         assert all(bus.receipt(i).attempts == (2 if i in (2, 4, 5) else 1) for i in range(1, 7))
 
 
+def test_a_sighting_faster_than_the_push_stamp_still_counts(fakeclaude_bus: Sandbox) -> None:
+    """fakeclaude writes its transcript the moment an event arrives, often before the adapter has stamped
+    the push: that sighting must count, or the message is pushed again (a duplicate for the model)."""
+    alice = fakeclaude_bus.start_session("alice", env=GRACE)
+    bob = fakeclaude_bus.start_session("bob", env=GRACE)
+    bob.wait_channel_ready()
+    for n in range(100):
+        assert not alice.call_tool("send_message", {"to": "bob", "text": f"fast {n}"}).is_error
+        bob.wait_for_channel(lambda e, n=n: e.content == f"fast {n}", timeout=10)
+    with _bus(fakeclaude_bus) as bus:
+        wait_until(lambda: all(bus.receipt(i).seen_at for i in range(1, 101)), timeout=20, what="all seen")
+        assert [i for i in range(1, 101) if bus.receipt(i).attempts != 1] == []
+    time.sleep(float(GRACE["AGENTBUS_RECEIPT_GRACE_SECONDS"]) + 1)  # a re-push would come within this window
+    assert len(bob.channel_events) == 100, f"{len(bob.channel_events) - 100} pushed twice"
+
+
 def test_nothing_is_lost_across_a_sigkill_between_push_and_seen(fakeclaude_bus: Sandbox) -> None:
     alice = fakeclaude_bus.start_session("alice", env=GRACE)
     bob = fakeclaude_bus.start_session("bob", env=GRACE, drop_events=lambda _params: True)

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from agentbus.core import migrate
 from agentbus.core.config import Settings
 from agentbus.core.engine import WRITE_OPTION, lock_mailbox, make_engine, sqlite_file, translate_db_error
-from agentbus.core.envelope import Envelope
+from agentbus.core.envelope import Envelope, iso_utc
 from agentbus.core.errors import (
     BodyTooLarge,
     BusError,
@@ -660,7 +660,7 @@ class Bus:
             conn.execute(_STAMP_DELIVERED, {"ids": id_list, "now": now, "pushed": now if pushed else None})
 
     def mark_pushed(self, ids: Iterable[int], claimer: str, *, at: float | None = None) -> None:
-        """Stamp pushed_at for a recipient with receipts: delivered comes with ``mark_seen``.
+        """Stamp pushed_at for a recipient with receipts: delivered comes with ``confirm_receipts``.
 
         ``at`` is when the push resolved (default now). Until seen the message is not pushed again,
         unless the client has not received it within ``receipt_grace_seconds`` (SPEC RCPT-3).
@@ -672,52 +672,48 @@ class Bus:
         with self._write() as conn:
             conn.execute(_STAMP_PUSHED, {"ids": id_list, "now": now, "at": at or now, "claimer": claimer})
 
-    def mark_received(self, recipient: str, ids: Iterable[int]) -> list[int]:
-        """The client accepted (queued) these messages of ``recipient``; returns the ids newly stamped."""
-        return self._stamp_receipt(recipient, ids, seen=False)
+    def confirm_receipts(
+        self, recipient: str, sightings: Iterable[tuple[int, str, str, bool]]
+    ) -> tuple[list[int], list[int]]:
+        """Stamp what ``recipient``'s client showed, in one transaction; returns (seen, received) ids.
 
-    def mark_seen(self, recipient: str, ids: Iterable[int]) -> list[int]:
-        """These messages of ``recipient`` are in its model's context: received, seen and delivered."""
-        return self._stamp_receipt(recipient, ids, seen=True)
-
-    def _stamp_receipt(self, recipient: str, ids: Iterable[int], *, seen: bool) -> list[int]:
-        id_list = list(ids)
-        if not id_list:
-            return []
+        Each sighting is ``(msg_id, sender, ts, seen)``; it counts only for an undelivered message of
+        this recipient with that sender and ``ts`` (its envelope's, to the millisecond). A sighting
+        may come before the push stamp landed (the client is that fast): the row is still pending.
+        """
+        wanted = {}
+        for msg_id, sender, ts, seen in sightings:
+            wanted[msg_id] = (sender, ts, seen or wanted.get(msg_id, ("", "", False))[2])
+        if not wanted:
+            return [], []
         now = time.time()
-        column = messages.c.seen_at if seen else messages.c.received_at
-        values: dict[str, Any] = {"received_at": func.coalesce(messages.c.received_at, now)}
-        if seen:
-            values.update(
-                seen_at=now,
-                delivered_at=func.coalesce(messages.c.delivered_at, now),
-                pushed_at=func.coalesce(messages.c.pushed_at, now),
-                claimed_by=None,
-                claimed_at=None,
-            )
         with self._write() as conn:
             rows = conn.execute(
-                update(messages)
-                .where(messages.c.id.in_(id_list), messages.c.recipient == recipient, column.is_(None))
-                .values(**values)
-                .returning(messages.c.id)
-            ).scalars()
-            return sorted(rows)
-
-    def awaiting_receipt(self, recipient: str) -> list[Envelope]:
-        """Messages pushed to ``recipient`` and not seen yet (what its adapter looks for in the transcript)."""
-        with self._read() as conn:
-            rows = conn.execute(
-                select(messages)
-                .where(
+                select(messages).where(
+                    messages.c.id.in_(sorted(wanted)),
                     messages.c.recipient == recipient,
-                    messages.c.pushed_at.is_not(None),
-                    messages.c.seen_at.is_(None),
                     messages.c.delivered_at.is_(None),
                 )
-                .order_by(messages.c.id)
             ).all()
-        return [_envelope(row) for row in rows]
+            matched = [row for row in rows if (row.sender, iso_utc(row.created_at)) == wanted[row.id][:2]]
+            seen = sorted(row.id for row in matched if wanted[row.id][2])
+            received = sorted(row.id for row in matched if not wanted[row.id][2] and row.received_at is None)
+            if seen:
+                conn.execute(
+                    update(messages)
+                    .where(messages.c.id.in_(seen))
+                    .values(
+                        seen_at=now,
+                        received_at=func.coalesce(messages.c.received_at, now),
+                        delivered_at=now,
+                        pushed_at=func.coalesce(messages.c.pushed_at, now),
+                        claimed_by=None,
+                        claimed_at=None,
+                    )
+                )
+            if received:
+                conn.execute(update(messages).where(messages.c.id.in_(received)).values(received_at=now))
+        return seen, received
 
     def receipt(self, message_id: int) -> "Receipt":
         """The receipt ladder of one message (UnknownMessage if there is no such id)."""
