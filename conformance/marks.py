@@ -10,18 +10,22 @@ from conformance.rules import LEVELS, RULES, Rule
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Marker lines registered by the plugin (pytest's ``markers`` ini format).
+#: Marker names carry the kit's prefix, so a project's own ``must`` or ``spec`` marker cannot clash.
+PREFIX = "agentbus_"
+SPEC_MARK = PREFIX + "spec"
+REQUIRES_MARK = PREFIX + "requires"
 MARKERS = (
-    "spec(rule_id): the SPEC.md rule a conformance test checks (e.g. spec('DELIV-3'))",
-    "must: the cited rule is a MUST rule; a failure fails certification",
-    "should: the cited rule is a SHOULD rule; a failure is a warning unless --agentbus-strict",
-    "may: the cited rule is a MAY rule, tested only when the adapter claims its capability",
-    "requires(*names, why=None): requirements (conformance.requirements.Requirements properties) the test "
-    "needs; why says what the test is about, for the skip reason",
+    f"{SPEC_MARK}(rule_id): the SPEC.md rule a conformance test checks (e.g. {SPEC_MARK}('DELIV-3'))",
+    f"{PREFIX}must: the cited rule is a MUST rule; a failure fails certification",
+    f"{PREFIX}should: the cited rule is a SHOULD rule; a failure is a warning unless --agentbus-strict",
+    f"{PREFIX}may: the cited rule is a MAY rule, tested only when the adapter claims its capability",
+    f"{REQUIRES_MARK}(*names, why=None): requirements (conformance.requirements.Requirements properties) the "
+    "test needs; why says what the test is about, for the skip reason",
 )
 
 
 def rule(rule_id: str) -> Callable[[F], F]:
-    """Mark a test as checking ``rule_id``: applies ``spec(rule_id)`` and the rule's level marker.
+    """Mark a test as checking ``rule_id``: applies ``agentbus_spec(rule_id)`` and the level marker.
 
     The level comes from SPEC.md (``conformance.rules``), so a test cannot misstate it; a MAY rule
     also gets ``requires(<capability>)``, so it is skipped unless the manifest claims it.
@@ -32,10 +36,10 @@ def rule(rule_id: str) -> Callable[[F], F]:
     assert found.level in LEVELS
 
     def apply(func: F) -> F:
-        marked: Any = pytest.mark.spec(rule_id)(func)
-        marked = getattr(pytest.mark, found.level)(marked)
+        marked: Any = getattr(pytest.mark, SPEC_MARK)(rule_id)(func)
+        marked = getattr(pytest.mark, PREFIX + found.level)(marked)
         if found.capability:
-            marked = pytest.mark.requires(found.capability)(marked)
+            marked = getattr(pytest.mark, REQUIRES_MARK)(found.capability)(marked)
         return marked  # type: ignore[no-any-return]
 
     return apply
@@ -43,12 +47,13 @@ def rule(rule_id: str) -> Callable[[F], F]:
 
 def requires(*names: str, why: str | None = None) -> pytest.MarkDecorator:
     """Skip the test (with the reason, prefixed by ``why`` when given) unless every named requirement is open."""
-    return pytest.mark.requires(*names, why=why) if why else pytest.mark.requires(*names)
+    mark = getattr(pytest.mark, REQUIRES_MARK)
+    return mark(*names, why=why) if why else mark(*names)
 
 
 def rule_of(item: pytest.Item) -> Rule | None:
-    """The rule an item cites (its closest ``spec`` marker), or None for a test outside the standard."""
-    marker = item.get_closest_marker("spec")
+    """The rule an item cites (its closest ``agentbus_spec`` marker), or None for a test outside the standard."""
+    marker = item.get_closest_marker(SPEC_MARK)
     if marker is None or not marker.args:
         return None
     return RULES.get(str(marker.args[0]))

@@ -54,7 +54,7 @@ import pytest
 from agentbus.manifest import Manifest, ManifestError, resolve_adapter
 from conformance import fixtures
 from conformance.databases import Backend, BackendError, make_backend
-from conformance.marks import MARKERS, rule_of
+from conformance.marks import MARKERS, REQUIRES_MARK, rule_of
 from conformance.requirements import Requirements
 from conformance.results import Results
 from conformance.rules import KNOWN_CAPABILITIES, SPEC_VERSION, Rule
@@ -237,7 +237,7 @@ class ConformanceSession:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         """Skip (with the reason) a test whose ``requires`` names a closed requirement."""
-        marks = list(item.iter_markers("requires"))
+        marks = list(item.iter_markers(REQUIRES_MARK))
         if not marks:
             return
         for mark in marks:

@@ -49,7 +49,10 @@ def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 
 def test_inert_without_an_adapter(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_plain="import pytest\n@pytest.mark.must\ndef test_x():\n    pass\n")
+    pytester.makepyfile(
+        conftest="def pytest_configure(config):\n    config.addinivalue_line('markers', 'must: its own marker')\n",
+        test_plain="import pytest\n@pytest.mark.must\ndef test_x():\n    pass\n",
+    )
     result = _run(pytester, "--strict-markers")
     result.assert_outcomes(passed=1)
     assert "agentbus conformance" not in result.stdout.str()

@@ -69,6 +69,12 @@ def test_the_transcript_is_found_where_claude_code_writes_it(tmp_path: Path) -> 
     assert transcript.locate({**env, "CLAUDE_CODE_SESSION_ID": "../../etc/passwd"}).path is None
 
 
+def test_a_project_path_claude_code_hashes_turns_receipts_off(tmp_path: Path) -> None:
+    env = {"CLAUDE_CODE_SESSION_ID": "s1", "CLAUDE_PROJECT_DIR": "/p/" + "x" * 300, "HOME": str(tmp_path)}
+    found = transcript.locate(env)
+    assert found.path is None and "over 200 characters" in found.reason
+
+
 def test_the_follower_reads_only_new_complete_lines(tmp_path: Path) -> None:
     path = tmp_path / "projects" / "key" / "s.jsonl"
     found: list[Sighting] = []
@@ -153,6 +159,19 @@ def test_a_sighting_faster_than_the_push_stamp_still_counts(fakeclaude_bus: Sand
         assert [i for i in range(1, 101) if bus.receipt(i).attempts != 1] == []
     time.sleep(float(GRACE["AGENTBUS_RECEIPT_GRACE_SECONDS"]) + 1)  # a re-push would come within this window
     assert len(bob.channel_events) == 100, f"{len(bob.channel_events) - 100} pushed twice"
+
+
+def test_a_message_never_received_is_pushed_at_most_max_times(fakeclaude_bus: Sandbox) -> None:
+    env = {**GRACE, "AGENTBUS_RECEIPT_GRACE_SECONDS": "0.5", "AGENTBUS_RECEIPT_MAX_PUSHES": "3"}
+    alice = fakeclaude_bus.start_session("alice", env=env)
+    bob = fakeclaude_bus.start_session("bob", env=env, drop_events=lambda _params: True)
+    assert not alice.call_tool("send_message", {"to": "bob", "text": "never received"}).is_error
+    wait_until(lambda: len(bob.dropped_events) >= 3, timeout=20, what="three pushes")
+    with _bus(fakeclaude_bus) as bus:
+        # Over four more graces (and safety polls), no fourth push.
+        time.sleep(2.5)
+        assert len(bob.dropped_events) == 3, bob.report()
+        assert bus.receipt(1).state == "pushed" and bus.receipt(1).attempts == 3
 
 
 def test_nothing_is_lost_across_a_sigkill_between_push_and_seen(fakeclaude_bus: Sandbox) -> None:

@@ -40,13 +40,17 @@ _PENDING = and_(messages.c.recipient == bindparam("mailbox"), messages.c.deliver
 # What a drainer may push now: pending, not accepted by the client yet (received), and not pushed
 # within the receipt grace (a push awaiting its receipt is not pushed again before that). pushed_at
 # is the first push; claimed_at, renewed by every push, the latest.
+# A message pushed max_pushes times without a receipt is not pushed again (it stays "pushed", and
+# doctor says so): a wrong transcript path must not flood a model with copies.
 _CLAIMABLE = and_(
     _PENDING,
     messages.c.received_at.is_(None),
     or_(
         messages.c.pushed_at.is_(None),
-        messages.c.claimed_at.is_(None),
-        messages.c.claimed_at < bindparam("repush_before"),
+        and_(
+            messages.c.attempts < bindparam("max_pushes"),
+            or_(messages.c.claimed_at.is_(None), messages.c.claimed_at < bindparam("repush_before")),
+        ),
     ),
 )
 _ANY_PENDING = select(messages.c.id).where(_CLAIMABLE).limit(1)
@@ -631,7 +635,8 @@ class Bus:
         repush_before = now - self.settings.receipt_grace_seconds
         # An empty mailbox (every safety poll, most wakes' second pass) costs a read, not the write lock.
         with self._read() as conn:
-            if conn.execute(_ANY_PENDING, {"mailbox": recipient, "repush_before": repush_before}).first() is None:
+            bounds = {"repush_before": repush_before, "max_pushes": self.settings.receipt_max_pushes}
+            if conn.execute(_ANY_PENDING, {"mailbox": recipient, **bounds}).first() is None:
                 return []
         with self._write() as conn:
             lock_mailbox(conn, recipient)
@@ -643,7 +648,7 @@ class Bus:
                 return []
             rows = conn.execute(
                 _CLAIM_OLDEST,
-                {"mailbox": recipient, "claimer": claimer, "now": now, "limit": limit, "repush_before": repush_before},
+                {"mailbox": recipient, "claimer": claimer, "now": now, "limit": limit, **bounds},
             ).all()
         return [_envelope(row) for row in sorted(rows, key=lambda row: row.id)]
 

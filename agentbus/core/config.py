@@ -44,6 +44,8 @@ class Settings:
     push_settle_seconds: float = 0.5
     #: A push to a peer with receipts that its client has not received this long after is pushed again.
     receipt_grace_seconds: float = 5.0
+    #: Pushes of one message without a receipt after which it is not pushed again (it stays "pushed").
+    receipt_max_pushes: int = 5
 
     @property
     def db_path(self) -> Path:
@@ -77,6 +79,7 @@ class Settings:
             "rate_limit_per_minute": int(_env_float(env, "AGENTBUS_RATE_LIMIT_PER_MINUTE", 600)),
             "push_settle_seconds": _env_float(env, "AGENTBUS_PUSH_SETTLE_SECONDS", 0.5),
             "receipt_grace_seconds": _env_float(env, "AGENTBUS_RECEIPT_GRACE_SECONDS", 5.0),
+            "receipt_max_pushes": max(1, int(_env_float(env, "AGENTBUS_RECEIPT_MAX_PUSHES", 5))),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

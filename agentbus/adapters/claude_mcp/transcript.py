@@ -31,6 +31,8 @@ _TAG_HEAD = re.compile(r"<channel\s([^>]*)>")
 _ATTRIBUTE = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="([^"]*)"')
 _SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 READ_CHUNK = 1 << 20
+#: Longer project keys get a hashed directory name (seen with 2.1.331): receipts are off there.
+PROJECT_KEY_LIMIT = 200
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,10 @@ def locate(env: Mapping[str, str]) -> Location:
         return Location(None, "the client set no CLAUDE_PROJECT_DIR")
     config = env.get("CLAUDE_CONFIG_DIR") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".claude")
     key = re.sub(r"[^A-Za-z0-9]", "-", project)
+    if len(key) > PROJECT_KEY_LIMIT:
+        return Location(
+            None, f"Claude Code hashes the transcript directory of a project path over {PROJECT_KEY_LIMIT} characters"
+        )
     path = Path(config).expanduser() / "projects" / key / f"{session}.jsonl"
     return Location(path, f"Claude Code's transcript {path}")
 
