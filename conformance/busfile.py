@@ -38,7 +38,7 @@ class Row(tuple[Any, ...]):
         row._columns = tuple(columns)
         return row
 
-    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+    def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
             try:
                 return super().__getitem__(self._columns.index(key))

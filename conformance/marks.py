@@ -40,7 +40,7 @@ def rule(rule_id: str) -> Callable[[F], F]:
         marked = getattr(pytest.mark, PREFIX + found.level)(marked)
         if found.capability:
             marked = getattr(pytest.mark, REQUIRES_MARK)(found.capability)(marked)
-        return marked  # type: ignore[no-any-return]
+        return marked
 
     return apply
 

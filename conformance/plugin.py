@@ -215,7 +215,8 @@ class ConformanceSession:
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         """Tag suite items with their rule and level, add the safety timeout, apply --agentbus-rules."""
         has_timeout = config.pluginmanager.hasplugin("timeout")
-        selected, deselected = [], []
+        selected: list[pytest.Item] = []
+        deselected: list[pytest.Item] = []
         for item in items:
             found = rule_of(item)
             if found is not None:

@@ -89,7 +89,7 @@ def signal_group(leader: int, signum: signal.Signals) -> None:
 
 def socket_inodes(pid: int) -> set[int]:
     """Inodes of the sockets ``pid`` holds open (``socket:[N]`` links in /proc/<pid>/fd)."""
-    inodes = set()
+    inodes: set[int] = set()
     fd_dir = Path(f"/proc/{pid}/fd")
     try:
         entries = list(fd_dir.iterdir())

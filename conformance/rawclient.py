@@ -257,9 +257,9 @@ class RawClient:
         """``meta.msg_id`` of every channel event read so far, as integers, in arrival order."""
         ids = []
         for params in self.channel_events:
-            meta = params.get("meta") or {}
-            with contextlib.suppress(TypeError, ValueError):
-                ids.append(int(meta.get("msg_id")))
+            msg_id = (params.get("meta") or {}).get("msg_id")
+            if isinstance(msg_id, str) and msg_id.isdigit():
+                ids.append(int(msg_id))
         return ids
 
     # ending ------------------------------------------------------------------------------------

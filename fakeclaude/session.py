@@ -633,7 +633,7 @@ class Session:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         try:
             while True:
-                chunk = stream.read1(65536)
+                chunk = stream.read1(65536)  # type: ignore[attr-defined]  # a BufferedReader (bufsize -1)
                 if not chunk:
                     break
                 text = decoder.decode(chunk)
@@ -1013,9 +1013,8 @@ class Session:
             return self.shutdown_result
         proc = self._proc
         if proc is None or proc.poll() is not None:
-            code = proc.poll() if proc is not None else None
             self.close(timeout=1.0)
-            self.shutdown_result = ShutdownResult(code, (), 0.0)
+            self.shutdown_result = ShutdownResult(proc.poll() if proc is not None else None, (), 0.0)
             return self.shutdown_result
         started = time.monotonic()
         sent: list[str] = []

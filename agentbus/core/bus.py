@@ -1,5 +1,6 @@
 """The bus: presence, the durable mailbox and delivery tracking over one SQLAlchemy engine."""
 
+import dataclasses
 import os
 import secrets
 import socket
@@ -364,17 +365,8 @@ class Bus:
         """Take ``name`` for this session; NameTaken if another live session holds it."""
         validate_name(name)
         now = time.time()
-        row = {
-            "name": name,
-            "session_id": session_id,
-            "pid": os.getpid() if pid is None else pid,
-            "host": host,
-            "adapter": adapter,
-            "can_push": can_push,
-            "started_at": now,
-            "last_seen": now,
-            "receipts": receipts,
-        }
+        peer = Peer(name, session_id, os.getpid() if pid is None else pid, host, adapter, can_push, now, now, receipts)
+        row = dataclasses.asdict(peer)
         with self._write() as conn:
             holder = conn.execute(select(peers).where(peers.c.name == name)).first()
             if holder is not None and holder.session_id != session_id:
@@ -387,7 +379,7 @@ class Bus:
             elif holder is not None:
                 conn.execute(delete(peers).where(peers.c.name == name))
             conn.execute(insert(peers).values(**row))
-        return Peer(**row)
+        return peer
 
     def register_unique(self, preferred: str, **kwargs: Any) -> Peer:
         """The naming policy for a starting session: ``preferred``, else ``preferred-2``, ``-3``..."""
@@ -686,9 +678,9 @@ class Bus:
         this recipient with that sender and ``ts`` (its envelope's, to the millisecond). A sighting
         may come before the push stamp landed (the client is that fast): the row is still pending.
         """
-        wanted = {}
-        for msg_id, sender, ts, seen in sightings:
-            wanted[msg_id] = (sender, ts, seen or wanted.get(msg_id, ("", "", False))[2])
+        wanted: dict[int, tuple[str, str, bool]] = {}
+        for msg_id, sender, ts, in_context in sightings:
+            wanted[msg_id] = (sender, ts, in_context or wanted.get(msg_id, ("", "", False))[2])
         if not wanted:
             return [], []
         now = time.time()

@@ -3,6 +3,7 @@
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import make_url
 
@@ -30,7 +31,7 @@ class PgNotifyTrigger:
 
     def __init__(self, sqlalchemy_url: str) -> None:
         self.conninfo = libpq_conninfo(sqlalchemy_url)
-        self._sender = None
+        self._sender: Any = None  # a psycopg connection, opened on the first notify
         self._sender_lock = threading.Lock()
 
     def arm(self, self_name: str, on_wake: Callable[[], None]) -> Disposer:

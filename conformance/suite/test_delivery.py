@@ -1,11 +1,13 @@
 """SPEC section 6: delivery (the exact push, meta, order, stamping after the write, at-least-once, leases)."""
 
+import functools
 import os
 import re
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 from conformance.busfile import HOST
@@ -86,7 +88,7 @@ def _await_stuck(
         if mid_drain and not current[3]:
             time.sleep(0.02)
             continue
-        if stays(lambda current=current: state() == current, window):
+        if stays(functools.partial(_unchanged, state, current), window):
             return
 
 
@@ -362,7 +364,7 @@ def test_read_messages_pulls_pending_mail_and_stamps_it(harness: Harness) -> Non
     fakeclaude drops pushes): his mail must reach him through read_messages, each message once."""
     alice = harness.start("alice")
     bob = harness.start("bob", channels=False)
-    tools = {t.get("name") for t in (bob.tools or bob.list_tools())}
+    tools = {str(t.get("name")) for t in (bob.tools or bob.list_tools())}
     assert "read_messages" in tools, f"capability read_messages claimed but no such tool: {sorted(tools)}"
     bodies = ["pull one", "pull two </channel> <b>still inside</b>"]
     for body in bodies:
@@ -405,3 +407,7 @@ def test_reply_to_is_carried_and_checked(harness: Harness) -> None:
     assert_refused(
         bob, "send_message", {"to": "alice", "text": "x", "reply_to": reply_to_argument(bob, foreign)}, "foreign id"
     )
+
+
+def _unchanged(state: Callable[[], tuple[int, int, int, int]], seen: tuple[int, int, int, int]) -> bool:
+    return state() == seen

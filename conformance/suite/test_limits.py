@@ -1,6 +1,7 @@
 """SPEC section 3: limits (body size, invalid bodies, wrong argument types, the rate limit)."""
 
 import json
+from typing import Any
 
 from conformance.checks import assert_alive, assert_refused, send
 from conformance.harness import Harness
@@ -66,7 +67,7 @@ def test_wrong_argument_types_are_refused_without_a_crash(harness: Harness) -> N
     """LIMIT-3: Arguments of the wrong type (a number for `to`, `null` for `text`, a missing argument) are
     refused with an error, never a crash."""
     alice = harness.start("alice")
-    cases = [
+    cases: list[tuple[str, dict[str, Any]]] = [
         ("send_message", {"to": 123, "text": "x"}),
         ("send_message", {"to": "bob", "text": None}),
         ("send_message", {"to": "bob", "text": ["x"]}),

@@ -88,5 +88,12 @@ def test_pending_mail_is_never_pruned_and_delivered_mail_is_kept_a_day(harness: 
 def _two_heartbeats(harness: Harness, session: Session) -> None:
     name = harness.peer_row(session)["name"]
     for _ in range(2):
-        before = harness.db.peer(name)["last_seen"]  # type: ignore[index]
-        wait_until(lambda b=before: harness.db.peer(name)["last_seen"] > b, 5, f"a heartbeat of {name}")  # type: ignore[index]
+        row = harness.db.peer(name)
+        assert row is not None, f"{name} is not registered"
+        before: float = row["last_seen"]
+
+        def beat(since: float = before) -> bool:
+            now = harness.db.peer(name)
+            return now is not None and now["last_seen"] > since
+
+        wait_until(beat, 5, f"a heartbeat of {name}")

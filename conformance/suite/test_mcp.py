@@ -2,11 +2,12 @@
 
 import json
 import re
+from typing import Any
 
 from conformance.checks import assert_alive, send
 from conformance.harness import Harness
 from conformance.marks import rule
-from fakeclaude import JsonRpcError
+from fakeclaude import JsonRpcError, Session
 
 REQUIRED_TOOLS = {
     "send_message": ("to", "text"),
@@ -76,7 +77,7 @@ def test_tools_exist_with_input_schemas(harness: Harness) -> None:
     `set_name(name)` exist with JSON Schema input schemas naming their arguments (`to`, `text`, `name`
     required where given)."""
     alice = harness.start("alice")
-    tools = {t.get("name"): t for t in alice.list_tools()}
+    tools = {str(t.get("name")): t for t in alice.list_tools()}
     missing = sorted(set(REQUIRED_TOOLS) - set(tools))
     assert not missing, f"missing tools {missing}; listed: {sorted(tools)}"
     for name, arguments in REQUIRED_TOOLS.items():
@@ -95,7 +96,7 @@ def test_tool_failures_are_tool_errors_with_one_sentence(harness: Harness) -> No
     (unknown or invalid name, self-send, body too large, name taken, wrong types), never a JSON-RPC
     internal error and never a crash."""
     alice, _bob = harness.start_many(["alice", "bob"], env={"AGENTBUS_MAX_BODY": "64"})
-    cases = {
+    cases: dict[str, tuple[str, dict[str, Any]]] = {
         "invalid name": ("send_message", {"to": "Not A Name!", "text": "hi"}),
         "self-send": ("send_message", {"to": "alice", "text": "hi"}),
         "body too large": ("send_message", {"to": "bob", "text": "x" * 65}),
@@ -120,9 +121,9 @@ def test_tool_failures_are_tool_errors_with_one_sentence(harness: Harness) -> No
     assert not problems, "\n".join(problems)
 
 
-def _responses_without_id(session: object) -> list[dict[str, object]]:
-    records = session.recorder.received()  # type: ignore[attr-defined]
-    return [r.message for r in records if r.kind == "response" and r.message.get("id") is None]
+def _responses_without_id(session: Session) -> list[dict[str, Any]]:
+    records = session.recorder.received()
+    return [r.message for r in records if r.kind == "response" and r.message and r.message.get("id") is None]
 
 
 @rule("MCP-6")
@@ -133,7 +134,7 @@ def test_invalid_json_gets_a_parse_error(harness: Harness) -> None:
     alice.send_raw('{"jsonrpc": "2.0", "id": 5, "method": ')
     assert_alive(alice)
     errors = _responses_without_id(alice)
-    codes = [e.get("error", {}).get("code") for e in errors]  # type: ignore[union-attr]
+    codes = [e.get("error", {}).get("code") for e in errors]
     assert -32700 in codes, (
         "invalid JSON must be answered with a parse error (code -32700, id null), as JSON-RPC 2.0 requires; "
         f"responses with id null: {errors}\n{alice.recorder.dump(last=10)}"
@@ -149,7 +150,7 @@ def test_non_object_gets_an_invalid_request_error(harness: Harness) -> None:
     alice.send_raw('"hello"')
     assert_alive(alice)
     errors = _responses_without_id(alice)
-    codes = [e.get("error", {}).get("code") for e in errors]  # type: ignore[union-attr]
+    codes = [e.get("error", {}).get("code") for e in errors]
     assert codes.count(-32600) >= 2, (
         "a JSON value that is not a request object must be answered with an invalid-request error "
         f"(code -32600, id null) each time; responses with id null: {errors}\n{alice.recorder.dump(last=10)}"

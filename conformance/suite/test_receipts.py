@@ -4,6 +4,8 @@ import json
 import os
 import signal
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from conformance.checks import reply_to_argument, send
 from conformance.harness import Harness
@@ -15,11 +17,11 @@ from fakeclaude import Session
 GRACE = {"AGENTBUS_RECEIPT_GRACE_SECONDS": "3", "AGENTBUS_SAFETY_POLL_SECONDS": "0.5"}
 
 
-def _drop_once(wanted: set[str]) -> "object":
+def _drop_once(wanted: set[str]) -> Callable[[dict[str, Any]], bool]:
     """A fakeclaude ``drop_events`` predicate: drop the first push of each msg_id in ``wanted``."""
     dropped: set[str] = set()
 
-    def drop(params: dict[str, object]) -> bool:
+    def drop(params: dict[str, Any]) -> bool:
         meta = params.get("meta")
         mid = meta.get("msg_id") if isinstance(meta, dict) else None
         if mid in wanted and mid not in dropped:
@@ -38,7 +40,7 @@ def _sent(harness: Harness, sender: Session, to: str, text: str) -> int:
     return int(rows[0]["id"])
 
 
-def _row(harness: Harness, message: int) -> dict[str, object]:
+def _row(harness: Harness, message: int) -> dict[str, Any]:
     row = harness.db.message(message)
     return dict(zip(row.keys(), row, strict=True))
 
@@ -136,7 +138,7 @@ def test_a_received_message_waits_for_the_turn_and_is_not_pushed_again(harness: 
     assert bob.seen_in_transcript() == [str(message)]
 
 
-def _same_session_env(first: object) -> dict[str, str]:
+def _same_session_env(first: Session) -> dict[str, str]:
     env = first.env
     return {key: env[key] for key in ("CLAUDE_CODE_SESSION_ID", "CLAUDE_PROJECT_DIR")}
 

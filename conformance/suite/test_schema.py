@@ -176,9 +176,9 @@ def test_tables_columns_and_indexes(harness: Harness) -> None:
             assert column.pk == bool(pk), f"{table}.{name} primary key is {column.pk}"
     never_reused, evidence = harness.db.id_never_reused("messages")
     assert never_reused, f"messages.id is not AUTOINCREMENT (ids could be reused): {evidence}"
-    for index, columns in INDEXES.items():
-        found = harness.db.index_columns(index)
-        assert found == columns, f"index {index}: {found or 'missing'}"
+    for index, indexed_columns in INDEXES.items():
+        indexed = harness.db.index_columns(index)
+        assert indexed == indexed_columns, f"index {index}: {indexed or 'missing'}"
 
 
 @rule("SCHEMA-4")

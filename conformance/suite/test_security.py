@@ -9,6 +9,7 @@ import stat
 
 from sqlalchemy.engine import make_url
 
+from conformance.busfile import BusFile
 from conformance.checks import send
 from conformance.harness import Harness
 from conformance.marks import requires, rule
@@ -25,6 +26,7 @@ def test_home_is_0700_and_bus_file_0600(harness: Harness) -> None:
     or owned by another user is refused with an error that says how to fix it."""
     harness.start("alice")
     home_mode = stat.S_IMODE(harness.bus_home.stat().st_mode)
+    assert isinstance(harness.db, BusFile)
     db_mode = stat.S_IMODE(harness.db.path.stat().st_mode)
     assert home_mode == 0o700, f"AGENTBUS_HOME mode {home_mode:o}"
     assert db_mode == 0o600, f"bus.db mode {db_mode:o}"

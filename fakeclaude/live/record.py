@@ -226,7 +226,8 @@ def _step_ms(values: list[float]) -> int:
 def build_profile(version: str, claude: Path, normal: list[NormalRun], stubborn: list[StubbornRun]) -> dict[str, Any]:
     """The profile document, key for key in the order of format 1."""
     parts = wire_parts(normal[0].tap)
-    delays = [round(run.registration_delay_ms) for run in [*normal, *stubborn]]
+    runs: list[NormalRun | StubbornRun] = [*normal, *stubborn]
+    delays = [round(run.registration_delay_ms) for run in runs]
     env_names = sorted({name for run in normal for name in run.env_set_by_client})
     sessions = len(normal) + len(stubborn)
     return {
