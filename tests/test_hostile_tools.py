@@ -182,7 +182,7 @@ def test_any_recipient_name_is_refused_with_the_rule_or_accepted(
         if path.parent == wake:
             assert NAME.fullmatch(path.name), path
         elif path.parent == sandbox.bus_home:
-            assert path.name in ("bus.db", "bus.db-wal", "bus.db-shm", "bus.lock", "wake"), path
+            assert path.name in ("bus.db", "bus.db-wal", "bus.db-shm", "bus.lock", "bus.write.lock", "wake"), path
 
 
 def test_any_new_name_is_refused_with_the_rule_or_taken(pair: tuple[Session, Session]) -> None:

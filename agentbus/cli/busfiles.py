@@ -15,6 +15,7 @@ from sqlalchemy.pool import NullPool
 from agentbus.core.bus import HOST, Bus, Peer, pid_alive
 from agentbus.core.config import Settings
 from agentbus.core.engine import sqlite_file
+from agentbus.core.writequeue import WRITE_LOCK_FILE
 
 DB_SIDE_FILES = ("-wal", "-shm", "-journal")
 LOCK_FILE = "bus.lock"
@@ -161,7 +162,12 @@ def remove_bus(settings: Settings) -> Removal:
     home = settings.home
     if not home.is_dir():
         return result
-    candidates = [settings.db_path, *(Path(str(settings.db_path) + s) for s in DB_SIDE_FILES), home / LOCK_FILE]
+    candidates = [
+        settings.db_path,
+        *(Path(str(settings.db_path) + s) for s in DB_SIDE_FILES),
+        home / LOCK_FILE,
+        home / WRITE_LOCK_FILE,
+    ]
     for path in candidates:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()

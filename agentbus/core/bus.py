@@ -301,7 +301,7 @@ class Bus:
                     f"cannot create or protect the bus file {db_file}: {exc.strerror}; "
                     f"check the permissions of {db_file.parent}"
                 ) from exc
-        self.engine = make_engine(settings.url, busy_timeout_seconds=settings.busy_timeout_seconds)
+        self.engine = make_engine(settings.url, busy_timeout_seconds=settings.busy_timeout_seconds, where=self.where)
         lock_path = db_file.with_name("bus.lock") if db_file is not None else None
         try:
             self.schema_revision = migrate.upgrade(self.engine, lock_path)

@@ -13,13 +13,14 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from agentbus.core.errors import BusUnavailable
+from agentbus.core.writequeue import WRITE_LOCK_FILE, WriteQueue
 
 WRITE_OPTION = "agentbus_write"
 
 
-def make_engine(url: str, *, busy_timeout_seconds: float) -> Engine:
+def make_engine(url: str, *, busy_timeout_seconds: float, where: str = "") -> Engine:
     if url.startswith("sqlite"):
-        return _sqlite_engine(url, busy_timeout_seconds)
+        return _sqlite_engine(url, busy_timeout_seconds, where or url)
     if url.startswith("postgresql"):
         # The busy timeout's PostgreSQL counterparts: a lock held longer fails the statement instead of
         # hanging the session for good (0 would mean "no timeout" there, hence at least 1 ms), and a
@@ -34,11 +35,13 @@ def make_engine(url: str, *, busy_timeout_seconds: float) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def _sqlite_engine(url: str, busy_timeout_seconds: float) -> Engine:
+def _sqlite_engine(url: str, busy_timeout_seconds: float, where: str) -> Engine:
     engine = create_engine(
         url,
         connect_args={"timeout": busy_timeout_seconds, "check_same_thread": False},
     )
+    db_file = sqlite_file(url)
+    queue = WriteQueue(db_file.with_name(WRITE_LOCK_FILE), where) if db_file is not None else None
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
@@ -51,11 +54,41 @@ def _sqlite_engine(url: str, busy_timeout_seconds: float) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        # Writers take the write lock up front so two writers never deadlock on upgrade.
+        # Writers take the write lock up front so two writers never deadlock on upgrade, after
+        # their turn in the write queue (writequeue.py), so none sleeps in SQLite's busy handler.
         immediate = conn.get_execution_options().get(WRITE_OPTION, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if not immediate:
+            conn.exec_driver_sql("BEGIN")
+            return
+        if queue is not None:
+            conn.info[_QUEUE_FD] = queue.acquire(busy_timeout_seconds)
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _leave_queue(conn.info)
+            raise
+
+    # The connection events "commit" and "rollback" fire before the DBAPI call: leaving the queue
+    # then would let the next writer into SQLite's busy handler. A write connection goes back to
+    # the pool right after its transaction (Bus._write), so that is where the turn ends.
+    @event.listens_for(engine.pool, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        _leave_queue(record.info)
+
+    @event.listens_for(engine.pool, "invalidate")
+    def _on_invalidate(_dbapi_connection: Any, record: Any, _exception: Any) -> None:
+        _leave_queue(record.info)
 
     return engine
+
+
+_QUEUE_FD = "agentbus_write_queue_fd"
+
+
+def _leave_queue(info: dict[Any, Any]) -> None:
+    fd = info.pop(_QUEUE_FD, None)
+    if fd is not None:
+        WriteQueue.release(fd)
 
 
 def enable_wal(engine: Engine) -> None:

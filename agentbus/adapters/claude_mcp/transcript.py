@@ -12,11 +12,13 @@ file, skips every line without a ``<channel`` tag before parsing it, keeps only 
 ``msg_id``, ``from`` and ``ts`` attributes, and stores or logs nothing else (SECURITY.md).
 """
 
+import contextlib
 import html
 import json
 import logging
 import os
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -117,6 +119,7 @@ class TranscriptFollower:
         self._lock = threading.Lock()
         self._observer: Any = None
         self._watched: Path | None = None
+        self._watches: list[Any] = []
         #: How many times the file was read (each watchdog event or safety poll that found it).
         self.reads = 0
 
@@ -159,22 +162,42 @@ class TranscriptFollower:
                     follower._on_event(os.fsdecode(event.src_path))
 
         while True:
-            target = self.path.parent
-            while not target.is_dir() and target != target.parent:
-                target = target.parent
+            target = self._nearest()
             if target == self._watched:
                 return
-            # The watches of ancestors stay (stopping one from its own event thread makes watchdog
-            # log an error); their events are ignored once the transcript's directory is watched.
-            self._observer.schedule(Handler(), os.fsdecode(target), event_filter=list(wanted))
+            old, self._watches = (
+                self._watches,
+                [self._observer.schedule(Handler(), os.fsdecode(target), event_filter=list(wanted))],
+            )
             self._watched = target
-            # A directory created below ``target`` before this watch began sent no event: look again.
+            if old:
+                # Stopped from another thread (from its own event thread watchdog logs an error).
+                threading.Thread(target=self._unschedule, args=(old,), daemon=True).start()
+            # A directory or the file created before this watch began sent no event: look again.
+
+    def _nearest(self) -> Path:
+        """The file itself once it exists (on Linux: so other sessions' transcripts in the same
+        project directory do not wake this follower), else the nearest directory on its way."""
+        if sys.platform.startswith("linux") and self.path.is_file():
+            return self.path
+        target = self.path.parent
+        while not target.is_dir() and target != target.parent:
+            target = target.parent
+        return target
+
+    def _unschedule(self, watches: list[Any]) -> None:
+        observer = self._observer
+        for watch in watches:
+            with contextlib.suppress(Exception):
+                if observer is not None:
+                    observer.unschedule(watch)
 
     def _on_event(self, src_path: str) -> None:
         try:
-            if self._watched != self.path.parent:
-                self._watch_nearest()  # a directory on the way may have appeared
-                if self._watched == self.path.parent:
+            if self._watched != self.path:
+                before = self._watched
+                self._watch_nearest()  # a directory on the way, or the file, may have appeared
+                if self._watched != before:
                     self.check()  # the file may have been written before the new watch began
                     return
             if src_path == os.fsdecode(self.path):

@@ -1,0 +1,82 @@
+"""Writers of one SQLite bus take turns on a file lock, and wake the moment it is theirs.
+
+SQLite's own busy handler polls: a writer that finds the write lock taken sleeps 1, 2, 5 ... up to
+100 ms between tries, so with twenty adapters a write can wait hundreds of milliseconds for a lock
+that was free after one. Before ``BEGIN IMMEDIATE`` every writer here takes an exclusive ``flock`` on
+``AGENTBUS_HOME/bus.write.lock`` instead: a blocked writer sleeps in the kernel and is woken when the
+lock is released. The busy timeout stays the deadline (the same clear error when it expires), and
+``BEGIN IMMEDIATE`` keeps its busy handler for writers of other cores that do not take the lock
+(SPEC SCHEMA-1).
+
+Each acquisition opens its own descriptor (flock belongs to the open file, not to the thread), so
+threads of one process queue like processes do; closing it releases the lock.
+"""
+
+import contextlib
+import fcntl
+import os
+import threading
+from pathlib import Path
+
+from agentbus.core.errors import BusUnavailable
+
+WRITE_LOCK_FILE = "bus.write.lock"
+
+
+class WriteQueue:
+    """``acquire(timeout)`` returns a descriptor holding the lock; ``release(fd)`` gives it back."""
+
+    def __init__(self, path: Path, where: str) -> None:
+        self.path = path
+        self.where = where
+
+    def acquire(self, timeout: float) -> int:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise BusUnavailable(f"cannot open the bus's write lock {self.path}: {exc.strerror}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            pass
+        except OSError:
+            os.close(fd)
+            raise
+        if self._wait(fd, timeout):
+            return fd
+        raise BusUnavailable(
+            f"the bus at {self.where} stayed locked by another process longer than the busy timeout; "
+            "try again, or find the process holding it (agentbus doctor)"
+        )
+
+    @staticmethod
+    def release(fd: int) -> None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+    @staticmethod
+    def _wait(fd: int, timeout: float) -> bool:
+        """Block in the kernel for the lock, up to ``timeout``. A waiter that gives up leaves its helper
+        thread to take the lock when it comes and drop it at once (by closing its own descriptor)."""
+        got = threading.Event()
+        guard = threading.Lock()
+        abandoned = False
+
+        def wait() -> None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            with guard:
+                if abandoned:
+                    os.close(fd)
+                    return
+                got.set()
+
+        threading.Thread(target=wait, name="agentbus-write-queue", daemon=True).start()
+        if got.wait(timeout):
+            return True
+        with guard:
+            if got.is_set():
+                return True
+            abandoned = True
+        return False
