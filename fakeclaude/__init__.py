@@ -85,6 +85,7 @@ from a new profile: ``npm install --prefix .cache/claude-code/V @anthropic-ai/cl
 behind it (``fakeclaude.live``) also drives the real-client tests in ``tests/live/``.
 """
 
+from agentbus import __version__
 from fakeclaude.errors import (
     AdapterExited,
     ChannelTimeout,
@@ -103,7 +104,7 @@ from fakeclaude.rendering import (
 )
 from fakeclaude.results import ChannelEvent, CloseResult, DroppedEvent, Finding, ShutdownResult, ToolResult
 from fakeclaude.sandbox import Sandbox
-from fakeclaude.session import DISCOVER_PROBE_ID, Session, __version__, start_session
+from fakeclaude.session import DISCOVER_PROBE_ID, Session, start_session
 
 __all__ = [
     "CHANNEL_METHOD",

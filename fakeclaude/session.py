@@ -37,8 +37,6 @@ from fakeclaude.rendering import (
 from fakeclaude.results import ChannelEvent, CloseResult, DroppedEvent, Finding, ShutdownResult, ToolResult
 from fakeclaude.transcript import TranscriptWriter, transcript_path
 
-__version__ = "0.1.0"
-
 Opening = Literal["initialize", "discover"]
 OpeningUsed = Literal["initialize", "discover-fallback", "discover"]
 

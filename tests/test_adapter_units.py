@@ -189,3 +189,15 @@ def test_the_framer_drops_an_over_long_line_once_and_keeps_the_next() -> None:
 def test_a_lone_surrogate_is_written_as_an_escape() -> None:
     line = wire.result_line(1, {"text": "a\ud800b"})
     assert line.endswith(b"\n") and json.loads(line)["result"]["text"] == "a\ud800b"
+
+
+def test_one_version_everywhere() -> None:
+    """agentbus.__version__ is the one source: the installed metadata and the manifest say the same."""
+    from importlib.metadata import version
+
+    from agentbus import __version__
+    from agentbus.manifest import resolve_adapter
+
+    assert version("agentbus") == __version__
+    assert resolve_adapter("claude-mcp").version == __version__
+    assert fakeclaude.__version__ == __version__
