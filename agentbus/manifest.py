@@ -34,6 +34,8 @@ class Manifest:
     capabilities: frozenset[str] = frozenset()
     spec: str = "1"
     raw: dict[str, Any] = field(default_factory=dict)
+    #: The certification tier the adapter claims (SPEC section 13): "bus" (shares the bus file) or "wire".
+    tier: str = "bus"
 
     @property
     def server_name(self) -> str:
@@ -65,6 +67,8 @@ def load_manifest(path: str | Path) -> Manifest:
     capabilities = data.get("capabilities", [])
     if not (isinstance(capabilities, list) and all(isinstance(c, str) for c in capabilities)):
         raise ManifestError(f"{path}: 'capabilities' must be a list of strings")
+    if data.get("tier", "bus") not in ("wire", "bus"):
+        raise ManifestError(f'{path}: \'tier\' must be "wire" or "bus", not {data.get("tier")!r}')
     return Manifest(
         id=str(data["id"]),
         title=str(data["title"]),
@@ -78,6 +82,7 @@ def load_manifest(path: str | Path) -> Manifest:
         register=dict(data.get("register") or {}),
         launch=data.get("launch"),
         capabilities=frozenset(capabilities),
+        tier=str(data.get("tier", "bus")),
         spec=str(data.get("spec", "1")),
         raw=data,
     )

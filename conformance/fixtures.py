@@ -8,8 +8,10 @@ import pytest
 from agentbus.manifest import Manifest
 from conformance.databases import Backend
 from conformance.harness import Harness
+from conformance.marks import rule_of
 from conformance.requirements import Requirements
-from conformance.settings import BACKEND_KEY, CLIENT_KEY, MANIFEST_KEY
+from conformance.settings import BACKEND_KEY, CLIENT_KEY, MANIFEST_KEY, TIER_KEY
+from conformance.tiers import BusGate
 from fakeclaude import profiles
 from fakeclaude.profiles import Profile
 
@@ -27,9 +29,9 @@ def agentbus_backend(pytestconfig: pytest.Config) -> Backend:
 
 
 @pytest.fixture(scope="session")
-def agentbus_requirements(agentbus_manifest: Manifest, agentbus_backend: Backend) -> Requirements:
+def agentbus_requirements(agentbus_manifest: Manifest, agentbus_backend: Backend, agentbus_tier: str) -> Requirements:
     """The suite's requirements answered for this adapter (what ``@requires`` checks)."""
-    return Requirements(agentbus_manifest, agentbus_backend)
+    return Requirements(agentbus_manifest, agentbus_backend, agentbus_tier)
 
 
 @pytest.fixture(scope="session")
@@ -38,13 +40,27 @@ def agentbus_client(pytestconfig: pytest.Config) -> Profile:
     return pytestconfig.stash.get(CLIENT_KEY, None) or profiles.load()
 
 
+@pytest.fixture(scope="session")
+def agentbus_tier(pytestconfig: pytest.Config, agentbus_manifest: Manifest) -> str:
+    """The tier of this run (``--agentbus-tier``, else the manifest's): ``wire`` or ``bus``."""
+    return pytestconfig.stash.get(TIER_KEY, agentbus_manifest.tier)
+
+
 @pytest.fixture
 def harness(
-    agentbus_manifest: Manifest, agentbus_backend: Backend, agentbus_client: Profile, tmp_path: Path
+    request: pytest.FixtureRequest,
+    agentbus_manifest: Manifest,
+    agentbus_backend: Backend,
+    agentbus_client: Profile,
+    agentbus_tier: str,
+    tmp_path: Path,
 ) -> Iterator[Harness]:
     """A private bus for one test: its own AGENTBUS_HOME and HOME under ``tmp_path`` and, on PostgreSQL, its
-    own database (dropped at teardown); sessions end at teardown."""
-    made = Harness(agentbus_manifest, tmp_path / "sandbox", backend=agentbus_backend, client=agentbus_client)
+    own database (dropped at teardown); sessions end at teardown. Reading the bus file goes through
+    the tier's gate (``conformance.tiers``)."""
+    cited = rule_of(request.node) if isinstance(request.node, pytest.Item) else None
+    gate = BusGate(agentbus_tier, cited.id if cited else None)
+    made = Harness(agentbus_manifest, tmp_path / "sandbox", backend=agentbus_backend, client=agentbus_client, gate=gate)
     try:
         yield made
     finally:

@@ -12,6 +12,7 @@ from conformance.busfile import BusDatabase, BusFile, BusReader
 from conformance.databases import Backend
 from conformance.procs import group_pids, wait_until
 from conformance.rawclient import RawClient
+from conformance.tiers import BusGate
 from fakeclaude import Sandbox, Session, profiles
 from fakeclaude.profiles import Profile
 
@@ -41,6 +42,7 @@ class Harness:
         env: Mapping[str, str] | None = None,
         backend: Backend | None = None,
         client: Profile | None = None,
+        gate: BusGate | None = None,
     ) -> None:
         self.manifest = manifest
         self.root = root
@@ -55,12 +57,20 @@ class Harness:
         self._readers: list[BusReader] = []
         self._databases: list[str] = []
         self.db_url: str | None = None
+        self.gate = gate or BusGate("bus", None)
         if self.backend.is_postgres:
             self.db_url = self._new_database()
             self.env["AGENTBUS_DB_URL"] = self.db_url
-            self.db: BusReader = self._reader(BusDatabase(self.db_url))
+            self._db: BusReader = self._reader(BusDatabase(self.db_url))
         else:
-            self.db = BusFile(self.bus_home / "bus.db")
+            self._db = BusFile(self.bus_home / "bus.db")
+
+    @property
+    def db(self) -> BusReader:
+        """The bus under test, read directly: only where a rule is about the bus (the gate may skip
+        the test as not applicable: wire tier, or a bus without the shared schema)."""
+        self.gate.check(self._db)
+        return self._db
 
     @property
     def on_postgres(self) -> bool:
@@ -110,7 +120,7 @@ class Harness:
         (``fresh_race=True`` starts them all at once regardless).
         """
         sessions = [self.session(name, env=env) for name in names]
-        if sessions and not fresh_race and not self.db.exists():
+        if sessions and not fresh_race and not self._db.exists():
             sessions[0].start(START_TIMEOUT)
             started, sessions = sessions[:1], sessions[1:]
         else:

@@ -57,9 +57,19 @@ from conformance.databases import Backend, BackendError, make_backend
 from conformance.marks import MARKERS, REQUIRES_MARK, rule_of
 from conformance.requirements import Requirements
 from conformance.results import Results
-from conformance.rules import KNOWN_CAPABILITIES, SPEC_VERSION, Rule
-from conformance.settings import BACKEND_KEY, CLIENT_KEY, MANIFEST_KEY, Settings, read_settings
+from conformance.rules import KNOWN_CAPABILITIES, RULES, SPEC_VERSION, Rule
+from conformance.settings import (
+    BACKEND_KEY,
+    BASELINE_KEY,
+    CLIENT_KEY,
+    MANIFEST_KEY,
+    TIER_KEY,
+    Settings,
+    read_settings,
+)
+from conformance.tiers import NOT_APPLICABLE, TIERS
 from fakeclaude import profiles
+from fakeclaude.errors import FakeClaudeError
 
 SUITE_DIR = Path(__file__).resolve().parent / "suite"
 PLUGIN_NAME = "agentbus-conformance-session"
@@ -111,10 +121,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="speak to the adapter as this recorded client, e.g. claude-code@2.1.197 (default: the newest; "
         "ini agentbus_client, env AGENTBUS_CLIENT)",
     )
+    group.addoption(
+        "--agentbus-tier",
+        dest="agentbus_tier",
+        metavar="wire|bus",
+        help="certify on this tier (default: the manifest's 'tier', else bus): wire needs no shared bus file "
+        "(ini agentbus_tier, env AGENTBUS_TIER)",
+    )
+    group.addoption(
+        "--agentbus-baseline",
+        dest="agentbus_baseline",
+        metavar="FILE",
+        help="rule ids (one per line, # comments) whose failures are known: reported as expected; a listed "
+        "rule that passes is a stale entry, an error under --agentbus-strict (ini agentbus_baseline, env "
+        "AGENTBUS_BASELINE)",
+    )
     parser.addini("agentbus_adapter", "adapter to certify (entry-point name or module.json path)", default="")
     parser.addini("agentbus_strict", "SHOULD failures fail the run", type="bool", default=False)
     parser.addini("agentbus_report", "write a JSON conformance report to this file", default="")
     parser.addini("agentbus_rules", "run only the tests of these rules (comma-separated patterns)", default="")
+    parser.addini("agentbus_tier", "certification tier: wire or bus", default="")
+    parser.addini("agentbus_baseline", "file of rule ids whose failures are known", default="")
     parser.addini("agentbus_client", "the recorded client profile sessions speak as", default="")
     parser.addini("agentbus_db_url", "certify on PostgreSQL: admin URL of a server (a database per test)", default="")
 
@@ -138,12 +165,33 @@ def pytest_configure(config: pytest.Config) -> None:
         client = profiles.load(settings.client)
     except profiles.UnknownProfile as exc:
         raise pytest.UsageError(f"--agentbus-client: {exc}") from None
+    tier = settings.tier or manifest.tier
+    if tier not in TIERS:
+        raise pytest.UsageError(f"--agentbus-tier: {tier!r} is not one of {', '.join(TIERS)}")
+    config.stash[TIER_KEY] = tier
+    config.stash[BASELINE_KEY] = _read_baseline(config, settings.baseline)
     config.stash[MANIFEST_KEY] = manifest
     config.stash[BACKEND_KEY] = backend
     config.stash[CLIENT_KEY] = client
     config.pluginmanager.register(fixtures, "agentbus-conformance-fixtures")
     config.pluginmanager.register(ConformanceSession(config, manifest, settings, backend), PLUGIN_NAME)
     _aim_at_suite(config)
+
+
+def _read_baseline(config: pytest.Config, path: Path | None) -> frozenset[str]:
+    """The rule ids of a baseline file (one per line, ``#`` starts a comment); unknown ids are an error."""
+    if path is None:
+        return frozenset()
+    path = path if path.is_absolute() else config.invocation_params.dir / path
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise pytest.UsageError(f"--agentbus-baseline: cannot read {path}: {exc.strerror}") from None
+    ids = {line.split("#", 1)[0].strip().upper() for line in lines} - {""}
+    unknown = sorted(ids - set(RULES))
+    if unknown:
+        raise pytest.UsageError(f"--agentbus-baseline: {path} names rules SPEC.md does not have: {', '.join(unknown)}")
+    return frozenset(ids)
 
 
 def _aim_at_suite(config: pytest.Config) -> None:
@@ -187,8 +235,12 @@ class ConformanceSession:
         self.settings = settings
         self.backend = backend or Backend()
         self.client = config.stash.get(CLIENT_KEY, None) or profiles.load()
-        self.results = Results(manifest, settings.strict, backend=self.backend.kind)
-        self.requirements = Requirements(manifest, self.backend)
+        self.tier = config.stash.get(TIER_KEY, manifest.tier)
+        self.baseline = config.stash.get(BASELINE_KEY, frozenset())
+        self.results = Results(
+            manifest, settings.strict, backend=self.backend.kind, tier=self.tier, baseline=self.baseline
+        )
+        self.requirements = Requirements(manifest, self.backend, self.tier)
         report = settings.report
         self.report_path = (config.invocation_params.dir / report) if report is not None else None
 
@@ -204,7 +256,8 @@ class ConformanceSession:
             f"agentbus conformance: adapter {m.id} {m.version} ({m.title}), manifest {m.path}",
             f"agentbus conformance: spec {SPEC_VERSION}; capabilities claimed: {', '.join(known)}"
             + (f" (not defined by the spec, ignored: {', '.join(extra)})" if extra else ""),
-            f"agentbus conformance: bus backend {self.backend.describe()}; client {self.client.id}",
+            f"agentbus conformance: tier {self.tier}; bus backend {self.backend.describe()}; client {self.client.id}"
+            + (f"; baseline of {len(self.baseline)} known failure(s)" if self.baseline else ""),
             "agentbus conformance: SHOULD failures are "
             + ("errors (--agentbus-strict)" if self.settings.strict else "warnings")
             + (f"; rules {','.join(self.settings.rules)}" if self.settings.rules else "")
@@ -256,6 +309,16 @@ class ConformanceSession:
         if found is None or not report.failed:
             return report
         report.sections.append(("agentbus rule", f"{found.heading}: {found.text}"))
+        if report.when == "call" and call.excinfo is not None and not _is_a_verdict(call.excinfo.value):
+            # Not an assertion about the adapter, nor the adapter failing fakeclaude: the kit broke.
+            report.agentbus_kit_error = True  # type: ignore[attr-defined]
+            return report
+        if found.id in self.baseline and report.when == "call":
+            message = call.excinfo.exconly() if call.excinfo is not None else "failed"
+            report.outcome = "skipped"
+            report.wasxfail = f"known failure of {found.id} (baseline): {' '.join(message.split())[:300]}"
+            report.agentbus_expected = True  # type: ignore[attr-defined]
+            return report
         if found.level == "should" and report.when == "call" and not self.settings.strict:
             message = call.excinfo.exconly() if call.excinfo is not None else "failed"
             first = " ".join(message.split())[:300]
@@ -269,6 +332,10 @@ class ConformanceSession:
         """Show a SHOULD warning as ``w`` / ``WARNING`` (counted with the xfailed tests)."""
         if getattr(report, "agentbus_warning", False) and report.when == "call":
             return "xfailed", "w", ("WARNING", {"yellow": True})
+        if getattr(report, "agentbus_expected", False) and report.when == "call":
+            return "xfailed", "x", ("EXPECTED (baseline)", {"yellow": True})
+        if getattr(report, "agentbus_kit_error", False) and report.when == "call":
+            return "failed", "K", ("KIT ERROR", {"red": True})
         return None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -279,10 +346,17 @@ class ConformanceSession:
             return
         if getattr(report, "agentbus_warning", False):
             outcome = "warning"
+        elif getattr(report, "agentbus_expected", False):
+            outcome = "expected"
+        elif getattr(report, "agentbus_kit_error", False):
+            outcome = "kit-error"
         elif report.failed:
             outcome = "failed" if report.when == "call" else "error"
         elif report.skipped:
-            outcome = "skipped" if not hasattr(report, "wasxfail") else "warning"
+            if hasattr(report, "wasxfail"):
+                outcome = "warning"
+            else:
+                outcome = "n/a" if _reason(report).startswith(NOT_APPLICABLE) else "skipped"
         else:
             outcome = "passed"
         reason = _reason(report) if outcome != "passed" else ""
@@ -293,8 +367,13 @@ class ConformanceSession:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         """Write the JSON report (on the controller only when xdist runs workers)."""
-        if self.report_path is not None and not hasattr(session.config, "workerinput"):
+        if hasattr(session.config, "workerinput"):
+            return
+        if self.report_path is not None:
             self.results.write(self.report_path)
+            self.results.write_markdown(self.report_path.with_suffix(".md"))
+        if self.settings.strict and self.results.stale_baseline():
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
         """The per-level table, one line per rule, and the verdict."""
@@ -308,4 +387,12 @@ class ConformanceSession:
             else:
                 terminalreporter.write_line(line)
         if self.report_path is not None:
-            terminalreporter.write_line(f"JSON report: {self.report_path}")
+            terminalreporter.write_line(
+                f"JSON report: {self.report_path}; summary {self.report_path.with_suffix('.md')}"
+            )
+
+
+def _is_a_verdict(error: BaseException) -> bool:
+    """True for what judges the adapter: a failed assertion, pytest.fail/skip, fakeclaude's errors
+    (the adapter exited, timed out, broke the handshake or answered with a JSON-RPC error)."""
+    return isinstance(error, AssertionError | FakeClaudeError | pytest.fail.Exception | pytest.skip.Exception)

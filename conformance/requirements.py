@@ -43,9 +43,10 @@ class Requirements:
     states what it claims in its module.json, and the kit holds it to that claim.
     """
 
-    def __init__(self, manifest: Manifest, backend: Backend | None = None) -> None:
+    def __init__(self, manifest: Manifest, backend: Backend | None = None, tier: str = "bus") -> None:
         self.manifest = manifest
         self.backend = backend or Backend()
+        self.tier = tier
 
     def _capability(self, name: str) -> Requirement:
         if name in self.manifest.capabilities:
@@ -73,6 +74,13 @@ class Requirements:
     def receipts(self) -> Requirement:
         """The adapter proves what its client received and its model saw (capability, RCPT-2 to RCPT-5)."""
         return self._capability("receipts")
+
+    @property
+    def shared_bus(self) -> Requirement:
+        """The run certifies the bus tier: the adapter shares the bus of SPEC section 11 (tests read it)."""
+        if self.tier == "bus":
+            return open_()
+        return closed("not applicable on the wire tier: this check reads the shared bus (SPEC section 11)")
 
     @property
     def file_watch_trigger(self) -> Requirement:

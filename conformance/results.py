@@ -11,8 +11,11 @@ from conformance.rules import KNOWN_CAPABILITIES, LEVELS, NOT_TESTABLE, RULES, S
 
 #: How the verdict names a backend other than the default SQLite file.
 BACKEND_NAMES = {"postgresql": "PostgreSQL"}
-#: Test outcomes, worst first: a rule's outcome is the worst outcome of its tests.
-OUTCOMES = ("failed", "error", "warning", "passed", "skipped")
+#: Test outcomes, worst first: a rule's outcome is the worst outcome of its tests. ``kit-error``: the
+#: kit itself broke (an exception that is no verdict on the adapter); ``expected``: a failure the
+#: baseline lists; ``n/a``: not applicable (wire tier, or a bus without the shared schema).
+OUTCOMES = ("failed", "kit-error", "error", "warning", "expected", "passed", "n/a", "skipped")
+_QUIET = ("passed", "skipped", "n/a")
 
 
 @dataclass
@@ -48,6 +51,10 @@ class Results:
     tests: dict[str, TestOutcome] = field(default_factory=dict)
     #: The bus backend of the run: ``sqlite`` (the bus file) or ``postgresql`` (--agentbus-db-url).
     backend: str = "sqlite"
+    #: The certification tier of the run (``wire`` or ``bus``).
+    tier: str = "bus"
+    #: Rules whose failures the baseline lists.
+    baseline: frozenset[str] = frozenset()
 
     def record(self, nodeid: str, rule: str, level: str, outcome: str, reason: str, duration: float) -> None:
         """Fold one phase report (setup/call/teardown) into the test's outcome."""
@@ -55,10 +62,10 @@ class Results:
         test.duration += duration
         if outcome == "passed":
             return
-        if outcome == "skipped":
+        if outcome in ("skipped", "n/a"):
             replace = test.outcome == "passed"
         else:
-            replace = test.outcome in ("passed", "skipped") or OUTCOMES.index(outcome) < OUTCOMES.index(test.outcome)
+            replace = test.outcome in _QUIET or OUTCOMES.index(outcome) < OUTCOMES.index(test.outcome)
         if replace:
             test.outcome = outcome
             test.reason = reason
@@ -93,9 +100,19 @@ class Results:
         """Rules whose tests failed or errored (MUST, claimed MAY, and SHOULD under --agentbus-strict)."""
         return [r for r in self.rules() if r.outcome in ("failed", "error")]
 
+    def kit_errors(self) -> list[RuleOutcome]:
+        """Rules the kit could not judge: a check raised something that is no verdict on the adapter."""
+        return [r for r in self.rules() if r.outcome == "kit-error"]
+
+    def stale_baseline(self) -> list[str]:
+        """Baseline entries whose rule ran and passed: the baseline can shrink."""
+        ran = {r.rule: r.outcome for r in self.rules()}
+        return sorted(rule for rule in self.baseline if ran.get(rule) == "passed")
+
     def conforms(self) -> bool:
-        """True when no rule failed (SHOULD warnings do not count) and at least one test ran."""
-        return bool(self.tests) and not self.broken_rules()
+        """True when no rule failed (SHOULD warnings and baseline failures do not count), the kit judged
+        every rule it ran, and at least one test ran."""
+        return bool(self.tests) and not self.broken_rules() and not self.kit_errors()
 
     def as_json(self) -> dict[str, Any]:
         """The ``--agentbus-report`` document."""
@@ -112,6 +129,10 @@ class Results:
             },
             "strict": self.strict,
             "backend": self.backend,
+            "tier": self.tier,
+            "baseline": sorted(self.baseline),
+            "stale_baseline": self.stale_baseline(),
+            "kit_errors": [r.rule for r in self.kit_errors()],
             "conforms": self.conforms(),
             "levels": self.levels(),
             "rules": [asdict(r) for r in self.rules()],
@@ -124,19 +145,45 @@ class Results:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.as_json(), indent=2) + "\n", encoding="utf-8")
 
+    def write_markdown(self, path: Path) -> None:
+        """A Markdown summary beside the JSON report, for a CI page: the verdict, the table, each rule."""
+        lines = [f"# agentbus conformance: {self.manifest.id} {self.manifest.version}", "", f"**{self.verdict()}**", ""]
+        lines += [
+            f"Spec {SPEC_VERSION}, tier `{self.tier}`, bus `{self.backend}`"
+            + (", strict" if self.strict else "")
+            + (f", baseline of {len(self.baseline)}" if self.baseline else ""),
+            "",
+            "| level | rules | tests | " + " | ".join(OUTCOMES) + " |",
+            "|---|---:|---:|" + "---:|" * len(OUTCOMES),
+        ]
+        for level, row in self.levels().items():
+            counts = " | ".join(str(row[o]) for o in OUTCOMES)
+            lines.append(f"| {level.upper()} | {row['rules']} | {row['tests']} | {counts} |")
+        lines += ["", "| rule | level | outcome | tests | reason |", "|---|---|---|---:|---|"]
+        for rule in self.rules():
+            reason = _one_line(rule.reason, 200).replace("|", "\\|") if rule.outcome not in ("passed",) else ""
+            lines.append(f"| {rule.rule} | {rule.level.upper()} | {rule.outcome} | {rule.tests} | {reason} |")
+        stale = self.stale_baseline()
+        if stale:
+            lines += ["", f"Stale baseline entries (the rule passes now): {', '.join(stale)}"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
     def summary_lines(self) -> list[str]:
         """The terminal summary: a table per level, one line per rule, the rules not covered, the verdict."""
         lines = []
         levels = self.levels()
         header = (
             f"{'level':<7}{'rules':>6}{'tests':>7}{'passed':>8}{'failed':>8}{'error':>7}{'warning':>9}{'skipped':>9}"
+            f"{'n/a':>5}{'expected':>9}{'kit-error':>10}"
         )
         lines.append(header)
         for level in LEVELS:
             row = levels[level]
             lines.append(
                 f"{level.upper():<7}{row['rules']:>6}{row['tests']:>7}{row['passed']:>8}{row['failed']:>8}"
-                f"{row['error']:>7}{row['warning']:>9}{row['skipped']:>9}"
+                f"{row['error']:>7}{row['warning']:>9}{row['skipped']:>9}{row['n/a']:>5}{row['expected']:>9}"
+                f"{row['kit-error']:>10}"
             )
         lines.append("")
         for rule in self.rules():
@@ -144,7 +191,7 @@ class Results:
             cap = f" [capability {rule.capability}]" if rule.capability else ""
             tests = f"{rule.tests} test{'s' if rule.tests != 1 else ''}"
             text = f"{rule.rule:<10}{rule.level.upper():<7}{word:<8} ({tests}){cap}"
-            if rule.outcome in ("failed", "error", "warning", "skipped") and rule.reason:
+            if rule.outcome != "passed" and rule.reason:
                 text += f": {_one_line(rule.reason)}"
             lines.append(text)
         covered = {r.rule for r in self.rules()}
@@ -157,6 +204,9 @@ class Results:
             )
         if missing:
             lines.append("not run in this session: " + ", ".join(missing))
+        stale = self.stale_baseline()
+        if stale:
+            lines.append(f"stale baseline entries (the rule passes now; remove them): {', '.join(stale)}")
         lines.append("")
         lines.append(self.verdict())
         return lines
@@ -169,8 +219,17 @@ class Results:
         mode = " (strict)" if self.strict else ""
         if self.backend != "sqlite":
             mode += f" on a {BACKEND_NAMES.get(self.backend, self.backend)} bus"
+        if self.tier != "bus":
+            mode += f" on the {self.tier} tier"
+        expected = [r.rule for r in self.rules() if r.outcome == "expected"]
+        if expected:
+            note += f"; known failures (baseline): {', '.join(expected)}"
         if not self.tests:
             return f"no conformance test ran for {who}"
+        kit = self.kit_errors()
+        if kit:
+            names = ", ".join(r.rule for r in kit)
+            return f"{who}: the kit could not judge {names} (kit errors, not the adapter's failures){note}"
         broken = self.broken_rules()
         if broken:
             names = ", ".join(f"{r.rule} ({r.level.upper()})" for r in broken)

@@ -13,6 +13,8 @@ from fakeclaude.profiles import Profile
 MANIFEST_KEY = pytest.StashKey[Manifest]()
 BACKEND_KEY = pytest.StashKey[Backend]()
 CLIENT_KEY = pytest.StashKey[Profile]()
+TIER_KEY = pytest.StashKey[str]()
+BASELINE_KEY = pytest.StashKey[frozenset[str]]()
 
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off", "")
@@ -30,6 +32,10 @@ class Settings:
     rules: tuple[str, ...]
     db_url: str | None = None
     client: str | None = None
+    #: ``wire`` or ``bus`` (SPEC section 13); None: what the manifest claims (default ``bus``).
+    tier: str | None = None
+    #: A file of rule ids whose failures are known (a baseline); None: no baseline.
+    baseline: Path | None = None
 
 
 def _bool(name: str, raw: str) -> bool:
@@ -65,6 +71,8 @@ def read_settings(config: pytest.Config) -> Settings:
     patterns = tuple(p.strip().upper() for p in (rules or "").replace(" ", ",").split(",") if p.strip())
     db_url = _pick(config, "agentbus_db_url", "AGENTBUS_DB_URL", "agentbus_db_url")
     client = _pick(config, "agentbus_client", "AGENTBUS_CLIENT", "agentbus_client")
+    tier = _pick(config, "agentbus_tier", "AGENTBUS_TIER", "agentbus_tier")
+    baseline = _pick(config, "agentbus_baseline", "AGENTBUS_BASELINE", "agentbus_baseline")
     return Settings(
         adapter=adapter,
         strict=strict,
@@ -72,4 +80,6 @@ def read_settings(config: pytest.Config) -> Settings:
         rules=patterns,
         db_url=db_url.strip() if db_url and db_url.strip() else None,
         client=client.strip() if client and client.strip() else None,
+        tier=tier.strip().lower() if tier and tier.strip() else None,
+        baseline=Path(baseline) if baseline else None,
     )

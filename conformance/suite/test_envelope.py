@@ -5,7 +5,7 @@ import time
 
 from conformance.checks import msg_id, send, wait_events
 from conformance.harness import Harness
-from conformance.marks import rule
+from conformance.marks import requires, rule
 from fakeclaude import JsonRpcError
 
 BODIES = [
@@ -23,6 +23,7 @@ BODIES = [
 
 
 @rule("ENV-1")
+@requires("shared_bus")
 def test_envelope_fields_on_the_bus_and_in_the_push(harness: Harness) -> None:
     """ENV-1: A message is an envelope with `id` (integer), `from` (sender name), `to` (recipient name),
     `body` (string), `created_at` (UTC time of enqueue) and optional `reply_to` (the id of an earlier
@@ -41,6 +42,7 @@ def test_envelope_fields_on_the_bus_and_in_the_push(harness: Harness) -> None:
 
 
 @rule("ENV-2")
+@requires("shared_bus")
 def test_ids_increase_and_are_never_reused(harness: Harness) -> None:
     """ENV-2: Ids are assigned by the bus at enqueue, strictly increasing, never reused (also after
     pruning)."""
@@ -56,6 +58,7 @@ def test_ids_increase_and_are_never_reused(harness: Harness) -> None:
 
 
 @rule("ENV-3")
+@requires("shared_bus")
 def test_from_cannot_be_forged(harness: Harness) -> None:
     """ENV-3: `from` is always the identity of the sending adapter as registered on the bus. No tool
     argument can set it; a peer cannot send as someone else."""
@@ -71,6 +74,7 @@ def test_from_cannot_be_forged(harness: Harness) -> None:
 
 
 @rule("ENV-4")
+@requires("shared_bus")
 def test_body_is_delivered_byte_for_byte(harness: Harness) -> None:
     """ENV-4: The body is delivered byte-for-byte as sent (any valid Unicode except NUL)."""
     alice, bob = harness.start_many(["alice", "bob"])

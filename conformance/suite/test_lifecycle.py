@@ -29,6 +29,7 @@ def _failed_start(harness: Harness, name: str, env: dict[str, str] | None = None
 
 
 @rule("LIFE-1")
+@requires("shared_bus")
 def test_exits_within_a_second_of_stdin_eof(harness: Harness) -> None:
     """LIFE-1: The adapter exits within 1 s after its stdin reaches EOF, and within 1 s of SIGTERM,
     unregistering itself; no background task or thread keeps it alive."""
@@ -44,6 +45,7 @@ def test_exits_within_a_second_of_stdin_eof(harness: Harness) -> None:
 
 
 @rule("LIFE-1")
+@requires("shared_bus")
 def test_exits_within_a_second_of_sigterm(harness: Harness) -> None:
     """LIFE-1: The adapter exits within 1 s after its stdin reaches EOF, and within 1 s of SIGTERM,
     unregistering itself; no background task or thread keeps it alive."""
@@ -57,6 +59,7 @@ def test_exits_within_a_second_of_sigterm(harness: Harness) -> None:
 
 
 @rule("LIFE-2")
+@requires("shared_bus")
 def test_honours_agentbus_name_and_home(harness: Harness) -> None:
     """LIFE-2: The adapter honours `AGENTBUS_NAME`, `AGENTBUS_HOME` and `AGENTBUS_TRIGGER`."""
     bob = harness.start("bob-the-builder")
@@ -70,6 +73,7 @@ def test_honours_agentbus_name_and_home(harness: Harness) -> None:
 
 @rule("LIFE-3")
 @requires("sqlite_bus", why="LIFE-3 a corrupt bus.db")
+@requires("shared_bus")
 def test_corrupt_bus_is_reported_and_exits_non_zero(harness: Harness) -> None:
     """LIFE-3: A bus it cannot use (corrupt, unsafe permissions, locked beyond the busy timeout) is
     reported on stderr in one sentence and the adapter exits non-zero; it never creates a second bus
@@ -85,6 +89,7 @@ def test_corrupt_bus_is_reported_and_exits_non_zero(harness: Harness) -> None:
 
 
 @rule("LIFE-3")
+@requires("shared_bus")
 def test_locked_bus_is_reported_and_exits_non_zero(harness: Harness) -> None:
     """LIFE-3: A bus it cannot use (..., locked beyond the busy timeout) is reported on stderr in one
     sentence and the adapter exits non-zero; it never creates a second bus elsewhere.
@@ -115,6 +120,7 @@ def test_locked_bus_is_reported_and_exits_non_zero(harness: Harness) -> None:
 
 @rule("LIFE-3")
 @requires("postgres_bus", why="LIFE-3 an unreachable PostgreSQL database")
+@requires("shared_bus")
 def test_unreachable_database_is_reported_and_exits_non_zero(harness: Harness) -> None:
     """LIFE-3: A bus it cannot use (...) is reported on stderr in one sentence and the adapter exits
     non-zero; it never creates a second bus elsewhere.
@@ -148,6 +154,7 @@ def test_cold_start_under_400_ms(harness: Harness) -> None:
 
 
 @rule("LIFE-5")
+@requires("shared_bus")
 def test_the_clients_shutdown_never_needs_its_sigkill(harness: Harness) -> None:
     """LIFE-5: The adapter survives its client's shutdown cleanly: Claude Code sends SIGINT, SIGTERM about
     100 ms later and SIGKILL about 400 ms after that; the adapter unregisters and exits on SIGINT (or

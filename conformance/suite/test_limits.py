@@ -5,13 +5,14 @@ from typing import Any
 
 from conformance.checks import assert_alive, assert_refused, send
 from conformance.harness import Harness
-from conformance.marks import rule
+from conformance.marks import requires, rule
 from fakeclaude import RequestTimeout
 
 DEFAULT_MAX = 65536
 
 
 @rule("LIMIT-1")
+@requires("shared_bus")
 def test_oversized_body_is_refused_never_truncated(harness: Harness) -> None:
     """LIMIT-1: A body larger than the maximum (default 65,536 bytes of UTF-8, `AGENTBUS_MAX_BODY`) is
     refused with an error naming the size and the limit. It is never truncated."""
@@ -27,6 +28,7 @@ def test_oversized_body_is_refused_never_truncated(harness: Harness) -> None:
 
 
 @rule("LIMIT-1")
+@requires("shared_bus")
 def test_max_body_setting_is_honoured(harness: Harness) -> None:
     """LIMIT-1: A body larger than the maximum (default 65,536 bytes of UTF-8, `AGENTBUS_MAX_BODY`) is
     refused with an error naming the size and the limit."""
@@ -38,6 +40,7 @@ def test_max_body_setting_is_honoured(harness: Harness) -> None:
 
 
 @rule("LIMIT-2")
+@requires("shared_bus")
 def test_empty_nul_and_surrogate_bodies_are_refused(harness: Harness) -> None:
     """LIMIT-2: An empty body, a body containing NUL, and a body that is not valid Unicode (lone
     surrogates) are refused with an error."""
@@ -84,6 +87,7 @@ def test_wrong_argument_types_are_refused_without_a_crash(harness: Harness) -> N
 
 
 @rule("LIMIT-4")
+@requires("shared_bus")
 def test_sender_rate_limit_suggests_a_reply_loop(harness: Harness) -> None:
     """LIMIT-4: Each sender is rate limited (default 600 messages per rolling minute,
     `AGENTBUS_RATE_LIMIT_PER_MINUTE`, `0` disables) with an error that suggests a reply loop, so two

@@ -5,12 +5,13 @@ import time
 
 from conformance.checks import assert_refused, kill_adapter, send
 from conformance.harness import Harness
-from conformance.marks import rule
+from conformance.marks import requires, rule
 from conformance.procs import stays, wait_until
 from fakeclaude import Session
 
 
 @rule("MBOX-1")
+@requires("shared_bus")
 def test_send_to_an_offline_name_is_queued(harness: Harness) -> None:
     """MBOX-1: Sending to a valid name that is not online queues the message (offline mailbox) and the
     result says it was queued, not delivered."""
@@ -23,6 +24,7 @@ def test_send_to_an_offline_name_is_queued(harness: Harness) -> None:
 
 
 @rule("MBOX-2")
+@requires("shared_bus")
 def test_broadcast_reaches_every_other_live_peer_once(harness: Harness) -> None:
     """MBOX-2: Sending to `*` (the `broadcast` tool) enqueues one message per live peer other than the
     sender; with nobody else online the result says nothing was sent."""
@@ -39,6 +41,7 @@ def test_broadcast_reaches_every_other_live_peer_once(harness: Harness) -> None:
 
 
 @rule("MBOX-2")
+@requires("shared_bus")
 def test_broadcast_with_nobody_online_sends_nothing(harness: Harness) -> None:
     """MBOX-2: ... with nobody else online the result says nothing was sent."""
     alice = harness.start("alice")
@@ -48,6 +51,7 @@ def test_broadcast_with_nobody_online_sends_nothing(harness: Harness) -> None:
 
 
 @rule("MBOX-3")
+@requires("shared_bus")
 def test_self_send_is_refused(harness: Harness) -> None:
     """MBOX-3: Sending to oneself is refused with an error."""
     alice = harness.start("alice")
@@ -56,6 +60,7 @@ def test_self_send_is_refused(harness: Harness) -> None:
 
 
 @rule("MBOX-4")
+@requires("shared_bus")
 def test_successful_send_survives_a_sigkill_of_the_sender(harness: Harness) -> None:
     """MBOX-4: A send that returned success is durable: it is on the bus even if the sender is killed
     immediately afterwards."""
@@ -68,6 +73,7 @@ def test_successful_send_survives_a_sigkill_of_the_sender(harness: Harness) -> N
 
 
 @rule("MBOX-5")
+@requires("shared_bus")
 def test_pending_mail_is_never_pruned_and_delivered_mail_is_kept_a_day(harness: Harness) -> None:
     """MBOX-5: Delivered messages are kept at least 24 h (`AGENTBUS_DELIVERED_TTL_SECONDS`) and then may
     be pruned. Pending messages are never pruned."""

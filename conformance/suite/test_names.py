@@ -9,12 +9,13 @@ import time
 from conformance.busfile import HOST
 from conformance.checks import assert_refused, mentions, msg_id, wait_events
 from conformance.harness import Harness
-from conformance.marks import rule
+from conformance.marks import requires, rule
 
 INVALID_NAMES = ["Alice", "a b", "x" * 33, "", "*", "bob!", "caf\u00e9", "a/b", "-\n-"]
 
 
 @rule("NAME-1")
+@requires("shared_bus")
 def test_invalid_names_are_refused_with_the_rule(harness: Harness) -> None:
     """NAME-1: A name matches `[a-z0-9_-]{1,32}`. Anything else is refused with an error that states the
     rule. `*` is reserved for broadcast and is never a peer name."""
@@ -32,6 +33,7 @@ def test_invalid_names_are_refused_with_the_rule(harness: Harness) -> None:
 
 
 @rule("NAME-2")
+@requires("shared_bus")
 def test_agentbus_name_is_sanitised(harness: Harness) -> None:
     """NAME-2: An adapter takes its name from `AGENTBUS_NAME`, sanitised: lower-cased, every run of other
     characters replaced by `-`, trimmed of `-`, cut to 32 characters. An empty result becomes a generated
@@ -48,6 +50,7 @@ def test_agentbus_name_is_sanitised(harness: Harness) -> None:
 
 
 @rule("NAME-3")
+@requires("shared_bus")
 def test_name_collision_gets_a_suffix_and_whoami_says_so(harness: Harness) -> None:
     """NAME-3: Collision policy at start: an adapter never takes a name a live peer holds. If the requested
     name is held, it registers `name-2`, `name-3`, ... (the first free one) and says so in `whoami`.
@@ -63,6 +66,7 @@ def test_name_collision_gets_a_suffix_and_whoami_says_so(harness: Harness) -> No
 
 
 @rule("NAME-3")
+@requires("shared_bus")
 def test_name_of_a_stale_or_dead_peer_is_taken_over(harness: Harness) -> None:
     """NAME-3: ... A name held only by a stale or dead peer is taken over."""
     harness.start("setup").close()
@@ -76,6 +80,7 @@ def test_name_of_a_stale_or_dead_peer_is_taken_over(harness: Harness) -> None:
 
 
 @rule("NAME-4")
+@requires("shared_bus")
 def test_set_name_to_a_held_name_is_refused(harness: Harness) -> None:
     """NAME-4: `set_name` to a name a live peer holds is refused (`name taken`); renaming is atomic and
     the peer's pending mail follows it to the new name."""
@@ -86,6 +91,7 @@ def test_set_name_to_a_held_name_is_refused(harness: Harness) -> None:
 
 
 @rule("NAME-4")
+@requires("shared_bus")
 def test_pending_mail_follows_a_rename(harness: Harness) -> None:
     """NAME-4: ... renaming is atomic and the peer's pending mail follows it to the new name.
 

@@ -7,11 +7,12 @@ import time
 
 from conformance.checks import kill_adapter, listed_names, mentions, send, terminate_adapter
 from conformance.harness import Harness
-from conformance.marks import rule
+from conformance.marks import requires, rule
 from conformance.procs import wait_until
 
 
 @rule("PRES-1")
+@requires("shared_bus")
 def test_registered_before_the_first_answer(harness: Harness) -> None:
     """PRES-1: An adapter registers its name when it starts, before it answers the client's first
     request.
@@ -23,6 +24,7 @@ def test_registered_before_the_first_answer(harness: Harness) -> None:
 
 
 @rule("PRES-2")
+@requires("shared_bus")
 def test_heartbeat_refreshes_last_seen(harness: Harness) -> None:
     """PRES-2: A registered adapter refreshes `last_seen` at least every 15 s.
 
@@ -38,6 +40,7 @@ def test_heartbeat_refreshes_last_seen(harness: Harness) -> None:
 
 
 @rule("PRES-3")
+@requires("shared_bus")
 def test_killed_peer_leaves_the_list_at_once(harness: Harness) -> None:
     """PRES-3: A peer is live when seen within 45 s, and, when its row names this host, its process
     exists. A peer whose process is gone on this host is offline at once. Queries reap non-live rows."""
@@ -50,6 +53,7 @@ def test_killed_peer_leaves_the_list_at_once(harness: Harness) -> None:
 
 
 @rule("PRES-3")
+@requires("shared_bus")
 def test_liveness_window_is_45_seconds_for_other_hosts(harness: Harness) -> None:
     """PRES-3: A peer is live when seen within 45 s, and, when its row names this host, its process
     exists. ... Queries reap non-live rows.
@@ -66,6 +70,7 @@ def test_liveness_window_is_45_seconds_for_other_hosts(harness: Harness) -> None
 
 
 @rule("PRES-3")
+@requires("shared_bus")
 def test_pid_of_another_host_is_not_checked_here(harness: Harness) -> None:
     """PRES-3: A peer is live when seen within 45 s, and, when its row names this host, its process
     exists. ...
@@ -89,6 +94,7 @@ def test_pid_of_another_host_is_not_checked_here(harness: Harness) -> None:
 
 
 @rule("PRES-4")
+@requires("shared_bus")
 def test_reaping_keeps_the_mail(harness: Harness) -> None:
     """PRES-4: Reaping a peer never deletes its mail: pending messages wait for the name."""
     alice = harness.start("alice")
@@ -104,6 +110,7 @@ def test_reaping_keeps_the_mail(harness: Harness) -> None:
 
 
 @rule("PRES-5")
+@requires("shared_bus")
 def test_unregisters_on_stdin_eof(harness: Harness) -> None:
     """PRES-5: An adapter unregisters when it exits normally (stdin EOF, SIGTERM)."""
     bob = harness.start("bob")
@@ -113,6 +120,7 @@ def test_unregisters_on_stdin_eof(harness: Harness) -> None:
 
 
 @rule("PRES-5")
+@requires("shared_bus")
 def test_unregisters_on_sigterm(harness: Harness) -> None:
     """PRES-5: An adapter unregisters when it exits normally (stdin EOF, SIGTERM)."""
     bob = harness.start("bob")
@@ -122,6 +130,7 @@ def test_unregisters_on_sigterm(harness: Harness) -> None:
 
 
 @rule("PRES-6")
+@requires("shared_bus")
 def test_list_peers_tells_push_or_pull_and_marks_the_caller(harness: Harness) -> None:
     """PRES-6: `list_peers` tells for each peer whether it receives by push or only by pull (`can_push`),
     and marks the caller."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from conformance.checks import reply_to_argument, send
 from conformance.harness import Harness
-from conformance.marks import rule
+from conformance.marks import requires, rule
 from conformance.procs import stays, wait_until
 from fakeclaude import Session
 
@@ -46,6 +46,7 @@ def _row(harness: Harness, message: int) -> dict[str, Any]:
 
 
 @rule("RCPT-1")
+@requires("shared_bus")
 def test_the_ladder_stamps_only_what_was_proven(harness: Harness) -> None:
     """RCPT-1: Every message is on a ladder whose rungs are stamped on its row: queued -> pushed -> received
     -> seen -> answered. `delivered_at` is when the adapter was done with it. A core never stamps a rung it
@@ -71,6 +72,7 @@ def test_the_ladder_stamps_only_what_was_proven(harness: Harness) -> None:
 
 
 @rule("RCPT-2")
+@requires("shared_bus")
 def test_pushes_are_delivered_when_seen_in_the_transcript(harness: Harness) -> None:
     """RCPT-2 (capability `receipts`): An adapter with receipts registers with `peers.receipts = true`,
     stamps `pushed_at` after the push resolved (not `delivered_at`), and stamps `received_at`, then
@@ -92,6 +94,7 @@ def test_pushes_are_delivered_when_seen_in_the_transcript(harness: Harness) -> N
 
 
 @rule("RCPT-2")
+@requires("shared_bus")
 def test_without_a_transcript_it_says_so_and_stamps_at_push(harness: Harness) -> None:
     """RCPT-2 (capability `receipts`): Where it has no such record (another client, no session id) it says
     so in `whoami` and falls back to `delivered_at` at push."""
@@ -107,6 +110,7 @@ def test_without_a_transcript_it_says_so_and_stamps_at_push(harness: Harness) ->
 
 
 @rule("RCPT-3")
+@requires("shared_bus")
 def test_a_dropped_push_is_pushed_again_and_seen_once(harness: Harness) -> None:
     """RCPT-3 (capability `receipts`): A message pushed but not received within the receipt grace is pushed
     again; a received one is not, and a seen one never is."""
@@ -123,6 +127,7 @@ def test_a_dropped_push_is_pushed_again_and_seen_once(harness: Harness) -> None:
 
 
 @rule("RCPT-3")
+@requires("shared_bus")
 def test_a_received_message_waits_for_the_turn_and_is_not_pushed_again(harness: Harness) -> None:
     """RCPT-3 (capability `receipts`): a received one is not pushed again (the client holds it for the
     model's next turn)."""
@@ -144,6 +149,7 @@ def _same_session_env(first: Session) -> dict[str, str]:
 
 
 @rule("RCPT-4")
+@requires("shared_bus")
 def test_a_restarted_adapter_does_not_push_what_the_model_saw(harness: Harness) -> None:
     """RCPT-4 (capability `receipts`): A restarted adapter in the same client session first reads that
     session's record, so what the model already saw is stamped, not pushed again."""
@@ -165,6 +171,7 @@ def test_a_restarted_adapter_does_not_push_what_the_model_saw(harness: Harness) 
 
 
 @rule("RCPT-4")
+@requires("shared_bus")
 def test_a_push_lost_with_a_killed_adapter_is_pushed_again(harness: Harness) -> None:
     """RCPT-4 (capability `receipts`): A restarted adapter in the same client session first reads that
     session's record; what it does not show is pushed again (nothing is lost across a SIGKILL)."""
@@ -182,6 +189,7 @@ def test_a_push_lost_with_a_killed_adapter_is_pushed_again(harness: Harness) -> 
 
 
 @rule("RCPT-5")
+@requires("shared_bus")
 def test_only_its_own_session_record_and_its_own_tags_count(harness: Harness) -> None:
     """RCPT-5 (capability `receipts`): The adapter reads only its own session's record, looks only for its
     channel tags, and stores or logs nothing else from it."""

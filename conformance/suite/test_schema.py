@@ -11,39 +11,8 @@ from conformance.harness import Harness
 from conformance.marks import requires, rule
 from conformance.procs import group_pids, wait_until
 from conformance.rules import SCHEMA_VERSION
+from conformance.schema import INDEXES, MESSAGES, PEERS, schema_problem
 from fakeclaude import FakeClaudeError
-
-PEERS = {
-    "name": ("TEXT", True, 1),
-    "session_id": ("TEXT", True, 0),
-    "pid": ("INTEGER", True, 0),
-    "host": ("TEXT", True, 0),
-    "adapter": ("TEXT", True, 0),
-    "can_push": ("NUMERIC", True, 0),
-    "started_at": ("REAL", True, 0),
-    "last_seen": ("REAL", True, 0),
-    "receipts": ("NUMERIC", True, 0),
-}
-MESSAGES = {
-    "id": ("INTEGER", False, 1),
-    "sender": ("TEXT", True, 0),
-    "recipient": ("TEXT", True, 0),
-    "body": ("TEXT", True, 0),
-    "created_at": ("REAL", True, 0),
-    "reply_to": ("INTEGER", False, 0),
-    "delivered_at": ("REAL", False, 0),
-    "claimed_by": ("TEXT", False, 0),
-    "claimed_at": ("REAL", False, 0),
-    "attempts": ("INTEGER", True, 0),
-    "pushed_at": ("REAL", False, 0),
-    "received_at": ("REAL", False, 0),
-    "seen_at": ("REAL", False, 0),
-}
-INDEXES = {
-    "ix_messages_pending": ["recipient", "delivered_at", "id"],
-    "ix_messages_sender_time": ["sender", "created_at"],
-    "ix_messages_reply_to": ["reply_to"],
-}
 
 
 def affinity(declared: str) -> str:
@@ -62,6 +31,7 @@ def affinity(declared: str) -> str:
 
 @rule("SCHEMA-1")
 @requires("sqlite_bus", why="SCHEMA-1 bus.db location and WAL mode")
+@requires("shared_bus")
 def test_bus_file_location_and_wal(harness: Harness) -> None:
     """SCHEMA-1: The bus is the SQLite database `AGENTBUS_HOME/bus.db` (default `~/.agentbus/bus.db`), in
     WAL mode, used with a busy timeout (default 5 s)."""
@@ -71,6 +41,7 @@ def test_bus_file_location_and_wal(harness: Harness) -> None:
 
 
 @rule("SCHEMA-1")
+@requires("shared_bus")
 def test_a_write_waits_for_a_short_lock(harness: Harness) -> None:
     """SCHEMA-1: ... used with a busy timeout (default 5 s). Every write transaction starts with
     `BEGIN IMMEDIATE`.
@@ -95,6 +66,7 @@ def test_a_write_waits_for_a_short_lock(harness: Harness) -> None:
 
 
 @rule("SCHEMA-2")
+@requires("shared_bus")
 def test_schema_version_is_the_single_alembic_row(harness: Harness) -> None:
     """SCHEMA-2: The schema version is the single row of `alembic_version.version_num`."""
     harness.start("alice")
@@ -104,6 +76,7 @@ def test_schema_version_is_the_single_alembic_row(harness: Harness) -> None:
 
 @rule("SCHEMA-2")
 @requires("sqlite_bus", why="SCHEMA-2 migration flock on AGENTBUS_HOME/bus.lock")
+@requires("shared_bus")
 def test_migration_lock_file(harness: Harness) -> None:
     """SCHEMA-2: ... Migrations are applied under an exclusive `flock` on `AGENTBUS_HOME/bus.lock`."""
     harness.start("alice")
@@ -111,6 +84,7 @@ def test_migration_lock_file(harness: Harness) -> None:
 
 
 @rule("SCHEMA-2")
+@requires("shared_bus")
 def test_unknown_schema_revision_is_refused(harness: Harness) -> None:
     """SCHEMA-2: ... A core refuses a bus whose revision it does not know."""
     harness.start("setup").close()
@@ -124,6 +98,7 @@ def test_unknown_schema_revision_is_refused(harness: Harness) -> None:
 
 
 @rule("SCHEMA-2")
+@requires("shared_bus")
 def test_fresh_bus_race_of_several_first_starts(harness: Harness) -> None:
     """SCHEMA-2: ... Migrations are applied under an exclusive `flock` on `AGENTBUS_HOME/bus.lock`.
 
@@ -158,6 +133,7 @@ def _type_matches(harness: Harness, declared: str, wanted: str) -> bool:
 
 
 @rule("SCHEMA-3")
+@requires("shared_bus")
 def test_tables_columns_and_indexes(harness: Harness) -> None:
     """SCHEMA-3: Tables (times are Unix epoch seconds as REAL, UTC): `peers(...)`, `messages(...)` with
     indexes `ix_messages_pending(recipient, delivered_at, id)` and `ix_messages_sender_time(sender,
@@ -166,6 +142,8 @@ def test_tables_columns_and_indexes(harness: Harness) -> None:
     On PostgreSQL the same tables with the matching types (REAL is double precision, BOOLEAN is
     boolean) and messages.id from a sequence (never reused, like AUTOINCREMENT)."""
     harness.start("alice")
+    problem = schema_problem(harness.db)
+    assert problem is None, problem
     for table, wanted in (("peers", PEERS), ("messages", MESSAGES)):
         columns = harness.db.columns(table)
         assert set(columns) == set(wanted), f"{table} columns: {sorted(columns)}"
@@ -182,6 +160,7 @@ def test_tables_columns_and_indexes(harness: Harness) -> None:
 
 
 @rule("SCHEMA-4")
+@requires("shared_bus")
 def test_delivered_rows_are_stamped_and_unclaimed(harness: Harness) -> None:
     """SCHEMA-4: A row is pending while `delivered_at IS NULL`. To claim, in one write transaction: ...
     set `claimed_by`, `claimed_at`, `attempts = attempts + 1` on the oldest pending rows (by id). After a
@@ -198,6 +177,7 @@ def test_delivered_rows_are_stamped_and_unclaimed(harness: Harness) -> None:
 
 
 @rule("SCHEMA-5")
+@requires("shared_bus")
 def test_claimed_by_names_host_pid_and_session(harness: Harness) -> None:
     """SCHEMA-5: `claimed_by` is `<host>:<pid>:<session>` so any process on the same host can tell that a
     claimer died.
@@ -220,6 +200,7 @@ def test_claimed_by_names_host_pid_and_session(harness: Harness) -> None:
 
 
 @rule("SCHEMA-6")
+@requires("shared_bus")
 def test_rename_moves_pending_rows_and_clears_claims(harness: Harness) -> None:
     """SCHEMA-6: Renaming moves the pending rows (`recipient`) and the `peers` row in one transaction,
     clearing their claims."""

@@ -21,6 +21,7 @@ POSTGRES_PORT = 5432
 
 @rule("SEC-1")
 @requires("sqlite_bus", why="SEC-1 file modes of AGENTBUS_HOME and bus.db")
+@requires("shared_bus")
 def test_home_is_0700_and_bus_file_0600(harness: Harness) -> None:
     """SEC-1: `AGENTBUS_HOME` is created 0700 and `bus.db` 0600. A home that is group- or world-writable
     or owned by another user is refused with an error that says how to fix it."""

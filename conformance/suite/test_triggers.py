@@ -12,6 +12,7 @@ SLOW_POLL = {"AGENTBUS_SAFETY_POLL_SECONDS": "30"}
 
 @rule("TRIG-1")
 @requires("file_watch_trigger")
+@requires("shared_bus")
 def test_wake_file_per_peer_wakes_the_recipient(harness: Harness) -> None:
     """TRIG-1: The file-watch trigger (default) keeps one wake file per peer at
     `AGENTBUS_HOME/wake/<name>`; `notify` writes it, `arm` watches the directory (watchdog).

@@ -1,0 +1,42 @@
+"""Certification tiers, and the gate that makes bus-file checks "not applicable" instead of tracebacks.
+
+Two tiers (SPEC section 13): **wire** (stdio, MCP, the channel contract, lifecycle, and what sessions
+of the adapter do to each other: no shared bus needed, an adapter may keep its own store) and
+**bus** (the wire tier plus sharing the bus file of section 11 with other cores). A check that
+reads the bus file asks the gate first: on the wire tier it is not applicable; on the bus tier a bus
+without the shared schema makes it not applicable too, with one sentence naming what is missing
+(the SCHEMA rules themselves then fail, with the same sentence). Reported as skipped with a reason
+that starts with "not applicable", which the kit counts as its own outcome.
+"""
+
+import pytest
+
+from conformance.busfile import BusReader
+from conformance.schema import schema_problem
+
+TIERS = ("wire", "bus")
+NOT_APPLICABLE = "not applicable"
+
+#: The schema verdict, checked once per process on the first bus that exists (None: not checked yet).
+_schema_verdict: dict[str, str] = {}
+
+
+class BusGate:
+    """Asked before every read of the bus file; ``rule`` is the rule the test checks."""
+
+    def __init__(self, tier: str, rule: str | None) -> None:
+        self.tier = tier
+        self.rule = rule or ""
+
+    def check(self, db: BusReader) -> None:
+        if self.tier == "wire":
+            # Tests that read the bus say so (@requires("shared_bus")) and are skipped before they run.
+            raise RuntimeError("kit error: a test that reads the shared bus is not marked @requires('shared_bus')")
+        if self.rule.startswith("SCHEMA-"):
+            return  # the schema rules judge the schema themselves
+        if "verdict" not in _schema_verdict:
+            if not db.exists():
+                return
+            _schema_verdict["verdict"] = schema_problem(db) or ""
+        if _schema_verdict["verdict"]:
+            pytest.skip(f"{NOT_APPLICABLE}: {_schema_verdict['verdict']}")
