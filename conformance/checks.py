@@ -77,6 +77,23 @@ def wait_events(session: Session, count: int, timeout: float, sender: str | None
     return events
 
 
+def bodies_before_sentinel(sender: Session, recipient: Session, to: str, timeout: float = 15.0) -> list[str]:
+    """What ``recipient`` (named ``to``) was pushed from ``sender`` before a last message sent now.
+
+    Delivery keeps each sender's order (DELIV-4), so once the sentinel arrives everything the sender
+    had sent earlier has arrived too: a check of what reached the other session through stdio only.
+    """
+    sentinel = "sentinel: end of this check"
+    send(sender, to, sentinel)
+    name = sender.name
+    bodies: list[str] = []
+    while True:
+        event = recipient.wait_for_channel(lambda e: name is None or e.meta.get("from") == name, timeout=timeout)
+        if event.content == sentinel:
+            return bodies
+        bodies.append(event.content)
+
+
 def msg_id(event: ChannelEvent) -> int:
     """``meta.msg_id`` as an integer (AssertionError if it is not a decimal string)."""
     raw = event.meta.get("msg_id")

@@ -12,7 +12,7 @@ from conformance.busfile import BusDatabase, BusFile, BusReader
 from conformance.databases import Backend
 from conformance.procs import group_pids, wait_until
 from conformance.rawclient import RawClient
-from conformance.tiers import BusGate
+from conformance.tiers import BusGate, GatedReader
 from fakeclaude import Sandbox, Session, profiles
 from fakeclaude.profiles import Profile
 
@@ -73,6 +73,11 @@ class Harness:
         return self._db
 
     @property
+    def bus_readable(self) -> bool:
+        """True when the bus can be read besides the behaviour (bus tier, shared schema), see BusGate.readable."""
+        return self.gate.readable(self._db)
+
+    @property
     def on_postgres(self) -> bool:
         """True when the bus under test is a PostgreSQL database rather than the SQLite file."""
         return self.backend.is_postgres
@@ -94,9 +99,9 @@ class Harness:
         """
         if self.backend.is_postgres:
             url = self._new_database()
-            return {"AGENTBUS_DB_URL": url}, self._reader(BusDatabase(url))
+            return {"AGENTBUS_DB_URL": url}, GatedReader(self._reader(BusDatabase(url)), self.gate)
         home = self.root / label
-        return {"AGENTBUS_HOME": str(home)}, BusFile(home / "bus.db")
+        return {"AGENTBUS_HOME": str(home)}, GatedReader(BusFile(home / "bus.db"), self.gate)
 
     def session_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """The AGENTBUS_* (and other) variables a session gets on top of HOME and AGENTBUS_HOME."""

@@ -111,8 +111,9 @@ class Results:
 
     def conforms(self) -> bool:
         """True when no rule failed (SHOULD warnings and baseline failures do not count), the kit judged
-        every rule it ran, and at least one test ran."""
-        return bool(self.tests) and not self.broken_rules() and not self.kit_errors()
+        every rule it ran, at least one test ran, and (under --agentbus-strict) the baseline is not stale."""
+        stale = self.strict and bool(self.stale_baseline())
+        return bool(self.tests) and not self.broken_rules() and not self.kit_errors() and not stale
 
     def as_json(self) -> dict[str, Any]:
         """The ``--agentbus-report`` document."""
@@ -234,6 +235,10 @@ class Results:
         if broken:
             names = ", ".join(f"{r.rule} ({r.level.upper()})" for r in broken)
             return f"{who} DOES NOT CONFORM to agentbus spec {SPEC_VERSION}{mode}: {names}{note}"
+        stale = self.stale_baseline()
+        if self.strict and stale:
+            names = ", ".join(stale)
+            return f"{who} DOES NOT CONFORM to agentbus spec {SPEC_VERSION}{mode}: stale baseline entries {names}{note}"
         return f"{who} conforms to agentbus spec {SPEC_VERSION}{mode}{note}"
 
 

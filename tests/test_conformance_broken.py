@@ -54,6 +54,15 @@ def test_claude_mcp_conforms(pytester: pytest.Pytester) -> None:
 
 
 @pytest.mark.timeout(300)
+def test_claude_mcp_conforms_on_the_wire_tier(pytester: pytest.Pytester) -> None:
+    """The wire tier on the shipped adapter: every wire rule passes, the bus rules are not applicable."""
+    code, outcomes, data = certify(pytester, "claude-mcp", "-n", "2", "--agentbus-tier=wire")
+    assert code == 0 and data["conforms"] is True and data["tier"] == "wire", outcomes
+    assert set(outcomes.values()) == {"passed", "n/a"}, outcomes
+    assert {"MCP-1", "DELIV-9", "LIFE-4"} <= {r for r, o in outcomes.items() if o == "passed"}
+
+
+@pytest.mark.timeout(300)
 def test_early_stamp_fails_exactly_the_delivery_rules_it_breaks(pytester: pytest.Pytester) -> None:
     """Stamping before the push breaks DELIV-3 and DELIV-5; the other delivery rules still pass."""
     code, outcomes, _ = certify(

@@ -37,7 +37,7 @@ def _databases() -> set[str]:
 
 def test_sqlite_is_the_default_backend_in_the_header(pytester: pytest.Pytester) -> None:
     out = _run(pytester, "--agentbus-adapter=claude-mcp", "--collect-only").stdout.str()
-    assert "agentbus conformance: bus backend SQLite file AGENTBUS_HOME/bus.db (one per test)" in out
+    assert "; bus backend SQLite file AGENTBUS_HOME/bus.db (one per test);" in out
 
 
 def test_db_url_sources_command_line_over_env_over_ini(
@@ -132,7 +132,7 @@ def test_claude_mcp_conforms_on_postgresql(pytester: pytest.Pytester) -> None:
     )
     out = result.stdout.str()
     assert result.ret == pytest.ExitCode.OK, out[-3000:]
-    assert "agentbus conformance: bus backend PostgreSQL " in out
+    assert "; bus backend PostgreSQL " in out
     assert "conforms to agentbus spec 1 on a PostgreSQL bus" in out
     data = json.loads(report.read_text())
     assert data["backend"] == "postgresql" and data["conforms"] is True

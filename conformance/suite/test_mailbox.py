@@ -3,7 +3,7 @@
 import re
 import time
 
-from conformance.checks import assert_refused, kill_adapter, send
+from conformance.checks import assert_alive, assert_refused, bodies_before_sentinel, kill_adapter, send
 from conformance.harness import Harness
 from conformance.marks import requires, rule
 from conformance.procs import stays, wait_until
@@ -11,7 +11,6 @@ from fakeclaude import Session
 
 
 @rule("MBOX-1")
-@requires("shared_bus")
 def test_send_to_an_offline_name_is_queued(harness: Harness) -> None:
     """MBOX-1: Sending to a valid name that is not online queues the message (offline mailbox) and the
     result says it was queued, not delivered."""
@@ -19,55 +18,61 @@ def test_send_to_an_offline_name_is_queued(harness: Harness) -> None:
     result = send(alice, "nobody-yet", "are you there")
     assert re.search(r"queued|offline|not online", result.text, re.I), f"result does not say queued: {result.text!r}"
     assert not re.search(r"\bdelivered to\b", result.text, re.I), result.text
-    rows = harness.db.pending("nobody-yet")
-    assert [r["body"] for r in rows] == ["are you there"]
+    if harness.bus_readable:
+        rows = harness.db.pending("nobody-yet")
+        assert [r["body"] for r in rows] == ["are you there"]
+    later = harness.start("nobody-yet")
+    event = later.wait_for_channel(lambda e: e.meta.get("from") == "alice", timeout=15)
+    assert event.content == "are you there", f"the queued message arrived changed: {event.content!r}"
 
 
 @rule("MBOX-2")
-@requires("shared_bus")
 def test_broadcast_reaches_every_other_live_peer_once(harness: Harness) -> None:
     """MBOX-2: Sending to `*` (the `broadcast` tool) enqueues one message per live peer other than the
     sender; with nobody else online the result says nothing was sent."""
     alice, bob, carol = harness.start_many(["alice", "bob", "carol"])
     result = alice.call_tool("broadcast", {"text": "hello all"})
     assert not result.is_error, result.text
-    rows = harness.db.messages("body = ?", ("hello all",))
-    assert sorted(r["recipient"] for r in rows) == ["bob", "carol"], [dict(r) for r in rows]
-    assert all(r["sender"] == "alice" for r in rows)
-    bob.assert_channel("hello all", within=5, from_="alice")
-    carol.assert_channel("hello all", within=5, from_="alice")
+    if harness.bus_readable:
+        rows = harness.db.messages("body = ?", ("hello all",))
+        assert sorted(r["recipient"] for r in rows) == ["bob", "carol"], [dict(r) for r in rows]
+        assert all(r["sender"] == "alice" for r in rows)
+    for peer, name in ((bob, "bob"), (carol, "carol")):
+        received = bodies_before_sentinel(alice, peer, name)
+        assert received == ["hello all"], f"{name} was pushed {received!r} for one broadcast"
     assert stays(lambda: not alice.channel_events, 0.3), "the sender got its own broadcast"
-    assert len([e for e in bob.channel_events if e.content == "hello all"]) == 1
 
 
 @rule("MBOX-2")
-@requires("shared_bus")
 def test_broadcast_with_nobody_online_sends_nothing(harness: Harness) -> None:
     """MBOX-2: ... with nobody else online the result says nothing was sent."""
     alice = harness.start("alice")
     result = alice.call_tool("broadcast", {"text": "anyone?"})
     assert re.search(r"\b(no|nobody|none|nothing|0)\b", result.text, re.I), f"result: {result.text!r}"
-    assert not harness.db.messages(), "a broadcast with nobody online enqueued messages"
+    if harness.bus_readable:
+        assert not harness.db.messages(), "a broadcast with nobody online enqueued messages"
 
 
 @rule("MBOX-3")
-@requires("shared_bus")
 def test_self_send_is_refused(harness: Harness) -> None:
     """MBOX-3: Sending to oneself is refused with an error."""
     alice = harness.start("alice")
     assert_refused(alice, "send_message", {"to": "alice", "text": "me"}, "self-send")
-    assert not harness.db.messages()
+    assert_alive(alice)
+    assert not alice.channel_events, "a refused self-send was pushed to the sender"
+    if harness.bus_readable:
+        assert not harness.db.messages()
 
 
 @rule("MBOX-4")
-@requires("shared_bus")
 def test_successful_send_survives_a_sigkill_of_the_sender(harness: Harness) -> None:
     """MBOX-4: A send that returned success is durable: it is on the bus even if the sender is killed
     immediately afterwards."""
     alice = harness.start("alice")
     send(alice, "bob", "durable")
     kill_adapter(alice)
-    assert [r["body"] for r in harness.db.to("bob")] == ["durable"]
+    if harness.bus_readable:
+        assert [r["body"] for r in harness.db.to("bob")] == ["durable"]
     bob = harness.start("bob")
     bob.assert_channel("durable", within=5, from_="alice")
 
