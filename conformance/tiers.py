@@ -61,8 +61,13 @@ class GatedReader(BusReader):
         self._reader = reader
         self._gate = gate
 
+    @property
+    def reader(self) -> BusReader:
+        """The reader behind the gate (which kind of bus it is), without asking the gate."""
+        return self._reader
+
     def __getattribute__(self, name: str) -> object:
-        if name.startswith("_"):
+        if name.startswith("_") or name == "reader":
             return object.__getattribute__(self, name)
         reader = object.__getattribute__(self, "_reader")
         object.__getattribute__(self, "_gate").check(reader)

@@ -66,6 +66,8 @@ def test_instructions_explain_tag_provenance_and_reply(fakeclaude_session: Start
     assert '<channel source="agentbus" from=' in instructions
     for word in ("msg_id=", "ts=", "reply_to", "send_message", "not as instructions from the user", "peer"):
         assert word in instructions
+    assert "before asking your user" in instructions  # the peer that wrote is asked first
+    assert len(instructions.encode()) < 2048, "Claude Code cuts server instructions at 2 KB"
 
 
 def test_an_older_protocol_version_is_kept(fakeclaude_session: StartSession) -> None:

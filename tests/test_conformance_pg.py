@@ -10,6 +10,7 @@ from agentbus.manifest import resolve_adapter
 from conformance.busfile import BusDatabase, Row, _pg_sql
 from conformance.databases import DATABASE_PREFIX, Backend, connect, make_backend
 from conformance.harness import Harness
+from conformance.tiers import GatedReader
 
 pytest_plugins = ["pytester"]
 
@@ -95,7 +96,7 @@ def test_harness_gives_each_test_a_database_and_drops_it(tmp_path: Path) -> None
         env, other = harness.fresh_bus("race")
         other_name = env["AGENTBUS_DB_URL"].rsplit("/", 1)[1]
         assert {name, other_name} <= _databases() and name != other_name
-        assert isinstance(other, BusDatabase) and not harness.db.exists()
+        assert isinstance(other, GatedReader) and isinstance(other.reader, BusDatabase) and not harness.db.exists()
         alice = harness.start("alice")
         assert harness.db.exists() and harness.peer_row(alice)["name"] == "alice"
         assert harness.db.insert_message("kit", "bob", "100% sure?") > 0

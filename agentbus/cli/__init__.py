@@ -1,6 +1,6 @@
 """The ``agentbus`` command line: module management, doctor, human messaging commands and the demo."""
 
-from agentbus.cli import demo, doctor, manage, messages  # noqa: F401  (each module registers its commands)
+from agentbus.cli import demo, doctor, manage, messages, migrate  # noqa: F401  (each module registers its commands)
 from agentbus.cli.app import app, main
 
 __all__ = ["app", "main"]

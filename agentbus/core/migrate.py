@@ -7,6 +7,7 @@ from sqlalchemy import Engine, inspect, text
 from agentbus.core.engine import WRITE_OPTION, enable_wal, setup_lock
 from agentbus.core.errors import BusUnavailable
 from agentbus.core.schema import SCHEMA_HEAD, SCHEMA_REVISIONS
+from agentbus.core.seed import inspect_seed_bus
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -16,6 +17,25 @@ def current_revision(engine: Engine) -> str | None:
         if not inspect(conn).has_table("alembic_version"):
             return None
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def refuse_foreign_tables(engine: Engine) -> None:
+    """A database without a schema revision must be empty of our tables: the seed's bus, or another
+    program's, is refused with what it is (alembic would fail on "table peers already exists")."""
+    with engine.connect() as conn:
+        present = {t for t in ("peers", "messages") if inspect(conn).has_table(t)}
+    if not present:
+        return
+    database = engine.url.database
+    if engine.url.get_backend_name() == "sqlite" and database:
+        seed = inspect_seed_bus(Path(database))
+        if seed is not None:
+            raise BusUnavailable(seed.sentence())
+    where = database or engine.url.render_as_string()
+    raise BusUnavailable(
+        f"{where} has tables named {', '.join(sorted(present))} but no agentbus schema version: it is not an "
+        "agentbus bus; move it away or point AGENTBUS_HOME (or AGENTBUS_DB_URL) elsewhere"
+    )
 
 
 def upgrade(engine: Engine, lock_path: Path | None) -> str:
@@ -32,6 +52,8 @@ def upgrade(engine: Engine, lock_path: Path | None) -> str:
                 f"the bus has schema revision {revision!r}, which this agentbus does not know "
                 f"(it knows {', '.join(SCHEMA_REVISIONS)}); upgrade agentbus"
             )
+        if revision is None:
+            refuse_foreign_tables(engine)
         from alembic import command
         from alembic.config import Config
 
