@@ -201,3 +201,5 @@ def test_one_version_everywhere() -> None:
     assert version("agentbus") == __version__
     assert resolve_adapter("claude-mcp").version == __version__
     assert fakeclaude.__version__ == __version__
+    plugin = Path(__file__).resolve().parent.parent / ".claude-plugin" / "plugin.json"
+    assert json.loads(plugin.read_text())["version"] == __version__, "the Claude Code plugin's version"

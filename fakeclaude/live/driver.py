@@ -52,6 +52,7 @@ class LiveSession:
         name: str | None = "bob",
         *,
         channels: bool = True,
+        channel: str = f"server:{SERVER_NAME}",
         env: dict[str, str] | None = None,
         dimensions: tuple[int, int] = (50, 160),
     ) -> None:
@@ -62,7 +63,7 @@ class LiveSession:
         self.channels = channels
         self.argv = [str(self.claude)]
         if channels:
-            self.argv += ["--dangerously-load-development-channels", f"server:{SERVER_NAME}"]
+            self.argv += ["--dangerously-load-development-channels", channel]
         self.env = home.env(name, model.base_url, env)
         self.dimensions = dimensions
         self.pty_log = home.root / f"pty-{name or 'claude'}-{os.getpid()}-{id(self):x}.log"

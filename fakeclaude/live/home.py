@@ -54,6 +54,9 @@ class ClaudeHome:
     bus_home: Path
     api_key: str = FAKE_API_KEY
     tap_log: Path | None = None
+    #: The server's name in Claude Code's MCP log directory: ``agentbus``, or for the plugin's server
+    #: ``plugin-agentbus-agentbus`` (plugin name, then server name).
+    log_server: str = SERVER_NAME
 
     @classmethod
     def create(
@@ -65,15 +68,21 @@ class ClaudeHome:
         stubborn: bool = False,
         allow: tuple[str, ...] = (f"mcp__{SERVER_NAME}__*",),
         server_env: dict[str, str] | None = None,
+        register: bool = True,
     ) -> "ClaudeHome":
-        """Make the home under ``root``, register the server with ``agentbus enable``, merge the rest in."""
+        """Make the home under ``root``, register the server with ``agentbus enable`` (unless not
+        ``register``: the plugin's test installs it as a plugin instead), merge the rest in."""
         root = Path(root).resolve()
         home = root / "home"
         project = root / "project"
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
         project.mkdir(parents=True, exist_ok=True)
         made = cls(root, home, project.resolve(), Path(bus_home or root / "agentbus-home").resolve(), tap_log=tap_log)
-        made._enable()
+        if register:
+            made._enable()
+        else:
+            made.config_file.write_text("{}")
+            made.config_file.chmod(0o600)
         made._configure(tap_log, stubborn, server_env or {})
         settings_dir = home / ".claude"
         settings_dir.mkdir(exist_ok=True)
@@ -97,7 +106,8 @@ class ClaudeHome:
     @property
     def mcp_log_dir(self) -> Path:
         """Where Claude Code writes this server's MCP log (one ``*.jsonl`` per session)."""
-        return _project_dir(self.home / ".cache" / "claude-cli-nodejs", self.project_key) / f"mcp-logs-{SERVER_NAME}"
+        logs = _project_dir(self.home / ".cache" / "claude-cli-nodejs", self.project_key)
+        return logs / f"mcp-logs-{self.log_server}"
 
     def transcript_path(self, session_id: str) -> Path:
         """``~/.claude/projects/<project key>/<session id>.jsonl``."""
@@ -145,7 +155,7 @@ class ClaudeHome:
 
     def _configure(self, tap_log: Path | None, stubborn: bool, server_env: dict[str, str]) -> None:
         config = self.config()
-        entry = config["mcpServers"][SERVER_NAME]
+        entry = config.get("mcpServers", {}).get(SERVER_NAME, {})
         if tap_log is not None:
             tap = [sys.executable, "-m", "fakeclaude.live.tap", str(tap_log), *(["--stubborn"] if stubborn else [])]
             original = [entry["command"], *entry.get("args", [])]
