@@ -17,7 +17,7 @@ SCHEMA_SENTENCE = "the adapter's bus does not have the shared schema of SPEC sec
 #: the same adapter, lifecycle, manifest, security), all of which node-store meets; every other rule
 #: reads the shared bus and is not applicable there.
 WIRE_RULES_PASSED = {
-    "NAME-1", "LIMIT-1", "LIMIT-2", "LIMIT-3", "LIMIT-4", "MBOX-1", "MBOX-2", "MBOX-3", "MBOX-4",
+    "NAME-1", "LIMIT-1", "LIMIT-2", "LIMIT-3", "LIMIT-4", "PRES-3", "MBOX-1", "MBOX-2", "MBOX-3", "MBOX-4",
     "DELIV-1", "DELIV-4", "DELIV-7", "DELIV-8", "DELIV-9", "TRIG-2",
     "MCP-1", "MCP-2", "MCP-3", "MCP-4", "MCP-5", "MCP-6", "MCP-7", "MCP-8", "MCP-9",
     "LIFE-4", "MAN-1", "MAN-2", "MAN-3", "SEC-1", "SEC-2", "SEC-3",
