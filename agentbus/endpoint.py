@@ -26,6 +26,7 @@ from agentbus.core.envelope import Envelope
 from agentbus.core.errors import BusError
 from agentbus.core.names import BROADCAST
 from agentbus.core.ports import Delivery, Trigger
+from agentbus.core.registration import Registration
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +49,6 @@ class Sighting:
     sender: str
     ts: str
     seen: bool
-
-
-@dataclass
-class EndpointStats:
-    """Counters an adapter may report (e.g. in whoami) and tests may read."""
-
-    wakes: int = 0
-    drains: int = 0
-    pushed: int = 0
-    push_failures: int = 0
-    safety_poll_deliveries: int = 0
 
 
 @dataclass
@@ -86,6 +76,9 @@ def _threadsafe(callback: Callable[[], None]) -> Callable[[], None]:
 
 
 class Endpoint:
+    """A peer's background life on the bus. ``registration``: one its caller already joined (and leaves);
+    without it, ``running()`` joins as ``preferred_name`` and leaves when it exits."""
+
     def __init__(
         self,
         bus: Bus,
@@ -93,17 +86,17 @@ class Endpoint:
         *,
         adapter: str,
         trigger: Trigger,
-        session_id: str | None = None,
+        registration: Registration | None = None,
     ) -> None:
         self.bus = bus
         self.settings = bus.settings
         self.requested_name = preferred_name
         self.adapter = adapter
         self.trigger = trigger
-        self.session_id = session_id or new_session_id()
+        self.registration = registration or Registration(bus, session_id=new_session_id(), adapter=adapter)
+        self._owns_registration = registration is None
+        self.session_id = self.registration.session_id
         self.claimer = claimer_id(self.session_id)
-        self.stats = EndpointStats()
-        self._peer: Peer | None = None
         self._delivery: Delivery | None = None
         self.receipts = False
         self._tasks: anyio.abc.TaskGroup | None = None
@@ -120,9 +113,9 @@ class Endpoint:
 
     @property
     def name(self) -> str:
-        if self._peer is None:
+        if self.registration.peer is None:
             raise BusError("this endpoint is not registered on the bus yet")
-        return self._peer.name
+        return self.registration.peer.name
 
     @property
     def can_push(self) -> bool:
@@ -132,8 +125,9 @@ class Endpoint:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator["Endpoint"]:
-        """Register, arm the trigger and run the background loops until the block exits."""
-        self._peer = await anyio.to_thread.run_sync(self._register, self.requested_name)
+        """Register (unless already registered), arm the trigger and run the background loops until the block exits."""
+        if self._owns_registration:
+            await anyio.to_thread.run_sync(self._register, self.requested_name)
         self._wake_from_thread = _threadsafe(self._trigger_wake)
         self._arm()
         try:
@@ -149,27 +143,13 @@ class Endpoint:
                     tasks.cancel_scope.cancel()
         finally:
             self._disarm_trigger()
-            close_trigger = getattr(self.trigger, "close", None)
-            if close_trigger is not None:
-                close_trigger()
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self._unregister)
+            self.trigger.close()
+            if self._owns_registration:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(self.registration.leave)
 
     def _register(self, name: str) -> Peer:
-        peer = self.bus.register_unique(
-            name, session_id=self.session_id, adapter=self.adapter, can_push=self.can_push, receipts=self.receipts
-        )
-        if peer.name != name:
-            log.warning("name %r is held by a live session; registered as %r", name, peer.name)
-        return peer
-
-    def _unregister(self) -> None:
-        if self._peer is None:
-            return
-        try:
-            self.bus.unregister(self._peer.name, self.session_id)
-        except BusError as exc:
-            log.warning("could not unregister %s: %s", self._peer.name, exc)
+        return self.registration.join(name, can_push=self.can_push, receipts=self.receipts)
 
     def _arm(self) -> None:
         self._disarm = self.trigger.arm(self.name, self._wake_from_thread)
@@ -218,7 +198,6 @@ class Endpoint:
 
     def wake(self) -> None:
         """Request a drain pass. Loop thread only; a wake during a drain causes another pass."""
-        self.stats.wakes += 1
         self._poll_only_wake = False
         self._wake_event.set()
 
@@ -252,7 +231,6 @@ class Endpoint:
                 log.warning("drain of %s failed, will retry: %s", self.name, exc)
                 continue
             if from_poll and pushed:
-                self.stats.safety_poll_deliveries += pushed
                 log.info("safety poll delivered %d message(s) the trigger missed", pushed)
 
     async def drain(self) -> int:
@@ -262,7 +240,6 @@ class Endpoint:
             return 0
         pushed = 0
         async with self._drain_lock:
-            self.stats.drains += 1
             while True:
                 batch = await anyio.to_thread.run_sync(self._claim)
                 if not batch:
@@ -276,7 +253,6 @@ class Endpoint:
                         try:
                             await delivery.deliver(envelope)
                         except Exception as exc:
-                            self.stats.push_failures += 1
                             log.warning("push of message %d failed, will retry: %s", envelope.id, exc)
                             rest = [e.id for e in batch[index:]]
                             await anyio.to_thread.run_sync(self.bus.release, rest, self.claimer)
@@ -284,7 +260,6 @@ class Endpoint:
                         done.append(envelope.id)
                         first_at = first_at or time.time()
                         pushed += 1
-                        self.stats.pushed += 1
                 finally:
                     if done:
                         with anyio.CancelScope(shield=True):
@@ -334,11 +309,9 @@ class Endpoint:
         async with self._drain_lock:
             old = self.name
             peer = await self._quietly(self._register, old)
-            if isinstance(peer, Peer):
-                self._peer = peer
-                if peer.name != old:
-                    self._disarm_trigger()
-                    self._arm()
+            if isinstance(peer, Peer) and peer.name != old:
+                self._disarm_trigger()
+                self._arm()
 
     async def _safety_poll_loop(self) -> None:
         while True:
@@ -411,13 +384,10 @@ class Endpoint:
         """Move this session and its pending mail to ``new_name`` (NameTaken if a live peer holds it)."""
         async with self._drain_lock:
             peer = await anyio.to_thread.run_sync(self.bus.rename, self.name, new_name, self.session_id)
-            if peer.name != self.name:
+            renamed = peer.name != self.name
+            self.registration.peer = peer
+            if renamed:
                 self._disarm_trigger()
-                self._peer = peer
                 self._arm()
-            self._peer = peer
         self.wake()
         return peer
-
-    async def history(self, limit: int = 20) -> list[Envelope]:
-        return await anyio.to_thread.run_sync(lambda: self.bus.history(self.name, limit=limit))

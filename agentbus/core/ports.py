@@ -22,6 +22,10 @@ class Trigger(Protocol):
         """Tell ``recipient`` (possibly in another process) that it may have mail. Never raises."""
         ...
 
+    def close(self) -> None:
+        """Release what ``notify`` holds open (a connection); the endpoint calls it once, after disarming."""
+        ...
+
 
 @runtime_checkable
 class Delivery(Protocol):

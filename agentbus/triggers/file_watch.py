@@ -39,3 +39,6 @@ class FileWatchTrigger:
         except OSError as exc:
             # The safety poll still delivers; a missing wake directory must not fail a send.
             log.warning("could not wake %s via %s: %s", recipient, self.wake_dir, exc)
+
+    def close(self) -> None:
+        return None

@@ -27,3 +27,6 @@ class PollTrigger:
 
     def notify(self, recipient: str) -> None:
         return None
+
+    def close(self) -> None:
+        return None

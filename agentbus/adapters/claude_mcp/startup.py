@@ -6,25 +6,22 @@ imports only the core (SQLAlchemy) and the standard library: the endpoint (anyio
 file watcher (watchdog) are imported once the client has its answer.
 """
 
-import contextlib
-import logging
 import os
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from agentbus.adapters.claude_mcp import ADAPTER_ID
-from agentbus.core.bus import Bus, Peer, new_session_id
+from agentbus.core.bus import Bus, new_session_id
 from agentbus.core.config import Settings
 from agentbus.core.errors import BusError
 from agentbus.core.names import sanitize_name
 from agentbus.core.ports import Trigger
+from agentbus.core.registration import Registration
 from agentbus.triggers import make_trigger
 
 if TYPE_CHECKING:
     from agentbus.endpoint import Endpoint
-
-log = logging.getLogger(__name__)
 
 
 class StartupError(Exception):
@@ -56,14 +53,17 @@ def identity_from_env(raw: str | None) -> Identity:
 
 @dataclass
 class Joined:
-    """A registered session: the open bus, its registration, and (once built) the endpoint that runs it."""
+    """A registered session: the open bus, its registration, and (once built) the endpoint that runs it.
+
+    The registration is joined here and left here (``leave``); the endpoint only renames it or joins it
+    again after a reap.
+    """
 
     settings: Settings
     identity: Identity
     bus: Bus
     trigger: Trigger
-    peer: Peer
-    session_id: str
+    registration: Registration
     _endpoint: "Endpoint | None" = field(default=None, repr=False)
 
     @property
@@ -73,20 +73,17 @@ class Joined:
             from agentbus.endpoint import Endpoint
 
             self._endpoint = Endpoint(
-                self.bus, self.peer.name, adapter=ADAPTER_ID, trigger=self.trigger, session_id=self.session_id
+                self.bus,
+                self.identity.asked_for,
+                adapter=ADAPTER_ID,
+                trigger=self.trigger,
+                registration=self.registration,
             )
         return self._endpoint
 
     def leave(self) -> None:
-        """Unregister (if still registered) and close the bus; safe to call twice."""
-        name = self.peer.name
-        if self._endpoint is not None:
-            with contextlib.suppress(BusError):  # not registered yet: the name it joined with
-                name = self._endpoint.name  # the current name once the endpoint ran (it may have been renamed)
-        try:
-            self.bus.unregister(name, self.session_id)
-        except BusError as exc:
-            log.warning("could not unregister %s: %s", name, exc)
+        """Unregister under the current name (if still registered) and close the bus; safe to call twice."""
+        self.registration.leave()
         self.bus.close()
 
 
@@ -102,13 +99,10 @@ def join_bus() -> Joined:
         bus = Bus(settings)
     except BusError as exc:
         raise StartupError(str(exc), 1) from None
-    session_id = new_session_id()
+    registration = Registration(bus, session_id=new_session_id(), adapter=ADAPTER_ID)
     try:
-        peer = bus.register_unique(identity.asked_for, session_id=session_id, adapter=ADAPTER_ID)
+        registration.join(identity.asked_for)
     except BusError as exc:
         bus.close()
         raise StartupError(str(exc), 1) from None
-    if peer.name != identity.asked_for:
-        log.warning("name %r is held by a live session; registered as %r", identity.asked_for, peer.name)
-    # Endpoint.running() registers again with the same session id and this name: it keeps it.
-    return Joined(settings, identity, bus, trigger, peer, session_id)
+    return Joined(settings, identity, bus, trigger, registration)

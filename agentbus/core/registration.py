@@ -1,0 +1,41 @@
+"""One session's registration on the bus: joined once, renamed or joined again while it runs, left once."""
+
+import logging
+
+from agentbus.core.bus import Bus, Peer
+from agentbus.core.errors import BusError
+
+log = logging.getLogger(__name__)
+
+
+class Registration:
+    """The peer row a session holds. Whoever calls ``join`` calls ``leave``; ``leave`` is safe to repeat."""
+
+    def __init__(self, bus: Bus, *, session_id: str, adapter: str) -> None:
+        self.bus = bus
+        self.session_id = session_id
+        self.adapter = adapter
+        #: The row as last registered or renamed; None until ``join``.
+        self.peer: Peer | None = None
+        self._left = False
+
+    def join(self, preferred: str, *, can_push: bool = False, receipts: bool = False) -> Peer:
+        """Register as ``preferred`` (``preferred-2``... if a live peer holds it); BusError if it cannot."""
+        peer = self.bus.register_unique(
+            preferred, session_id=self.session_id, adapter=self.adapter, can_push=can_push, receipts=receipts
+        )
+        if peer.name != preferred:
+            log.warning("name %r is held by a live session; registered as %r", preferred, peer.name)
+        self.peer = peer
+        self._left = False
+        return peer
+
+    def leave(self) -> None:
+        """Unregister the current name (once); a bus error is logged, not raised."""
+        if self.peer is None or self._left:
+            return
+        self._left = True
+        try:
+            self.bus.unregister(self.peer.name, self.session_id)
+        except BusError as exc:
+            log.warning("could not unregister %s: %s", self.peer.name, exc)
