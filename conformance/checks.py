@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from conformance.procs import gone, wait_until
+from conformance.procs import gone
 from fakeclaude import ChannelEvent, JsonRpcError, Session, ToolResult
+from fakeclaude.waiting import wait_until
 
 INTERNAL_ERROR = -32603
 

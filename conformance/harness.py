@@ -10,11 +10,12 @@ from typing import Any
 from agentbus.manifest import Manifest
 from conformance.busfile import BusDatabase, BusFile, BusReader
 from conformance.databases import Backend
-from conformance.procs import group_pids, wait_until
+from conformance.procs import group_pids
 from conformance.rawclient import RawClient
 from conformance.tiers import BusGate, GatedReader
 from fakeclaude import Sandbox, Session, profiles
 from fakeclaude.profiles import Profile
+from fakeclaude.waiting import wait_until
 
 #: Start-up deadline for one adapter (spawn to initialize result); generous for a loaded machine.
 START_TIMEOUT = 8.0

@@ -1,31 +1,14 @@
-"""Looking at adapter processes from outside (Linux /proc): process groups, sockets, bounded waits."""
+"""Adapter processes seen from outside (Linux /proc): process groups, sockets, an observation window."""
 
-import contextlib
 import ipaddress
 import os
 import re
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
-
-T = TypeVar("T")
 
 INET_TABLES = ("tcp", "tcp6", "udp", "udp6", "raw", "raw6", "udplite", "udplite6")
-
-
-def wait_until(predicate: Callable[[], T | bool | None], timeout: float, what: str, interval: float = 0.02) -> T | bool:
-    """Poll ``predicate`` until it returns something truthy; AssertionError naming ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
 
 
 def stays(predicate: Callable[[], bool], duration: float, interval: float = 0.02) -> bool:
@@ -60,31 +43,6 @@ def group_pids(leader: int) -> list[int]:
         if entry.name.isdigit() and pgid_of(int(entry.name)) == leader:
             found.append(int(entry.name))
     return sorted(found)
-
-
-def group_alive(leader: int) -> bool:
-    """True while any process of the group is alive (zombies included, as /proc lists them)."""
-    try:
-        os.killpg(leader, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return bool([p for p in group_pids(leader) if not _zombie(p)])
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat[stat.rindex(")") + 2 :].split()[0] == "Z"
-
-
-def signal_group(leader: int, signum: signal.Signals) -> None:
-    """Send ``signum`` to the whole group; a group that is gone is fine."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(leader, signum)
 
 
 def socket_inodes(pid: int) -> set[int]:
@@ -162,26 +120,6 @@ def inet_socket_details(pid: int) -> list[InetSocket]:
     return found
 
 
-def child_pid(parent: int) -> int | None:
-    """The first child of ``parent`` (the adapter behind the ``claude`` stand-in), or None."""
-    try:
-        children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-    except OSError:
-        return None
-    return int(children[0]) if children else None
-
-
 def gone(pid: int) -> bool:
     """True once ``pid`` has exited and been reaped (no /proc entry: not even a zombie)."""
     return not Path(f"/proc/{pid}").exists()
-
-
-def kill_and_reap(leader: int, timeout: float = 5.0) -> None:
-    """SIGKILL every process of the group and wait until each one is reaped (gone from /proc).
-
-    A zombie still answers ``kill(pid, 0)``, so a test that asks whether a dead peer looks dead
-    must wait for the reaping; the adapter's parent (the ``claude`` stand-in, or init) does it.
-    """
-    members = group_pids(leader)
-    signal_group(leader, signal.SIGKILL)
-    wait_until(lambda: all(gone(p) for p in members if p != leader), timeout, f"processes {members} to be reaped")

@@ -3,6 +3,11 @@
 fakeclaude reads continuously; some rules (DELIV-3, DELIV-5, DELIV-9, SCHEMA-5) are only observable
 while a push is stuck in the pipe, so these tests open the adapter with this client instead, with
 the stdout pipe shrunk to one page (``F_SETPIPE_SZ``).
+
+The process is fakeclaude's ``AdapterProcess`` (the same environment handling, stand-in, new session,
+pipe size and kill), started without a stdout reader thread: a thread that drains stdout would
+unblock the very writes these rules watch. Reading is therefore this module's own (non-blocking
+``os.read`` and ``select``, only when a test asks), and stderr goes to a file instead of a thread.
 """
 
 import contextlib
@@ -10,7 +15,6 @@ import fcntl
 import json
 import os
 import select
-import signal
 import struct
 import subprocess
 import termios
@@ -22,10 +26,10 @@ from typing import IO, Any
 from agentbus.manifest import Manifest
 from fakeclaude import profiles
 from fakeclaude.claude_shim import stand_in
+from fakeclaude.process import AdapterProcess, child_pid
 from fakeclaude.profiles import Profile
 
 CHANNEL_METHOD = "notifications/claude/channel"
-F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
 class RawClient:
@@ -55,7 +59,7 @@ class RawClient:
         self.junk: list[bytes] = []
         self._buffer = b""
         self._next_id = 0
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._process: AdapterProcess | None = None
         self._stderr: IO[bytes] | None = None
         self.started_at = 0.0
         self.initialized_at = 0.0
@@ -64,9 +68,9 @@ class RawClient:
     @property
     def proc(self) -> "subprocess.Popen[bytes]":
         """The adapter process (after ``start``)."""
-        if self._proc is None:
+        if self._process is None:
             raise RuntimeError("raw client not started")
-        return self._proc
+        return self._process.proc
 
     @property
     def pid(self) -> int:
@@ -91,13 +95,7 @@ class RawClient:
     @property
     def adapter_pid(self) -> int | None:
         """The adapter's own pid (the stand-in's child when ``as_claude``), None if unknown or gone."""
-        if not self.as_claude:
-            return self.pid
-        try:
-            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
-        except OSError:
-            return None
-        return int(children[0]) if children else None
+        return child_pid(self.pid) if self.as_claude else self.pid
 
     def start(self, timeout: float = 10.0, list_tools: bool = True) -> "RawClient":
         """Spawn the adapter, shrink its stdout pipe, run initialize + notifications/initialized.
@@ -108,21 +106,18 @@ class RawClient:
         self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 - closed in close()
         self.started_at = time.monotonic()
         argv, executable, env = self._launch_spec()
-        self._proc = subprocess.Popen(
+        self._process = AdapterProcess(
             argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
             env=env,
-            cwd=self.cwd,
-            start_new_session=True,
             executable=executable,
+            cwd=self.cwd,
+            label="rawclient",
+            stderr_file=self._stderr,
+            pipe_size=self.pipe_size,
         )
-        assert self._proc.stdout is not None
-        fd = self._proc.stdout.fileno()
-        if self.pipe_size is not None:
-            fcntl.fcntl(fd, F_SETPIPE_SZ, self.pipe_size)
-        os.set_blocking(fd, False)
+        self._process.start()  # no reader thread: stdout is read only when a test asks
+        assert self.proc.stdout is not None
+        os.set_blocking(self.proc.stdout.fileno(), False)
         response = self.request(
             "initialize",
             self.profile.initialize["params"],
@@ -143,10 +138,9 @@ class RawClient:
 
     def send(self, message: dict[str, Any]) -> None:
         """Write one JSON-RPC message line to the adapter's stdin."""
-        stdin = self.proc.stdin
-        assert stdin is not None
-        stdin.write(json.dumps(message).encode() + b"\n")
-        stdin.flush()
+        if self._process is None:
+            raise RuntimeError("raw client not started")
+        self._process.write(json.dumps(message).encode() + b"\n")
 
     def request(self, method: str, params: Mapping[str, Any] | None = None, timeout: float = 10.0) -> dict[str, Any]:
         """Send a request and read (collecting everything else) until its response arrives."""
@@ -274,23 +268,15 @@ class RawClient:
 
     def kill(self) -> None:
         """SIGKILL the adapter now; its parent (the stand-in, like Claude Code) reaps it, then the group goes."""
-        if self._proc is None or self._proc.poll() is not None:
+        if self._process is None or self._process.poll() is not None:
             return
-        adapter = self.adapter_pid
-        if adapter is not None and adapter != self._proc.pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(adapter, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._proc.wait(5)  # the stand-in exits once it has reaped the adapter
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self._proc.pid, signal.SIGKILL)
-        self._proc.wait(5)
+        self._process.kill_adapter_first(self.adapter_pid, timeout=5.0)
 
     def close(self, timeout: float = 2.0) -> int | None:
         """Close stdin, wait ``timeout`` for the exit, else kill; release the pipes. Idempotent."""
-        proc = self._proc
-        if proc is None:
+        if self._process is None:
             return None
+        proc = self._process.proc
         for pipe in (proc.stdin, proc.stdout):  # a closed stdout unblocks a write stuck in the pipe
             if pipe is not None:
                 with contextlib.suppress(OSError):

@@ -94,6 +94,7 @@ from fakeclaude.errors import (
     JsonRpcError,
     RequestTimeout,
 )
+from fakeclaude.opening import DISCOVER_PROBE_ID
 from fakeclaude.recorder import Recorder, WireRecord
 from fakeclaude.rendering import (
     CHANNEL_METHOD,
@@ -104,7 +105,7 @@ from fakeclaude.rendering import (
 )
 from fakeclaude.results import ChannelEvent, CloseResult, DroppedEvent, Finding, ShutdownResult, ToolResult
 from fakeclaude.sandbox import Sandbox
-from fakeclaude.session import DISCOVER_PROBE_ID, Session, start_session
+from fakeclaude.session import Session, start_session
 
 __all__ = [
     "CHANNEL_METHOD",

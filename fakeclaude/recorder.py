@@ -97,6 +97,20 @@ class Recorder:
         text = raw if raw is not None else json.dumps(message, separators=(",", ":"))
         return self.record("sent", text, message)
 
+    def record_received(self, line: bytes) -> WireRecord:
+        """Record one line read from the adapter's stdout; junk (not UTF-8, not JSON, not an object) says why."""
+        body = line[:-1] if line.endswith(b"\n") else line
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return self.record("received", body.decode("utf-8", errors="replace"), None, kind="junk", note="not UTF-8")
+        try:
+            message = json.loads(text)
+        except ValueError:
+            note = "empty line" if not text.strip() else "not JSON"
+            return self.record("received", text, None, kind="junk", note=note)
+        return self.record("received", text, message if isinstance(message, dict) else None)
+
     @property
     def records(self) -> list[WireRecord]:
         """A snapshot of every record since the last clear, oldest first."""

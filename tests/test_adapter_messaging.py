@@ -35,7 +35,9 @@ def send(session: Session, to: str, text: str, **extra: object) -> int:
 
 def test_a_message_arrives_as_the_exact_channel_notification(fakeclaude_bus: Sandbox, bus: Bus) -> None:
     alice, bob = fakeclaude_bus.start_sessions("alice", "bob")
-    wait_until(lambda: getattr(bus.peer("bob"), "can_push", False), what="bob announces that it receives by push")
+    wait_until(
+        lambda: getattr(bus.peer("bob"), "can_push", False), timeout=10, what="bob announces that it receives by push"
+    )
     result = alice.call_tool("send_message", {"to": "bob", "text": "hello bob"})
     assert not result.is_error
     msg_id = result.structured["msg_id"]
@@ -53,7 +55,7 @@ def test_a_message_arrives_as_the_exact_channel_notification(fakeclaude_bus: San
     }
     tag = f'<channel source="agentbus" from="alice" msg_id="{msg_id}" ts="{ts}">'
     assert event.rendered == f"{tag}\nhello bob\n</channel>"
-    wait_until(lambda: delivered(bus, msg_id), what="the message is marked delivered")
+    wait_until(lambda: delivered(bus, msg_id), timeout=10, what="the message is marked delivered")
     assert alice.channel_events == []
     assert alice.findings == bob.findings == []
 
@@ -93,7 +95,7 @@ def test_offline_mail_is_queued_and_drains_when_the_peer_starts(fakeclaude_sessi
     assert not delivered(bus, second)
     carol = fakeclaude_session("carol")
     assert [carol.wait_for_channel(timeout=5).content for _ in range(2)] == ["first, while you were away", "second"]
-    wait_until(lambda: delivered(bus, second), what="offline mail is marked delivered")
+    wait_until(lambda: delivered(bus, second), timeout=10, what="offline mail is marked delivered")
     assert carol.dropped_events == []  # nothing was pushed before the client was initialized
     assert carol.findings == []
 

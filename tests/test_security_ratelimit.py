@@ -74,6 +74,10 @@ def test_a_broadcast_counts_every_recipient_and_is_all_or_nothing(peers: tuple[S
     assert stored(sandbox, "dave") == LIMIT  # not part of a broadcast
     assert dave.call_tool("send_message", {"to": "carol", "text": "and direct"}).is_error
     carol = others[2]
-    wait_until(lambda: len([e for e in carol.channel_events if e.meta["from"] == "dave"]) == LIMIT // len(others))
+    wait_until(
+        lambda: len([e for e in carol.channel_events if e.meta["from"] == "dave"]) == LIMIT // len(others),
+        timeout=10,
+        what=f"carol to receive dave's {LIMIT // len(others)} messages",
+    )
     got = [e.content for e in carol.channel_events if e.meta["from"] == "dave"]
     assert set(got) == {"to all"}

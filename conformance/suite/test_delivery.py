@@ -14,8 +14,9 @@ from conformance.busfile import HOST
 from conformance.checks import assert_refused, msg_id, reply_to_argument, send, wait_events
 from conformance.harness import Harness
 from conformance.marks import requires, rule
-from conformance.procs import stays, wait_until
+from conformance.procs import stays
 from conformance.rawclient import RawClient
+from fakeclaude.waiting import wait_until
 
 META_KEY = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")

@@ -9,8 +9,9 @@ from sqlalchemy.engine import make_url
 from conformance.checks import send, terminate_adapter
 from conformance.harness import Harness
 from conformance.marks import requires, rule
-from conformance.procs import gone, group_pids, wait_until
+from conformance.procs import gone, group_pids
 from fakeclaude import FakeClaudeError, Session
+from fakeclaude.waiting import wait_until
 
 
 def _exercised(harness: Harness) -> tuple[Session, Session]:

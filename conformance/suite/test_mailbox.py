@@ -6,8 +6,9 @@ import time
 from conformance.checks import assert_alive, assert_refused, bodies_before_sentinel, kill_adapter, send
 from conformance.harness import Harness
 from conformance.marks import requires, rule
-from conformance.procs import stays, wait_until
+from conformance.procs import stays
 from fakeclaude import Session
+from fakeclaude.waiting import wait_until
 
 
 @rule("MBOX-1")

@@ -8,7 +8,7 @@ import time
 from conformance.checks import kill_adapter, listed_names, mentions, send, terminate_adapter
 from conformance.harness import Harness
 from conformance.marks import requires, rule
-from conformance.procs import wait_until
+from fakeclaude.waiting import wait_until
 
 
 @rule("PRES-1")

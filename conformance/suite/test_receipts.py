@@ -10,8 +10,9 @@ from typing import Any
 from conformance.checks import reply_to_argument, send
 from conformance.harness import Harness
 from conformance.marks import requires, rule
-from conformance.procs import stays, wait_until
+from conformance.procs import stays
 from fakeclaude import Session
+from fakeclaude.waiting import wait_until
 
 #: A short grace, yet one a loaded CI machine confirms within, so a dropped push returns soon.
 GRACE = {"AGENTBUS_RECEIPT_GRACE_SECONDS": "3", "AGENTBUS_SAFETY_POLL_SECONDS": "0.5"}

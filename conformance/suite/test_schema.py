@@ -9,10 +9,11 @@ from conformance.busfile import HOST
 from conformance.checks import send
 from conformance.harness import Harness
 from conformance.marks import requires, rule
-from conformance.procs import group_pids, wait_until
+from conformance.procs import group_pids
 from conformance.rules import SCHEMA_VERSION
 from conformance.schema import INDEXES, MESSAGES, PEERS, schema_problem
 from fakeclaude import FakeClaudeError
+from fakeclaude.waiting import wait_until
 
 
 def affinity(declared: str) -> str:

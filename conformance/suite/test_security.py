@@ -13,8 +13,9 @@ from conformance.busfile import BusFile
 from conformance.checks import send
 from conformance.harness import Harness
 from conformance.marks import requires, rule
-from conformance.procs import IPAddress, group_pids, inet_socket_details, wait_until
+from conformance.procs import IPAddress, group_pids, inet_socket_details
 from fakeclaude import FakeClaudeError
+from fakeclaude.waiting import wait_until
 
 POSTGRES_PORT = 5432
 

@@ -5,7 +5,7 @@ import contextlib
 from conformance.checks import send
 from conformance.harness import Harness
 from conformance.marks import requires, rule
-from conformance.procs import wait_until
+from fakeclaude.waiting import wait_until
 
 SLOW_POLL = {"AGENTBUS_SAFETY_POLL_SECONDS": "30"}
 

@@ -14,7 +14,8 @@ starts fast):
 - ``model``: ``FakeModel``, a loopback Messages API with rules (ping -> send_message pong, ...).
 - ``tap`` / ``taplog``: a recording relay in front of the server (``--stubborn``: ignores signals)
   and its reader.
-- ``procs`` / ``waiting``: /proc lookups (the adapter under claude, VmRSS) and deadline waits.
+- ``procs``: /proc lookups (the adapter under claude, VmRSS, whether a pid lives); deadline waits are
+  ``fakeclaude.waiting``.
 - ``record``: ``fakeclaude record-profile``: a client profile recorded from a binary.
 
 Example (see tests/live/ for more)::

@@ -28,8 +28,8 @@ import pexpect
 from fakeclaude.live.home import SERVER_NAME, ClaudeHome
 from fakeclaude.live.mcplog import ChannelsRegistered, Connected, McpLog
 from fakeclaude.live.model import FakeModel
-from fakeclaude.live.procs import Proc, descendants, find_adapter, read_proc, rss_kib
-from fakeclaude.live.waiting import pid_alive, wait_until
+from fakeclaude.live.procs import Proc, descendants, find_adapter, pid_alive, read_proc, rss_kib
+from fakeclaude.waiting import wait_until
 
 CHANNELS_WARNING = re.compile(r"(?s)Loading.{0,40}development.{0,40}channels")
 CTRL_C_AGAIN = re.compile(r"(?is)again.{0,40}to.{0,20}exit")

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from fakeclaude.live.waiting import wait_until
+from fakeclaude.waiting import wait_until
 
 CONNECTED = re.compile(r"^Successfully connected \(transport: (\w+)\) in (\d+)ms")
 TOOL_CALLING = re.compile(r"^Calling MCP tool: (.+)$")
@@ -174,7 +174,7 @@ class McpLog:
             return next((e for e in self.of(kind) if predicate is None or predicate(e)), None)
 
         what = f"{what or kind.__name__} in Claude Code's MCP log {self.directory}"
-        return wait_until(found, timeout, what, lambda: f"it says:\n{self.describe(15) or '  (nothing)'}")
+        return wait_until(found, timeout, what, describe=lambda: f"it says:\n{self.describe(15) or '  (nothing)'}")
 
     # ------------------------------------------------------------------ summaries
 

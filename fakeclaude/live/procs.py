@@ -1,4 +1,4 @@
-"""Processes under a live Claude Code, read from /proc: its descendants, the adapter among them, RSS."""
+"""Processes under a live Claude Code, read from /proc: its descendants, the adapter among them, RSS, liveness."""
 
 import os
 from dataclasses import dataclass
@@ -76,3 +76,13 @@ def rss_kib(pid: int) -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (a killed child its parent has not reaped yet)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")

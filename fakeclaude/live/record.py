@@ -39,10 +39,11 @@ from fakeclaude.live.home import SERVER_NAME, ClaudeHome
 from fakeclaude.live.install import installed_version
 from fakeclaude.live.mcplog import ChannelsRegistered, ToolCompleted
 from fakeclaude.live.model import FakeModel, after_tool_result, answer_pings, then_call
+from fakeclaude.live.procs import pid_alive
 from fakeclaude.live.taplog import TapLine, TapLog
-from fakeclaude.live.waiting import pid_alive, wait_until
 from fakeclaude.rendering import render_channel
 from fakeclaude.sandbox import Sandbox
+from fakeclaude.waiting import wait_until
 
 PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"
 RENDERING = '<channel source="{source}"{attributes}>\n{content}\n</channel>'

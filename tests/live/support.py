@@ -8,7 +8,8 @@ from typing import Any
 from fakeclaude import Sandbox
 from fakeclaude.live.driver import LiveSession
 from fakeclaude.live.mcplog import ShutdownStep
-from fakeclaude.live.waiting import pid_alive, wait_until
+from fakeclaude.live.procs import pid_alive
+from fakeclaude.waiting import wait_until
 
 
 def agentbus_cli(bus: Sandbox, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,7 @@ import pytest
 from fakeclaude import Sandbox
 from fakeclaude.live.driver import LiveSession
 from fakeclaude.live.model import FakeModel, channel_tags
-from fakeclaude.live.waiting import wait_until
+from fakeclaude.waiting import wait_until
 from live.support import agentbus_cli
 
 WAIT = 30.0

@@ -14,7 +14,7 @@ from fakeclaude.live.driver import LiveSession
 from fakeclaude.live.home import ClaudeHome
 from fakeclaude.live.model import FakeModel
 from fakeclaude.live.taplog import TapLog
-from fakeclaude.live.waiting import wait_until
+from fakeclaude.waiting import wait_until
 from live.support import peers_on_bus
 
 
