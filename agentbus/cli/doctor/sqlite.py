@@ -8,6 +8,7 @@ from agentbus.cli.busfiles import (
 from agentbus.cli.doctor.location import searchable
 from agentbus.cli.doctor.model import Check, Context, Status
 from agentbus.core.schema import SCHEMA_HEAD, SCHEMA_REVISIONS
+from agentbus.core.seed import inspect_seed_bus
 
 
 def check_integrity(ctx: Context) -> list[Check]:
@@ -52,6 +53,10 @@ def check_integrity(ctx: Context) -> list[Check]:
             )
         ]
     checks = [Check("bus.integrity", "integrity", "pass", f"quick_check ok ({db.stat().st_size} bytes)")]
+    seed = inspect_seed_bus(db) if revision is None and tables else None
+    if seed is not None:
+        checks.append(Check("bus.schema", "schema", "fail", seed.sentence().split("; ")[0], "run: agentbus migrate"))
+        return checks
     checks.append(schema_check(revision, tables, "bus.db", f"move it aside: mv {db} {db}.unknown"))
     # An older schema (a bus the next session migrates) lacks columns the peer and mail checks read.
     ctx.bus_readable = revision == SCHEMA_HEAD
