@@ -62,16 +62,11 @@ def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
     return {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}  # table: a constant
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except (OverflowError, ValueError):
-        return False
-    return True
+def _seed_session_alive(pid: object) -> bool:
+    """Whether a pid of the seed's peers table runs here (a foreign file: any value may be there)."""
+    from agentbus.core.bus import pid_alive  # bus imports migrate, which imports this module
+
+    return isinstance(pid, int) and 0 < pid < 2**31 and pid_alive(pid, thorough=True)
 
 
 def inspect_seed_bus(path: Path) -> SeedBus | None:
@@ -87,7 +82,7 @@ def inspect_seed_bus(path: Path) -> SeedBus | None:
                 return None
             pending = conn.execute("SELECT count(*) FROM messages WHERE delivered_at IS NULL").fetchone()[0]
             delivered = conn.execute("SELECT count(*) FROM messages WHERE delivered_at IS NOT NULL").fetchone()[0]
-            pids = tuple(int(r[0]) for r in conn.execute("SELECT pid FROM peers") if _pid_alive(int(r[0])))
+            pids = tuple(int(r[0]) for r in conn.execute("SELECT pid FROM peers") if _seed_session_alive(r[0]))
     except sqlite3.DatabaseError:
         return None
     return SeedBus(path=path, pending=int(pending), delivered=int(delivered), live_pids=pids)
