@@ -25,7 +25,7 @@ from agentbus.core.bus import Bus, Outgoing, Peer, SendReceipt, claimer_id, new_
 from agentbus.core.envelope import Envelope
 from agentbus.core.errors import BusError
 from agentbus.core.names import BROADCAST
-from agentbus.core.ports import Delivery, Trigger
+from agentbus.core.ports import Delivery, Handled, Trigger
 from agentbus.core.registration import Registration
 
 log = logging.getLogger(__name__)
@@ -247,27 +247,32 @@ class Endpoint:
                 # One delivered stamp per claimed batch, after its pushes resolved (DELIV-3): a crash
                 # part-way re-pushes the rest of the batch (duplicates, DELIV-5), never loses it.
                 done: list[int] = []
+                consumed: list[int] = []  # handled by the adapter itself: delivered, no receipt to wait for
                 first_at: float | None = None  # when the batch's first push resolved: its pushed_at
                 try:
                     for index, envelope in enumerate(batch):
                         try:
-                            await delivery.deliver(envelope)
+                            handled = await delivery.deliver(envelope)
                         except Exception as exc:
                             log.warning("push of message %d failed, will retry: %s", envelope.id, exc)
                             rest = [e.id for e in batch[index:]]
                             await anyio.to_thread.run_sync(self.bus.release, rest, self.claimer)
                             return pushed
-                        done.append(envelope.id)
+                        (consumed if handled is Handled.CONSUMED else done).append(envelope.id)
                         first_at = first_at or time.time()
                         pushed += 1
                 finally:
-                    if done:
+                    if done or consumed:
                         with anyio.CancelScope(shield=True):
-                            await anyio.to_thread.run_sync(self._stamp_pushes, done, first_at)
+                            await anyio.to_thread.run_sync(self._stamp_pushes, done, first_at, consumed)
 
-    def _stamp_pushes(self, ids: list[int], at: float | None = None) -> None:
+    def _stamp_pushes(self, ids: list[int], at: float | None = None, consumed: list[int] | None = None) -> None:
         if not self.receipts:
-            self.bus.mark_delivered(ids)
+            self.bus.mark_delivered([*ids, *(consumed or [])])
+            return
+        if consumed:
+            self.bus.mark_delivered(consumed)
+        if not ids:
             return
         self.bus.mark_pushed(ids, self.claimer, at=at)
         if self._tasks is not None:  # look again once the grace is over: what was not received goes again

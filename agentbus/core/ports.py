@@ -1,6 +1,7 @@
 """The two ports every adapter implements: Trigger (how a recipient is woken) and Delivery."""
 
 from collections.abc import Callable
+from enum import Enum
 from typing import Protocol, runtime_checkable
 
 from agentbus.core.envelope import Envelope
@@ -27,8 +28,18 @@ class Trigger(Protocol):
         ...
 
 
+class Handled(Enum):
+    """What a Delivery did with an envelope (``deliver`` returning None means SHOWN)."""
+
+    #: Handed to the client to show its model; with receipts, a sighting confirms it later.
+    SHOWN = "shown"
+    #: Acted on by the adapter itself and never shown to the model (a permission verdict relayed to the
+    #: client, say): nothing will sight it, so it is delivered as soon as the write resolved.
+    CONSUMED = "consumed"
+
+
 @runtime_checkable
 class Delivery(Protocol):
     """PUSH side: hands one envelope to a live session. Returning means the write resolved."""
 
-    async def deliver(self, envelope: Envelope) -> None: ...
+    async def deliver(self, envelope: Envelope) -> Handled | None: ...

@@ -4,8 +4,9 @@
 and uses ``bus_home`` as AGENTBUS_HOME. The server entry is written by running our own
 ``agentbus enable claude-mcp`` with that HOME (the path a user takes); then the keys a scripted run
 needs are merged in: onboarding done, a theme, the API key approved (its last 20 characters), the
-project trusted, and the channels feature gate (``cachedGrowthBookFeatures.tengu_harbor``).
-``~/.claude/settings.json`` allows every ``mcp__agentbus__*`` tool. ``tap`` puts
+project trusted, and the feature gates of channels and of their permission relay
+(``cachedGrowthBookFeatures.tengu_harbor`` and ``tengu_harbor_permissions``).
+``~/.claude/settings.json`` allows every ``mcp__agentbus__*`` tool and asks before any other. ``tap`` puts
 ``python -m fakeclaude.live.tap LOG [--stubborn] --`` in front of the registered command.
 
 Nothing outside ``root`` is read or written: not the user's ``~/.claude.json``, not ``~/.agentbus``.
@@ -69,9 +70,13 @@ class ClaudeHome:
         allow: tuple[str, ...] = (f"mcp__{SERVER_NAME}__*",),
         server_env: dict[str, str] | None = None,
         register: bool = True,
+        permission_mode: str = "default",
     ) -> "ClaudeHome":
         """Make the home under ``root``, register the server with ``agentbus enable`` (unless not
-        ``register``: the plugin's test installs it as a plugin instead), merge the rest in."""
+        ``register``: the plugin's test installs it as a plugin instead), merge the rest in.
+
+        ``permission_mode`` is ``permissions.defaultMode``: "default" asks before a tool that is not
+        allowed (2.1.331 would otherwise start in auto mode, whose classifier approves on its own)."""
         root = Path(root).resolve()
         home = root / "home"
         project = root / "project"
@@ -86,7 +91,8 @@ class ClaudeHome:
         made._configure(tap_log, stubborn, server_env or {})
         settings_dir = home / ".claude"
         settings_dir.mkdir(exist_ok=True)
-        (settings_dir / "settings.json").write_text(json.dumps({"permissions": {"allow": list(allow)}}, indent=2))
+        permissions = {"allow": list(allow), "defaultMode": permission_mode}
+        (settings_dir / "settings.json").write_text(json.dumps({"permissions": permissions}, indent=2))
         return made
 
     # ------------------------------------------------------------------ paths
@@ -166,7 +172,11 @@ class ClaudeHome:
         approved.setdefault("approved", []).append(self.api_key[-20:])
         approved.setdefault("rejected", [])
         config.setdefault("projects", {}).setdefault(str(self.project), {})["hasTrustDialogAccepted"] = True
-        config.setdefault("cachedGrowthBookFeatures", {})["tengu_harbor"] = True
+        # tengu_harbor gates channels; tengu_harbor_permissions the permission relay (it acts only for a
+        # server that declares claude/channel/permission, so it changes nothing for the others).
+        features = config.setdefault("cachedGrowthBookFeatures", {})
+        features["tengu_harbor"] = True
+        features["tengu_harbor_permissions"] = True
         config["hasCompletedOnboarding"] = True
         config["theme"] = "dark"
         tmp = self.config_file.with_suffix(".json.tmp")

@@ -84,11 +84,14 @@ def claude_home(tmp_path: Path, peers: Sandbox) -> ClaudeHome:
 
 @pytest.fixture
 def live(claude: Path, claude_home: ClaudeHome, model: FakeModel) -> Iterator[Callable[..., LiveSession]]:
-    """Factory: ``live("bob", channels=True, start=True)`` -> a LiveSession, killed at teardown if still there."""
+    """Factory: ``live("bob", channels=True, start=True, env=None)`` -> a LiveSession, killed at teardown if
+    still there (``env``: more variables for Claude Code and so for the adapter it starts)."""
     sessions: list[LiveSession] = []
 
-    def make(name: str = "bob", *, channels: bool = True, start: bool = True) -> LiveSession:
-        session = LiveSession(claude, claude_home, model, name, channels=channels)
+    def make(
+        name: str = "bob", *, channels: bool = True, start: bool = True, env: dict[str, str] | None = None
+    ) -> LiveSession:
+        session = LiveSession(claude, claude_home, model, name, channels=channels, env=env)
         sessions.append(session)
         return session.start() if start else session
 

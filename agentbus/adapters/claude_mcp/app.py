@@ -18,7 +18,7 @@ import anyio
 import anyio.abc
 import anyio.to_thread
 
-from agentbus.adapters.claude_mcp import protocol, pushmode, transcript, wire
+from agentbus.adapters.claude_mcp import permission, protocol, pushmode, transcript, wire
 from agentbus.adapters.claude_mcp.opening import Opening, StdioFds, stderr_line
 from agentbus.adapters.claude_mcp.router import Router
 from agentbus.adapters.claude_mcp.startup import Identity, Joined
@@ -27,6 +27,7 @@ from agentbus.adapters.claude_mcp.transcript import TranscriptFollower
 from agentbus.adapters.claude_mcp.transport import LineWriter, StdioTransport, TransportClosed
 from agentbus.core.envelope import Envelope
 from agentbus.core.errors import BusError
+from agentbus.core.ports import Handled
 from agentbus.endpoint import Endpoint
 
 log = logging.getLogger(__name__)
@@ -47,15 +48,30 @@ class ChannelDelivery:
     """Delivery port: one ``notifications/claude/channel`` per envelope, written straight to the wire.
 
     ``deliver`` returns once the line is in the stdout pipe and raises when the client is gone, so
-    the endpoint marks a message delivered only after a write that resolved.
+    the endpoint marks a message delivered only after a write that resolved. With a permission
+    relay, the approver's answer to an open request is written as the verdict notification instead
+    (never shown to the model: CONSUMED).
     """
 
-    def __init__(self, writer: LineWriter) -> None:
+    def __init__(self, writer: LineWriter, relay: permission.PermissionRelay | None = None) -> None:
         self.writer = writer
+        self.relay = relay
 
-    async def deliver(self, envelope: Envelope) -> None:
+    async def deliver(self, envelope: Envelope) -> Handled:
+        verdict = self.relay.take_verdict(envelope.sender, envelope.body) if self.relay is not None else None
+        if verdict is not None:
+            await self.writer.write(wire.notification_line(permission.VERDICT_METHOD, verdict.params()))
+            log.info(
+                "permission %s: %s by %s (message %d)",
+                verdict.request_id,
+                verdict.params()["behavior"],
+                envelope.sender,
+                envelope.id,
+            )
+            return Handled.CONSUMED
         params = protocol.channel_params(envelope.body, envelope.meta())
         await self.writer.write(wire.notification_line(protocol.CHANNEL_METHOD, params))
+        return Handled.SHOWN
 
 
 class ClientSession:
@@ -66,10 +82,18 @@ class ClientSession:
     ``push_settle_seconds`` after that answer (and after ``notifications/initialized``).
     """
 
-    def __init__(self, endpoint: Endpoint, identity: Identity, router: Router, tasks: anyio.abc.TaskGroup) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        identity: Identity,
+        router: Router,
+        tasks: anyio.abc.TaskGroup,
+        relay: permission.PermissionRelay | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.router = router
         self.tasks = tasks
+        self.relay = relay
         self.push_mode = pushmode.decide()
         log.info("push: %s (%s)", "on" if self.push_mode.push else "off", self.push_mode.reason)
         self.toolbox = ToolBox(endpoint, identity, self.push_mode, transcript.locate(os.environ))
@@ -81,6 +105,32 @@ class ClientSession:
         router.inline["tools/list"] = self._list_tools
         router.concurrent["tools/call"] = self._call_tool
         router.notifications[INITIALIZED] = lambda _params: self._initialized.set()
+        if relay is not None:
+            router.notifications[permission.REQUEST_METHOD] = self._on_permission_request
+
+    def _on_permission_request(self, params: wire.Params) -> None:
+        assert self.relay is not None
+        try:
+            request = self.relay.open(params)
+        except permission.BadPermissionRequest as exc:
+            log.warning("ignored a permission request: %s", exc)
+            return
+        self.tasks.start_soon(self._relay_request, request)
+
+    async def _relay_request(self, request: permission.PermissionRequest) -> None:
+        assert self.relay is not None
+        try:
+            sent = await self.endpoint.send(self.relay.approver, request.message(self.endpoint.name))
+        except BusError as exc:
+            log.warning("could not relay permission request %s to %s: %s", request.request_id, self.relay.approver, exc)
+            return
+        log.info(
+            "permission request %s (%s) relayed to %s as message %s",
+            request.request_id,
+            request.tool_name,
+            self.relay.approver,
+            sent.ids[0] if sent.ids else "-",
+        )
 
     def _list_tools(self, _params: wire.Params) -> dict[str, Any]:
         self._tools_listed.set()
@@ -165,14 +215,15 @@ async def _stop_on_signal(signals: AsyncIterator[int], scope: anyio.CancelScope)
 
 
 async def _serve_client(
-    endpoint: Endpoint, identity: Identity, fds: StdioFds, opening: Opening, router: Router
+    endpoint: Endpoint, identity: Identity, fds: StdioFds, opening: Opening, router: Router, approver: str | None
 ) -> None:
+    relay = permission.PermissionRelay(approver) if approver is not None else None
     async with anyio.create_task_group() as tasks:
         async with anyio.create_task_group() as answers:
-            session = ClientSession(endpoint, identity, router, answers)
+            session = ClientSession(endpoint, identity, router, answers, relay)
             transport = StdioTransport(fds, opening, lambda line: session.handle(line, transport.writer))
             await transport.open()
-            tasks.start_soon(session.open_channel_when_heard, ChannelDelivery(transport.writer))
+            tasks.start_soon(session.open_channel_when_heard, ChannelDelivery(transport.writer, relay))
 
             async def stop_when_the_client_is_gone() -> None:
                 # A client that closed our stdout cannot hear anything more, even if stdin stays open.
@@ -192,11 +243,11 @@ async def _serve_client(
         tasks.cancel_scope.cancel()
 
 
-async def _session(joined: Joined, fds: StdioFds, opening: Opening, router: Router) -> int:
+async def _session(joined: Joined, fds: StdioFds, opening: Opening, router: Router, approver: str | None) -> int:
     failures: list[str] = []
     try:
         async with joined.endpoint.running():
-            await _serve_client(joined.endpoint, joined.identity, fds, opening, router)
+            await _serve_client(joined.endpoint, joined.identity, fds, opening, router, approver)
     except* BusError as group:
         # A bus failure the endpoint could not ride out: say it in one line, exit non-zero.
         failures.extend(str(exc) for exc in _leaves(group))
@@ -212,7 +263,7 @@ def _leaves(group: BaseExceptionGroup[BusError]) -> list[BusError]:
     return found
 
 
-async def serve(fds: StdioFds, opening: Opening, joined: Joined, router: Router) -> int:
+async def serve(fds: StdioFds, opening: Opening, joined: Joined, router: Router, approver: str | None = None) -> int:
     """Run until the client goes away or a stop signal arrives; the process exit code.
 
     The signal handlers stay installed until the endpoint has unregistered, so a second SIGTERM
@@ -222,10 +273,11 @@ async def serve(fds: StdioFds, opening: Opening, joined: Joined, router: Router)
     with anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_stop_on_signal, signals, tasks.cancel_scope)
-            exit_code = await _session(joined, fds, opening, router)
+            exit_code = await _session(joined, fds, opening, router, approver)
             tasks.cancel_scope.cancel()
     return exit_code
 
 
-def run(fds: StdioFds, opening: Opening, joined: Joined, router: Router) -> int:
-    return anyio.run(serve, fds, opening, joined, router)
+def run(fds: StdioFds, opening: Opening, joined: Joined, router: Router, approver: str | None = None) -> int:
+    """Serve the session; ``approver``: the peer this session's permission prompts are relayed to, if any."""
+    return anyio.run(serve, fds, opening, joined, router, approver)

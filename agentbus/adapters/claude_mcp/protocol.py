@@ -4,11 +4,13 @@ Plain dicts and the standard library only, so the opening handshake is answered 
 loop (and the bus's heavier imports) are loaded; wire.py turns these into lines.
 """
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from agentbus import __version__
+from agentbus.adapters.claude_mcp import permission
 from agentbus.adapters.claude_mcp.router import Router
 from agentbus.adapters.claude_mcp.wire import INVALID_PARAMS, RpcError
 
@@ -45,9 +47,13 @@ messages yourself if none arrive as channel events). Do not send replies that on
 thank; stop when there is nothing new to say."""
 
 
-def experimental_capabilities() -> dict[str, dict[str, Any]]:
-    """The ``capabilities.experimental`` block: the channel capability Claude Code listens for."""
-    return {CHANNEL_CAPABILITY: {}}
+def experimental_capabilities(*, permission_relay: bool = False) -> dict[str, dict[str, Any]]:
+    """The ``capabilities.experimental`` block: the channel capability Claude Code listens for, and the
+    permission relay's only for a session that named its approver (SPEC PERM-1)."""
+    capabilities: dict[str, dict[str, Any]] = {CHANNEL_CAPABILITY: {}}
+    if permission_relay:
+        capabilities[permission.CAPABILITY] = {}
+    return capabilities
 
 
 def negotiate_version(requested: object) -> str:
@@ -57,22 +63,23 @@ def negotiate_version(requested: object) -> str:
     return LATEST_HANDSHAKE_VERSION
 
 
-def initialize_result(params: Mapping[str, Any]) -> dict[str, Any]:
+def initialize_result(params: Mapping[str, Any], *, permission_relay: bool = False) -> dict[str, Any]:
     """The ``initialize`` result, what the MCP SDK's own server answers with the same settings (a test checks it)."""
+    experimental = experimental_capabilities(permission_relay=permission_relay)
     return {
-        "capabilities": {"experimental": experimental_capabilities(), "tools": {"listChanged": False}},
+        "capabilities": {"experimental": experimental, "tools": {"listChanged": False}},
         "instructions": INSTRUCTIONS,
         "protocolVersion": negotiate_version(params.get("protocolVersion")),
         "serverInfo": {"name": SERVER_NAME, "version": SERVER_VERSION},
     }
 
 
-def initialize(params: Mapping[str, Any] | None) -> dict[str, Any]:
+def initialize(params: Mapping[str, Any] | None, *, permission_relay: bool = False) -> dict[str, Any]:
     """The ``initialize`` handler: the result for well-formed params, else an invalid-params error."""
     if not is_well_formed_initialize(params):
         raise RpcError(INVALID_PARAMS, "Invalid params: initialize needs protocolVersion, capabilities and clientInfo")
     assert params is not None
-    return initialize_result(params)
+    return initialize_result(params, permission_relay=permission_relay)
 
 
 def is_well_formed_initialize(params: object) -> bool:
@@ -93,10 +100,10 @@ def ping(_params: Mapping[str, Any] | None) -> dict[str, Any]:
     return {}
 
 
-def build_router() -> Router:
+def build_router(*, permission_relay: bool = False) -> Router:
     """The router with the handlers that need no bus: the opening's (initialize) and ping."""
     router = Router()
-    router.inline["initialize"] = initialize
+    router.inline["initialize"] = functools.partial(initialize, permission_relay=permission_relay)
     router.inline["ping"] = ping
     return router
 

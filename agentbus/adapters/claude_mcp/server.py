@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 
+from agentbus.adapters.claude_mcp import permission
 from agentbus.adapters.claude_mcp.opening import answer_opening, claim_stdio, stderr_line
 from agentbus.adapters.claude_mcp.protocol import build_router
 
@@ -47,6 +48,11 @@ def main() -> int:
     """
     configure_logging(os.environ.get("AGENTBUS_LOG_LEVEL"))
     fds = claim_stdio()
+    try:
+        approver = permission.approver_name(os.environ.get("AGENTBUS_APPROVER"))
+    except ValueError as exc:
+        stderr_line(f"bad configuration: {exc}")
+        return 2
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_stop)
     try:
@@ -58,7 +64,9 @@ def main() -> int:
             stderr_line(str(exc))
             return exc.exit_code
         try:
-            router = build_router()
+            own_name = joined.registration.peer.name if joined.registration.peer is not None else None
+            approver = permission.relay_approver(approver, own_name)
+            router = build_router(permission_relay=approver is not None)
             try:
                 opening = answer_opening(fds, router)
             except OSError as exc:
@@ -68,7 +76,7 @@ def main() -> int:
                 return 0
             from agentbus.adapters.claude_mcp.app import run
 
-            return run(fds, opening, joined, router)
+            return run(fds, opening, joined, router, approver)
         finally:
             joined.leave()
     except (_Stop, KeyboardInterrupt):
