@@ -76,6 +76,11 @@ class Requirements:
         return self._capability("receipts")
 
     @property
+    def permission_relay(self) -> Requirement:
+        """The adapter relays its client's permission prompts to AGENTBUS_APPROVER (capability, PERM-1 to PERM-4)."""
+        return self._capability("permission_relay")
+
+    @property
     def shared_bus(self) -> Requirement:
         """The run certifies the bus tier: the adapter shares the bus of SPEC section 11 (tests read it)."""
         if self.tier == "bus":

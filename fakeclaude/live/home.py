@@ -178,6 +178,9 @@ class ClaudeHome:
         features["tengu_harbor"] = True
         features["tengu_harbor_permissions"] = True
         config["hasCompletedOnboarding"] = True
+        # 2.1.331 offers "Make auto mode your default permission mode?" once to a user whose settings
+        # name another default mode; the dialog would swallow the keys a test types (Ctrl-C included).
+        config["hasSeenAutoDefaultNudge"] = True
         config["theme"] = "dark"
         tmp = self.config_file.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(config, indent=2))
