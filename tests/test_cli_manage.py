@@ -180,6 +180,27 @@ def test_launch_execs_claude_with_the_channel_flag_and_name(env: dict[str, str],
     assert result.stdout.strip() == "name=backend args=--dangerously-load-development-channels server:agentbus"
 
 
+def test_launch_with_an_approver_passes_it_on(env: dict[str, str], tmp_path: Path) -> None:
+    assert cli("enable", "claude-mcp").exit_code == 0
+    printed = CliRunner().invoke(app, ["launch", "claude-mcp", "worker", "--approver", "lead", "--print"])
+    assert printed.exit_code == 0
+    assert printed.stdout.strip() == (
+        "AGENTBUS_NAME=worker AGENTBUS_APPROVER=lead claude --dangerously-load-development-channels server:agentbus"
+    )
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "claude"
+    fake.write_text('#!/bin/sh\necho "name=$AGENTBUS_NAME approver=$AGENTBUS_APPROVER"\n')
+    fake.chmod(0o755)
+    path = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    ran = agentbus({**env, "PATH": path}, "launch", "claude-mcp", "worker", "--approver", "lead", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "name=worker approver=lead"
+    for bad, said in (("Lead Dev", "invalid approver"), ("worker", "cannot approve its own")):
+        refused = CliRunner().invoke(app, ["launch", "claude-mcp", "worker", "--approver", bad, "--print"])
+        assert refused.exit_code != 0 and said in refused.stderr, refused.stderr
+
+
 def test_uninstall_refuses_without_a_terminal_or_yes(env: dict[str, str], tmp_path: Path) -> None:
     assert cli("enable", "claude-mcp").exit_code == 0
     result = agentbus(env, "uninstall", cwd=tmp_path)

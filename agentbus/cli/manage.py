@@ -164,12 +164,13 @@ def registered_anywhere(manifest: Manifest) -> bool:
     return cc.local_scope_entry(name) is not None
 
 
-def launch_command(manifest: Manifest, name: str | None) -> tuple[list[str], str]:
+def launch_command(manifest: Manifest, name: str | None, approver: str | None = None) -> tuple[list[str], str]:
     """(argv, a shell line a person can paste) that starts a session with this adapter's channel."""
     if not manifest.launch:
         raise CliError(f"adapter {manifest.id!r} has no launch command in its manifest")
     argv = shlex.split(manifest.launch)
-    prefix = f"AGENTBUS_NAME={shlex.quote(name)} " if name else ""
+    variables = {"AGENTBUS_NAME": name, "AGENTBUS_APPROVER": approver}
+    prefix = "".join(f"{key}={shlex.quote(value)} " for key, value in variables.items() if value)
     return argv, prefix + shlex.join(argv)
 
 
@@ -178,13 +179,20 @@ def launch(
     adapter: str = typer.Argument(..., help="Adapter id, e.g. claude-mcp."),
     name: str | None = typer.Argument(None, help="This session's name on the bus (AGENTBUS_NAME)."),
     print_only: bool = typer.Option(False, "--print", "-p", help="Print the command instead of running it."),
+    approver: str | None = typer.Option(
+        None, "--approver", help="Relay this session's permission prompts to that peer (AGENTBUS_APPROVER)."
+    ),
 ) -> None:
     """Start a Claude Code session whose channel receives bus messages (or --print the command)."""
     out = Output()
     manifest = resolve_adapter(adapter)
     if name is not None:
         validate_name(name, what="session name")
-    argv, shown = launch_command(manifest, name)
+    if approver is not None:
+        validate_name(approver, what="approver")
+        if approver == name:
+            raise CliError(f"{name} cannot approve its own permission prompts; name another peer")
+    argv, shown = launch_command(manifest, name, approver)
     if print_only:
         out.line(shown)
         if not registered_anywhere(manifest):
@@ -200,6 +208,8 @@ def launch(
     env = dict(os.environ)
     if name is not None:
         env["AGENTBUS_NAME"] = name
+    if approver is not None:
+        env["AGENTBUS_APPROVER"] = approver
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(program, argv, env)
