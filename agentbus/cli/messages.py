@@ -1,7 +1,6 @@
 """Human commands on the bus: send, status, peers, inbox and tail."""
 
 import json
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -30,9 +29,9 @@ TAIL_POLL_SECONDS = 0.2
 TAIL_BATCH = 10_000
 
 
-def default_sender() -> str:
+def default_sender(settings: Settings) -> str:
     """$AGENTBUS_NAME (so a command run inside a session speaks as that session), else ``cli``."""
-    raw = os.environ.get("AGENTBUS_NAME", "").strip()
+    raw = (settings.name or "").strip()
     return sanitize_name(raw) if raw else DEFAULT_SENDER
 
 
@@ -71,7 +70,7 @@ def send(
     settings = Settings.from_env()
     trigger = make_trigger(settings)
     body = sys.stdin.read() if text == "-" else text
-    name = sender if sender is not None else default_sender()
+    name = sender if sender is not None else default_sender(settings)
     with open_bus(settings) as bus:
         receipt = bus.send(name, to, body, reply_to=reply_to)
         for recipient in receipt.recipients:
