@@ -13,7 +13,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import NullPool
 
 from agentbus.core.bus import HOST, Bus, Peer, pid_alive
-from agentbus.core.config import Settings
+from agentbus.core.config import Backend, Settings
 from agentbus.core.engine import sqlite_file
 from agentbus.core.writequeue import WRITE_LOCK_FILE
 
@@ -37,19 +37,6 @@ def hide_password(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return url
-
-
-def backend_name(settings: Settings) -> str:
-    """``sqlite`` for a bus file (the default or a sqlite AGENTBUS_DB_URL), else the URL's dialect (``postgresql``)."""
-    if settings.is_sqlite:
-        return "sqlite"
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(settings.url).get_backend_name()
-    except ArgumentError:
-        return "unknown"
 
 
 def scrub(text: str, settings: Settings) -> str:
@@ -108,7 +95,7 @@ def readonly_engine(settings: Settings) -> Engine:
             "sqlite://", creator=lambda: connect_readonly(path, settings.busy_timeout_seconds), poolclass=NullPool
         )
     connect_args: dict[str, object] = {}
-    if backend_name(settings) == "postgresql":
+    if settings.backend is Backend.POSTGRESQL:
         connect_args = {"options": "-c default_transaction_read_only=on", "connect_timeout": CONNECT_TIMEOUT}
     return create_engine(settings.url, poolclass=NullPool, connect_args=connect_args)
 

@@ -129,10 +129,6 @@ class Settings:
         return self.db_url or f"sqlite:///{self.db_path}"
 
     @property
-    def is_sqlite(self) -> bool:
-        return self.backend is Backend.SQLITE
-
-    @property
     def backend(self) -> Backend:
         return Backend.of_url(self.url)
 
