@@ -10,7 +10,7 @@ from datetime import datetime
 import typer
 
 from agentbus.cli.app import EXIT_FAILED, EXIT_USAGE, CliError, command
-from agentbus.cli.busfiles import bus_exists, is_live, location, why_stale
+from agentbus.cli.busfiles import bus_exists, location, why_stale
 from agentbus.cli.output import Output, one_line, since
 from agentbus.core.bus import Bus, Peer, Receipt
 from agentbus.core.config import Settings
@@ -192,16 +192,17 @@ def peers(
         return
     with open_bus(settings) as bus:
         found = bus.peers(include_stale=show_all)
+        live = {p.name for p in found if bus.is_live(p)}
     now = time.time()
     if as_json:
-        out.line(json.dumps([_peer_json(p, is_live(p, settings, now)) for p in found], indent=2))
+        out.line(json.dumps([_peer_json(p, p.name in live) for p in found], indent=2))
         return
     if not found:
         out.line("no session is online")
         return
     rows = []
     for peer in found:
-        state = "live" if is_live(peer, settings, now) else f"stale ({why_stale(peer, settings, now)})"
+        state = "live" if peer.name in live else f"stale ({why_stale(peer, settings, now)})"
         push = "push" if peer.can_push else "pull only"
         rows.append([peer.name, peer.adapter, push, str(peer.pid), since(peer.last_seen, now), state])
     out.table(["NAME", "ADAPTER", "RECEIVES", "PID", "SEEN", "STATE"], rows)
