@@ -13,6 +13,7 @@ from agentbus.adapters.claude_mcp import pushmode, wire
 from agentbus.adapters.claude_mcp.opening import StdioFds, answer_opening
 from agentbus.adapters.claude_mcp.protocol import build_router, render_channel
 from agentbus.adapters.claude_mcp.startup import identity_from_env
+from agentbus.core.config import Settings
 
 
 @pytest.fixture
@@ -40,12 +41,12 @@ def test_push_mode_follows_the_claude_code_command_line(
     parent_argv: list[list[str]], argv: list[str], push: bool
 ) -> None:
     parent_argv.append(argv)
-    assert pushmode.decide({}).push is push
+    assert pushmode.decide("auto").push is push
 
 
 def test_push_mode_looks_past_a_wrapper_shell(parent_argv: list[list[str]]) -> None:
     parent_argv.extend([["sh", "-c", "python -m agentbus.adapters.claude_mcp"], ["claude"]])
-    decision = pushmode.decide({})
+    decision = pushmode.decide("auto")
     assert not decision.push
     assert "--dangerously-load-development-channels server:agentbus" in decision.reason
 
@@ -53,12 +54,12 @@ def test_push_mode_looks_past_a_wrapper_shell(parent_argv: list[list[str]]) -> N
 @pytest.mark.parametrize(("value", "push"), [("on", True), ("OFF", False), ("pull", False), ("1", True)])
 def test_push_mode_env_override_wins(parent_argv: list[list[str]], value: str, push: bool) -> None:
     parent_argv.append(["claude"])
-    assert pushmode.decide({"AGENTBUS_PUSH": value}).push is push
+    assert pushmode.decide(Settings.from_env({"AGENTBUS_PUSH": value}).push).push is push
 
 
 def test_push_mode_reads_this_process_ancestry() -> None:
     """Under pytest the parent is not Claude Code, so pushing stays on."""
-    assert pushmode.decide({}, parent=os.getpid()).push is True
+    assert pushmode.decide("auto", parent=os.getpid()).push is True
     assert next(pushmode._ancestor_commands(os.getpid()))  # this process' own argv is readable
 
 

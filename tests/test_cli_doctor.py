@@ -193,6 +193,14 @@ def test_doctor_never_modifies_a_healthy_bus(env: dict[str, str]) -> None:
     assert code == 1  # the ghost below is stale
 
 
+def test_an_unsupported_database_is_a_bad_setting_and_nothing_is_created(env: dict[str, str]) -> None:
+    code, report = doctor({**env, "AGENTBUS_DB_URL": "mysql://me:hunter22@db/bus"}, "--no-spawn")
+    assert code == 1
+    settings = failures(report)["settings"]
+    assert "names a 'mysql' database" in settings["summary"] and "hunter22" not in json.dumps(report)
+    assert not Path(env["AGENTBUS_HOME"]).exists()
+
+
 def test_stale_peers_fail_with_the_reason(env: dict[str, str]) -> None:
     enable(env)
     settings = Settings.from_env(env)

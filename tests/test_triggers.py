@@ -64,10 +64,12 @@ def test_poll_trigger_ticks_and_stops(tmp_path: Path) -> None:
 
 
 def test_make_trigger_selects_by_env(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path)
-    assert make_trigger(settings, {}).name == "file-watch"
-    assert make_trigger(settings, {"AGENTBUS_TRIGGER": "poll"}).name == "poll"
+    def made(env: dict[str, str]) -> str:
+        return make_trigger(Settings.from_env({"AGENTBUS_HOME": str(tmp_path), **env})).name
+
+    assert made({}) == "file-watch"
+    assert made({"AGENTBUS_TRIGGER": " Poll "}) == "poll"
     with pytest.raises(
         ValueError, match="AGENTBUS_TRIGGER='carrier-pigeon' is unknown; choose one of: file-watch, poll, pg-notify"
     ):
-        make_trigger(settings, {"AGENTBUS_TRIGGER": "carrier-pigeon"})
+        made({"AGENTBUS_TRIGGER": "carrier-pigeon"})

@@ -1,7 +1,6 @@
 """The typer application, and the guard that turns expected errors into one line and an exit code."""
 
 import functools
-import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -55,13 +54,15 @@ def exit_code(exc: BaseException) -> int:
 
 
 def _scrub(message: str) -> str:
-    """Hide the password of AGENTBUS_DB_URL if an error message repeats the URL."""
-    url = os.environ.get("AGENTBUS_DB_URL")
-    if not url or url not in message:
-        return message
-    from agentbus.cli.busfiles import hide_password
+    """Hide the password of AGENTBUS_DB_URL if an error message repeats the URL or the password."""
+    from agentbus.cli.busfiles import scrub
+    from agentbus.core.config import Settings
 
-    return message.replace(url, hide_password(url))
+    try:
+        settings = Settings.from_env()
+    except ValueError:  # the error is a bad setting, and those never repeat the URL
+        return message
+    return scrub(message, settings)
 
 
 def command(name: str | None = None, **kwargs: Any) -> Callable[[F], F]:

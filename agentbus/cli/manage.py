@@ -10,8 +10,9 @@ import typer
 
 from agentbus.cli import claude_config as cc
 from agentbus.cli.app import EXIT_USAGE, CliError, command
-from agentbus.cli.busfiles import bus_exists, hide_password, is_live, readonly_bus, remove_bus
+from agentbus.cli.busfiles import bus_exists, hide_password, remove_bus
 from agentbus.cli.output import Output
+from agentbus.core.bus import Bus
 from agentbus.core.config import Settings
 from agentbus.core.names import validate_name
 from agentbus.manifest import Manifest, ManifestError, installed_adapters, load_manifest, resolve_adapter
@@ -149,11 +150,10 @@ def _running_sessions(settings: Settings) -> list[str]:
     if not bus_exists(settings):
         return []
     try:
-        with readonly_bus(settings) as bus:
-            peers = bus.peers(include_stale=True)
+        with Bus.open_readonly(settings) as bus:
+            return [p.name for p in bus.peers()]
     except Exception:  # a corrupt bus is about to be removed anyway
         return []
-    return [p.name for p in peers if is_live(p, settings)]
 
 
 def registered_anywhere(manifest: Manifest) -> bool:

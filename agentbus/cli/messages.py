@@ -1,7 +1,6 @@
 """Human commands on the bus: send, status, peers, inbox and tail."""
 
 import json
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -11,7 +10,7 @@ from datetime import datetime
 import typer
 
 from agentbus.cli.app import EXIT_FAILED, EXIT_USAGE, CliError, command
-from agentbus.cli.busfiles import bus_exists, is_live, location, why_stale
+from agentbus.cli.busfiles import bus_exists, location, why_stale
 from agentbus.cli.output import Output, one_line, since
 from agentbus.core.bus import Bus, Peer, Receipt
 from agentbus.core.config import Settings
@@ -30,9 +29,9 @@ TAIL_POLL_SECONDS = 0.2
 TAIL_BATCH = 10_000
 
 
-def default_sender() -> str:
+def default_sender(settings: Settings) -> str:
     """$AGENTBUS_NAME (so a command run inside a session speaks as that session), else ``cli``."""
-    raw = os.environ.get("AGENTBUS_NAME", "").strip()
+    raw = (settings.name or "").strip()
     return sanitize_name(raw) if raw else DEFAULT_SENDER
 
 
@@ -71,7 +70,7 @@ def send(
     settings = Settings.from_env()
     trigger = make_trigger(settings)
     body = sys.stdin.read() if text == "-" else text
-    name = sender if sender is not None else default_sender()
+    name = sender if sender is not None else default_sender(settings)
     with open_bus(settings) as bus:
         receipt = bus.send(name, to, body, reply_to=reply_to)
         for recipient in receipt.recipients:
@@ -193,16 +192,17 @@ def peers(
         return
     with open_bus(settings) as bus:
         found = bus.peers(include_stale=show_all)
+        live = {p.name for p in found if bus.is_live(p)}
     now = time.time()
     if as_json:
-        out.line(json.dumps([_peer_json(p, is_live(p, settings, now)) for p in found], indent=2))
+        out.line(json.dumps([_peer_json(p, p.name in live) for p in found], indent=2))
         return
     if not found:
         out.line("no session is online")
         return
     rows = []
     for peer in found:
-        state = "live" if is_live(peer, settings, now) else f"stale ({why_stale(peer, settings, now)})"
+        state = "live" if peer.name in live else f"stale ({why_stale(peer, settings, now)})"
         push = "push" if peer.can_push else "pull only"
         rows.append([peer.name, peer.adapter, push, str(peer.pid), since(peer.last_seen, now), state])
     out.table(["NAME", "ADAPTER", "RECEIVES", "PID", "SEEN", "STATE"], rows)

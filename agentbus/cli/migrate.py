@@ -4,7 +4,7 @@ import typer
 
 from agentbus.cli.app import CliError, command
 from agentbus.cli.output import Output
-from agentbus.core.config import Settings
+from agentbus.core.config import Backend, Settings
 from agentbus.core.seed import inspect_seed_bus, migrate_seed_bus
 
 
@@ -17,7 +17,7 @@ def migrate(
     keeping every message; the old file stays beside it as a backup."""
     out = Output()
     settings = Settings.from_env()
-    if not settings.is_sqlite:
+    if settings.backend is not Backend.SQLITE:
         raise CliError("the TypeScript agentbus only ever used a SQLite file; AGENTBUS_DB_URL names another database")
     seed = inspect_seed_bus(settings.db_path)
     if seed is None:

@@ -29,6 +29,7 @@ from agentbus.core.errors import (
 )
 from agentbus.core.names import BROADCAST, suffixed, validate_name
 from agentbus.core.paths import ensure_home, restrict_file
+from agentbus.core.readonly import readonly_engine
 from agentbus.core.schema import messages, peers
 
 HOST = socket.gethostname()
@@ -284,9 +285,19 @@ def _peer(row: Any) -> Peer:
 class Bus:
     """One open bus. Thread-safe: every method runs in its own short transaction."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, readonly: bool = False) -> None:
+        """Open (create, protect, migrate) the bus; ``readonly``: see open_readonly."""
         self.settings = settings
+        self.readonly = readonly
         self.where = str(settings.db_path) if not settings.db_url else make_url(settings.url).render_as_string()
+        if readonly:
+            self.engine = readonly_engine(settings)
+            try:
+                self.schema_revision = migrate.current_revision(self.engine) or ""
+            except DBAPIError as exc:
+                self.engine.dispose()
+                raise translate_db_error(exc, self.where) from exc
+            return
         db_file = sqlite_file(settings.url)
         if db_file is not None:
             ensure_home(db_file.parent)
@@ -313,6 +324,11 @@ class Bus:
     def open(cls, settings: Settings | None = None) -> "Bus":
         return cls(settings or Settings.from_env())
 
+    @classmethod
+    def open_readonly(cls, settings: Settings) -> "Bus":
+        """An existing bus, never created, migrated or changed: peers() does not reap, writes raise."""
+        return cls(settings, readonly=True)
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -324,6 +340,8 @@ class Bus:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
+        if self.readonly:
+            raise BusUnavailable(f"the bus at {self.where} is open read-only")
         try:
             with self.engine.connect() as conn:
                 conn.execution_options(**{WRITE_OPTION: True})
@@ -414,12 +432,12 @@ class Bus:
             conn.execute(delete(peers).where(and_(peers.c.name == name, peers.c.session_id == session_id)))
 
     def peers(self, *, include_stale: bool = False) -> list[Peer]:
-        """Live peers by name; stale ones are reaped (their mail stays queued) unless asked for."""
+        """Live peers by name; stale ones are reaped (their mail stays queued) unless asked for or read-only."""
         now = time.time()
         with self._read() as conn:
             rows = conn.execute(select(peers).order_by(peers.c.name)).all()
         stale = [row for row in rows if not self._is_live(row, now)]
-        if stale and not include_stale:
+        if stale and not include_stale and not self.readonly:
             self._reap(stale)
         return [_peer(row) for row in rows if include_stale or self._is_live(row, now)]
 

@@ -1,51 +1,128 @@
-"""Settings of a bus and its peers, read from AGENTBUS_* environment variables with defaults."""
+"""Settings of a bus and its peers: each AGENTBUS_* environment variable, its default and its parser, once."""
 
+import enum
 import os
-from dataclasses import dataclass, field
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
-DEFAULT_MAX_BODY = 64 * 1024
+
+class Backend(enum.Enum):
+    """The database a bus lives in; the values are SQLAlchemy's dialect names."""
+
+    SQLITE = "sqlite"
+    POSTGRESQL = "postgresql"
+
+    @classmethod
+    def of_url(cls, url: str) -> "Backend":
+        """The backend a database URL names (``sqlite:///...``, ``postgresql+psycopg://...``)."""
+        scheme, sep, _ = url.partition("://")
+        if not sep:
+            # Never repeat the value: it may be a password pasted into the wrong variable.
+            raise ValueError("AGENTBUS_DB_URL is not a database URL (dialect://...)")
+        dialect = scheme.partition("+")[0].lower()
+        try:
+            return cls(dialect)
+        except ValueError:
+            raise ValueError(
+                f"AGENTBUS_DB_URL names a {dialect!r} database; agentbus keeps its bus in SQLite or PostgreSQL "
+                "(postgresql+psycopg://user@host:port/dbname, or unset it to use the SQLite file)"
+            ) from None
 
 
-def _env_float(env: dict[str, str], key: str, default: float) -> float:
-    raw = env.get(key)
-    if raw is None or raw.strip() == "":
-        return default
+def _number(raw: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{key}={raw!r} is not a number") from None
+        raise ValueError("is not a number") from None
     if value < 0:
-        raise ValueError(f"{key}={raw!r} must not be negative")
+        raise ValueError("must not be negative")
     return value
 
 
-def default_home(env: dict[str, str] | None = None) -> Path:
-    env = dict(os.environ) if env is None else env
-    raw = env.get("AGENTBUS_HOME")
-    return Path(raw).expanduser() if raw else Path.home() / ".agentbus"
+def _count(raw: str) -> int:
+    return int(_number(raw))
+
+
+def _at_least_one(raw: str) -> int:
+    return max(1, _count(raw))
+
+
+def _path(raw: str) -> Path:
+    return Path(raw).expanduser()
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+def _word(raw: str) -> str:
+    return raw.strip().lower()
+
+
+def _level(raw: str) -> str:
+    return raw.strip().upper()
+
+
+def _peer_name(raw: str) -> str:
+    name = raw.strip().lower()
+    if not re.fullmatch(r"[a-z0-9_-]{1,32}", name):
+        raise ValueError("is not a peer name: use 1-32 characters from a-z, 0-9, '_' and '-'")
+    return name
+
+
+def env_var(name: str, parse: Callable[[str], Any]) -> dict[str, Any]:
+    """The metadata of a Settings field read from ``name`` by ``parse`` (unset or blank: the default).
+
+    ``parse`` raises ValueError with the rest of a sentence ("is not a number"); from_env puts the
+    variable and its value in front of it.
+    """
+    return {"env": name, "parse": parse}
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Every tunable of the bus. Field names map to AGENTBUS_<NAME> environment variables."""
+    """Every setting of the bus, its peers and the CLI; field ``x`` is AGENTBUS_X (README lists them).
 
-    home: Path = field(default_factory=default_home)
-    db_url: str | None = None
-    max_body: int = DEFAULT_MAX_BODY
-    heartbeat_seconds: float = 15.0
-    stale_seconds: float = 45.0
-    lease_seconds: float = 30.0
-    safety_poll_seconds: float = 3.0
-    delivered_ttl_seconds: float = 24 * 3600.0
-    busy_timeout_seconds: float = 5.0
-    rate_limit_per_minute: int = 600
+    The conformance kit's options (AGENTBUS_ADAPTER, AGENTBUS_STRICT, ...: conformance/settings.py)
+    configure a test run, not a bus, and are not here.
+    """
+
+    home: Path = field(default=Path("~/.agentbus"), metadata=env_var("AGENTBUS_HOME", _path))
+    #: Unset: the SQLite file ``home/bus.db``. Else a ``sqlite:///`` or ``postgresql+psycopg://`` URL.
+    db_url: str | None = field(default=None, metadata=env_var("AGENTBUS_DB_URL", _text))
+    #: The name a session asks for (the adapter) and the sender of CLI commands run inside one.
+    name: str | None = field(default=None, metadata=env_var("AGENTBUS_NAME", _text))
+    #: ``file-watch``, ``poll`` or ``pg-notify``; unset: pg-notify on PostgreSQL, else file-watch (make_trigger).
+    trigger: str | None = field(default=None, metadata=env_var("AGENTBUS_TRIGGER", _word))
+    #: Seconds between the poll trigger's checks.
+    poll_seconds: float = field(default=0.5, metadata=env_var("AGENTBUS_POLL_SECONDS", _number))
+    #: ``auto``, ``on`` or ``off``: whether the adapter pushes (pushmode.py).
+    push: str = field(default="auto", metadata=env_var("AGENTBUS_PUSH", _word))
+    #: The adapter's log level (it logs to stderr).
+    log_level: str = field(default="WARNING", metadata=env_var("AGENTBUS_LOG_LEVEL", _level))
+    #: The peer this session's permission prompts go to (the opt-in permission relay, SPEC section 6c).
+    approver: str | None = field(default=None, metadata=env_var("AGENTBUS_APPROVER", _peer_name))
+    max_body: int = field(default=65536, metadata=env_var("AGENTBUS_MAX_BODY", _count))
+    heartbeat_seconds: float = field(default=15.0, metadata=env_var("AGENTBUS_HEARTBEAT_SECONDS", _number))
+    stale_seconds: float = field(default=45.0, metadata=env_var("AGENTBUS_STALE_SECONDS", _number))
+    lease_seconds: float = field(default=30.0, metadata=env_var("AGENTBUS_LEASE_SECONDS", _number))
+    safety_poll_seconds: float = field(default=3.0, metadata=env_var("AGENTBUS_SAFETY_POLL_SECONDS", _number))
+    delivered_ttl_seconds: float = field(default=86400.0, metadata=env_var("AGENTBUS_DELIVERED_TTL_SECONDS", _number))
+    busy_timeout_seconds: float = field(default=5.0, metadata=env_var("AGENTBUS_BUSY_TIMEOUT_SECONDS", _number))
+    rate_limit_per_minute: int = field(default=600, metadata=env_var("AGENTBUS_RATE_LIMIT_PER_MINUTE", _count))
     #: How long after the client has its tools/list answer an adapter waits before the first push.
-    push_settle_seconds: float = 0.5
+    push_settle_seconds: float = field(default=0.5, metadata=env_var("AGENTBUS_PUSH_SETTLE_SECONDS", _number))
     #: A push to a peer with receipts that its client has not received this long after is pushed again.
-    receipt_grace_seconds: float = 5.0
+    receipt_grace_seconds: float = field(default=5.0, metadata=env_var("AGENTBUS_RECEIPT_GRACE_SECONDS", _number))
     #: Pushes of one message without a receipt after which it is not pushed again (it stays "pushed").
-    receipt_max_pushes: int = 5
+    receipt_max_pushes: int = field(default=5, metadata=env_var("AGENTBUS_RECEIPT_MAX_PUSHES", _at_least_one))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "home", Path(self.home).expanduser())
+        Backend.of_url(self.url)  # an unsupported AGENTBUS_DB_URL fails here, not at first use
 
     @property
     def db_path(self) -> Path:
@@ -60,26 +137,22 @@ class Settings:
         return self.db_url or f"sqlite:///{self.db_path}"
 
     @property
-    def is_sqlite(self) -> bool:
-        return self.url.startswith("sqlite")
+    def backend(self) -> Backend:
+        return Backend.of_url(self.url)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> "Settings":
-        env = dict(os.environ) if env is None else env
-        values: dict[str, object] = {
-            "home": default_home(env),
-            "db_url": env.get("AGENTBUS_DB_URL") or None,
-            "max_body": int(_env_float(env, "AGENTBUS_MAX_BODY", DEFAULT_MAX_BODY)),
-            "heartbeat_seconds": _env_float(env, "AGENTBUS_HEARTBEAT_SECONDS", 15.0),
-            "stale_seconds": _env_float(env, "AGENTBUS_STALE_SECONDS", 45.0),
-            "lease_seconds": _env_float(env, "AGENTBUS_LEASE_SECONDS", 30.0),
-            "safety_poll_seconds": _env_float(env, "AGENTBUS_SAFETY_POLL_SECONDS", 3.0),
-            "delivered_ttl_seconds": _env_float(env, "AGENTBUS_DELIVERED_TTL_SECONDS", 24 * 3600.0),
-            "busy_timeout_seconds": _env_float(env, "AGENTBUS_BUSY_TIMEOUT_SECONDS", 5.0),
-            "rate_limit_per_minute": int(_env_float(env, "AGENTBUS_RATE_LIMIT_PER_MINUTE", 600)),
-            "push_settle_seconds": _env_float(env, "AGENTBUS_PUSH_SETTLE_SECONDS", 0.5),
-            "receipt_grace_seconds": _env_float(env, "AGENTBUS_RECEIPT_GRACE_SECONDS", 5.0),
-            "receipt_max_pushes": max(1, int(_env_float(env, "AGENTBUS_RECEIPT_MAX_PUSHES", 5))),
-        }
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
+        """The settings ``env`` (default: this process' environment) gives, then ``overrides``."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for each in fields(cls):
+            key = each.metadata["env"]
+            raw = env.get(key)
+            if raw is None or raw.strip() == "":
+                continue
+            try:
+                values[each.name] = each.metadata["parse"](raw)
+            except ValueError as exc:
+                raise ValueError(f"{key}={raw!r} {exc}") from None
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

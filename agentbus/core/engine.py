@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from agentbus.core.config import Backend
 from agentbus.core.errors import BusUnavailable
 from agentbus.core.writequeue import WRITE_LOCK_FILE, WriteQueue
 
@@ -19,9 +20,10 @@ WRITE_OPTION = "agentbus_write"
 
 
 def make_engine(url: str, *, busy_timeout_seconds: float, where: str = "") -> Engine:
-    if url.startswith("sqlite"):
+    backend = Backend.of_url(url)
+    if backend is Backend.SQLITE:
         return _sqlite_engine(url, busy_timeout_seconds, where or url)
-    if url.startswith("postgresql"):
+    if backend is Backend.POSTGRESQL:
         # The busy timeout's PostgreSQL counterparts: a lock held longer fails the statement instead of
         # hanging the session for good (0 would mean "no timeout" there, hence at least 1 ms), and a
         # server that does not answer (black-holed, stopped) fails the connection instead of hanging
@@ -94,7 +96,7 @@ def _leave_queue(info: dict[Any, Any]) -> None:
 def enable_wal(engine: Engine) -> None:
     """Switch a SQLite bus to WAL (persistent in the file). Called under the setup lock: switching
     journal mode needs an exclusive lock, which concurrent first openers would otherwise race for."""
-    if engine.dialect.name == "sqlite":
+    if Backend(engine.dialect.name) is Backend.SQLITE:
         raw = engine.raw_connection()  # outside SQLAlchemy's autobegin: the pragma refuses transactions
         try:
             raw.driver_connection.execute("PRAGMA journal_mode = WAL")  # type: ignore[union-attr]
@@ -112,14 +114,14 @@ def sqlite_file(url: str) -> Path | None:
 @contextmanager
 def setup_lock(engine: Engine, lock_path: Path | None) -> Iterator[None]:
     """Serialise first-time setup (migrations) among processes opening the same bus."""
-    if engine.dialect.name == "sqlite" and lock_path is not None:
+    if Backend(engine.dialect.name) is Backend.SQLITE and lock_path is not None:
         with os.fdopen(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600), "r+b") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
-    elif engine.dialect.name == "postgresql":
+    elif Backend(engine.dialect.name) is Backend.POSTGRESQL:
         with engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(727274)"))
             conn.commit()
@@ -138,7 +140,7 @@ def lock_mailbox(conn: Connection, recipient: str) -> None:
     SQLite needs nothing: BEGIN IMMEDIATE already admits one writer at a time. PostgreSQL
     takes a transaction-scoped advisory lock keyed by the recipient.
     """
-    if conn.dialect.name == "postgresql":
+    if Backend(conn.dialect.name) is Backend.POSTGRESQL:
         conn.execute(text("SELECT pg_advisory_xact_lock(727275, hashtext(:recipient))"), {"recipient": recipient})
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, inspect, text
 
+from agentbus.core.config import Backend
 from agentbus.core.engine import WRITE_OPTION, enable_wal, setup_lock
 from agentbus.core.errors import BusUnavailable
 from agentbus.core.schema import SCHEMA_HEAD, SCHEMA_REVISIONS
@@ -27,7 +28,7 @@ def refuse_foreign_tables(engine: Engine) -> None:
     if not present:
         return
     database = engine.url.database
-    if engine.url.get_backend_name() == "sqlite" and database:
+    if Backend(engine.url.get_backend_name()) is Backend.SQLITE and database:
         seed = inspect_seed_bus(Path(database))
         if seed is not None:
             raise BusUnavailable(seed.sentence())

@@ -1,8 +1,6 @@
 """Triggers: how a recipient learns it may have mail (file-watch by default, poll as fallback)."""
 
-import os
-
-from agentbus.core.config import Settings
+from agentbus.core.config import Backend, Settings
 from agentbus.core.ports import Trigger
 from agentbus.triggers.file_watch import FileWatchTrigger
 from agentbus.triggers.poll import PollTrigger
@@ -10,13 +8,12 @@ from agentbus.triggers.poll import PollTrigger
 TRIGGERS = ("file-watch", "poll", "pg-notify")
 
 
-def make_trigger(settings: Settings, env: dict[str, str] | None = None) -> Trigger:
+def make_trigger(settings: Settings) -> Trigger:
     """The trigger named by AGENTBUS_TRIGGER: default ``file-watch``, ``pg-notify`` on PostgreSQL."""
-    env = dict(os.environ) if env is None else env
-    default = "pg-notify" if settings.url.startswith("postgresql") else "file-watch"
-    choice = (env.get("AGENTBUS_TRIGGER") or default).strip().lower()
+    default = "pg-notify" if settings.backend is Backend.POSTGRESQL else "file-watch"
+    choice = settings.trigger or default
     if choice == "pg-notify":
-        if not settings.url.startswith("postgresql"):
+        if settings.backend is not Backend.POSTGRESQL:
             raise ValueError("AGENTBUS_TRIGGER=pg-notify needs a PostgreSQL AGENTBUS_DB_URL")
         from agentbus.triggers.pg_notify import PgNotifyTrigger
 
@@ -24,8 +21,7 @@ def make_trigger(settings: Settings, env: dict[str, str] | None = None) -> Trigg
     if choice in ("file-watch", "filewatch", "file"):
         return FileWatchTrigger(settings.wake_dir)
     if choice == "poll":
-        interval = float(env.get("AGENTBUS_POLL_SECONDS") or 0.5)
-        return PollTrigger(interval)
+        return PollTrigger(settings.poll_seconds)
     raise ValueError(f"AGENTBUS_TRIGGER={choice!r} is unknown; choose one of: {', '.join(TRIGGERS)}")
 
 

@@ -94,7 +94,7 @@ class ClientSession:
         self.router = router
         self.tasks = tasks
         self.relay = relay
-        self.push_mode = pushmode.decide()
+        self.push_mode = pushmode.decide(endpoint.settings.push)
         log.info("push: %s (%s)", "on" if self.push_mode.push else "off", self.push_mode.reason)
         self.toolbox = ToolBox(endpoint, identity, self.push_mode, transcript.locate(os.environ))
         self.follower: TranscriptFollower | None = None

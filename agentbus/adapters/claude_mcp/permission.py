@@ -36,22 +36,6 @@ class BadPermissionRequest(ValueError):
     """A permission_request whose params are not four strings with a valid request_id."""
 
 
-def approver_name(raw: str | None) -> str | None:
-    """AGENTBUS_APPROVER as a peer name (trimmed, lower case), None when unset or empty.
-
-    Raises ValueError for a value that cannot be a peer name: a session asked to relay its
-    permission prompts must not quietly keep them local.
-    """
-    if raw is None or raw.strip() == "":
-        return None
-    name = raw.strip().lower()
-    if not re.fullmatch(r"[a-z0-9_-]{1,32}", name):
-        raise ValueError(
-            f"AGENTBUS_APPROVER={raw!r} is not a peer name: use 1-32 characters from a-z, 0-9, '_' and '-'"
-        )
-    return name
-
-
 def relay_approver(approver: str | None, own_name: str | None) -> str | None:
     """The peer to relay to: ``approver``, unless it is this session itself (nothing would answer)."""
     if approver is not None and approver == own_name:

@@ -13,7 +13,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,9 +33,8 @@ class PushMode:
     reason: str
 
 
-def decide(env: Mapping[str, str] | None = None, parent: int | None = None) -> PushMode:
-    env = os.environ if env is None else env
-    choice = (env.get("AGENTBUS_PUSH") or "auto").strip().lower()
+def decide(choice: str, parent: int | None = None) -> PushMode:
+    """``choice`` is Settings.push (AGENTBUS_PUSH); ``parent`` the pid whose ancestry is read (default: ours)."""
     if choice in _ON:
         return PushMode(True, "AGENTBUS_PUSH is on")
     if choice in _OFF:

@@ -6,7 +6,6 @@ Only the standard library and the light opening modules are imported at module l
 """
 
 import logging
-import os
 import signal
 import sys
 
@@ -17,9 +16,8 @@ from agentbus.adapters.claude_mcp.protocol import build_router
 LOG_FORMAT = "agentbus[claude-mcp] %(levelname)s %(name)s: %(message)s"
 
 
-def configure_logging(raw_level: str | None) -> None:
-    """Log to stderr (stdout is the protocol) at AGENTBUS_LOG_LEVEL, default WARNING."""
-    name = (raw_level or "WARNING").strip().upper()
+def configure_logging(name: str) -> None:
+    """Log to stderr (stdout is the protocol) at ``name`` (Settings.log_level, AGENTBUS_LOG_LEVEL)."""
     level = logging.getLevelName(name)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
@@ -29,7 +27,7 @@ def configure_logging(raw_level: str | None) -> None:
         root.setLevel(level)
     else:
         root.setLevel(logging.WARNING)
-        root.warning("AGENTBUS_LOG_LEVEL=%r is not a logging level; using WARNING", raw_level)
+        root.warning("AGENTBUS_LOG_LEVEL=%r is not a logging level; using WARNING", name)
 
 
 class _Stop(BaseException):
@@ -43,29 +41,25 @@ def _raise_stop(signum: int, _frame: object) -> None:
 def main() -> int:
     """Serve one MCP client on stdin/stdout until it goes away or the process is told to stop.
 
-    Order: join the bus (so the peer is registered before the client hears anything), answer the
-    opening, then serve. Returns the exit code.
+    Order: claim stdio, read the settings (logging follows them), join the bus (so the peer is
+    registered before the client hears anything), answer the opening, then serve. Returns the exit code.
     """
-    configure_logging(os.environ.get("AGENTBUS_LOG_LEVEL"))
     fds = claim_stdio()
-    try:
-        approver = permission.approver_name(os.environ.get("AGENTBUS_APPROVER"))
-    except ValueError as exc:
-        stderr_line(f"bad configuration: {exc}")
-        return 2
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_stop)
     try:
-        from agentbus.adapters.claude_mcp.startup import StartupError, join_bus
+        from agentbus.adapters.claude_mcp.startup import StartupError, join_bus, read_settings
 
         try:
-            joined = join_bus()
+            settings = read_settings()
+            configure_logging(settings.log_level)
+            joined = join_bus(settings)
         except StartupError as exc:
             stderr_line(str(exc))
             return exc.exit_code
         try:
             own_name = joined.registration.peer.name if joined.registration.peer is not None else None
-            approver = permission.relay_approver(approver, own_name)
+            approver = permission.relay_approver(settings.approver, own_name)
             router = build_router(permission_relay=approver is not None)
             try:
                 opening = answer_opening(fds, router)

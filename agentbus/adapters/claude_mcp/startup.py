@@ -6,7 +6,6 @@ imports only the core (SQLAlchemy) and the standard library: the endpoint (anyio
 file watcher (watchdog) are imported once the client has its answer.
 """
 
-import os
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -87,14 +86,20 @@ class Joined:
         self.bus.close()
 
 
-def join_bus() -> Joined:
+def read_settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ValueError as exc:
+        raise StartupError(f"bad configuration: {exc}", 2) from None
+
+
+def join_bus(settings: Settings) -> Joined:
     """Open the bus and register this session under its name (``name-2``... if a live peer holds it)."""
     try:
-        settings = Settings.from_env()
         trigger = make_trigger(settings)
     except ValueError as exc:
         raise StartupError(f"bad configuration: {exc}", 2) from None
-    identity = identity_from_env(os.environ.get("AGENTBUS_NAME"))
+    identity = identity_from_env(settings.name)
     try:
         bus = Bus(settings)
     except BusError as exc:

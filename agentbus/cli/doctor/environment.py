@@ -52,7 +52,7 @@ def check_settings(ctx: Context) -> list[Check]:
         ctx.settings = Settings.from_env(ctx.env)
         from agentbus.triggers import make_trigger
 
-        trigger = make_trigger(ctx.settings, ctx.env)
+        trigger = make_trigger(ctx.settings)
     except ValueError as exc:
         return [Check("settings", "settings", "fail", str(exc), "fix or unset that AGENTBUS_* variable")]
     ctx.trigger = trigger.name

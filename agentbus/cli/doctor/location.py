@@ -4,12 +4,9 @@ import os
 import stat
 from pathlib import Path
 
-from agentbus.cli.busfiles import (
-    backend_name,
-    hide_password,
-    uses_default_file,
-)
+from agentbus.cli.busfiles import hide_password, uses_default_file
 from agentbus.cli.doctor.model import Check, Context, Status, tilde
+from agentbus.core.config import Backend
 
 
 def mode_problem(path: Path, want: int) -> tuple[Status, str] | None:
@@ -102,27 +99,16 @@ def check_location(ctx: Context) -> list[Check]:
     assert settings is not None
     if not uses_default_file(settings):
         shown_url = hide_password(settings.db_url or "")
-        kind = backend_name(settings)
-        details = {"backend": kind, "url": shown_url}
-        if kind == "postgresql":
+        details = {"backend": settings.backend.value, "url": shown_url}
+        if settings.backend is Backend.POSTGRESQL:
             summary = f"PostgreSQL bus at {shown_url} (AGENTBUS_DB_URL)"
-            return [Check("bus.location", "bus", "info", summary, "", details)]
-        if kind == "sqlite":
+        else:
             summary = f"SQLite bus at {shown_url} (AGENTBUS_DB_URL); file checks skipped"
-            return [Check("bus.location", "bus", "info", summary, "", details)]
-        return [
-            Check(
-                "bus.location",
-                "bus",
-                "fail",
-                f"AGENTBUS_DB_URL {shown_url} names a {kind} database; agentbus keeps its bus in SQLite or PostgreSQL",
-                "set AGENTBUS_DB_URL=postgresql+psycopg://user@host:port/dbname, or unset it to use the SQLite file",
-                details,
-            )
-        ]
+        # Another database cannot get here: Settings refuses its URL, and doctor's settings line says so.
+        return [Check("bus.location", "bus", "info", summary, "", details)]
     home = settings.home
     shown = tilde(home, ctx.env)
-    details = {"backend": "sqlite", "path": str(settings.db_path)}
+    details = {"backend": Backend.SQLITE.value, "path": str(settings.db_path)}
     if not os.path.exists(home):
         blocked = _blocked_home(home, shown)
         if blocked:

@@ -2,17 +2,10 @@
 
 import time
 
-from agentbus.cli.busfiles import (
-    bus_exists,
-    is_live,
-    readonly_bus,
-    scrub,
-    uses_default_file,
-    why_stale,
-)
+from agentbus.cli.busfiles import bus_exists, scrub, uses_default_file, why_stale
 from agentbus.cli.doctor.model import Check, Context, Status
 from agentbus.cli.output import age
-from agentbus.core.bus import HOST, MailboxStats, Peer
+from agentbus.core.bus import HOST, Bus, MailboxStats, Peer
 
 #: Mail a client received (queued for the model's next turn) but the model has not seen this long.
 QUEUED_TOO_LONG_SECONDS = 600.0
@@ -28,17 +21,18 @@ def check_peers(ctx: Context) -> list[Check]:
     if not ctx.bus_readable or not bus_exists(settings):
         return []
     try:
-        with readonly_bus(settings) as bus:
+        with Bus.open_readonly(settings) as bus:
             everyone = bus.peers(include_stale=True)
             stats = bus.mailbox_stats()
+            live = {p.name for p in everyone if bus.is_live(p)}
     except Exception as exc:  # doctor reports every way the bus cannot be read, never crashes on it
         hint = "see the integrity line above" if uses_default_file(settings) else "check AGENTBUS_DB_URL and the server"
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         message = scrub(message, settings)
         return [Check("bus.peers", "peers", "fail", f"cannot read the bus: {message}", hint)]
     now = time.time()
-    ctx.live = [p for p in everyone if is_live(p, settings, now)]
-    stale = [p for p in everyone if not is_live(p, settings, now)]
+    ctx.live = [p for p in everyone if p.name in live]
+    stale = [p for p in everyone if p.name not in live]
     checks: list[Check] = []
     if ctx.live:
         shown = ", ".join(

@@ -3,14 +3,11 @@
 import re
 import time
 
-from agentbus.cli.busfiles import (
-    hide_password,
-    readonly_engine,
-    scrub,
-)
+from agentbus.cli.busfiles import hide_password, scrub
 from agentbus.cli.doctor.model import Check, Context
 from agentbus.cli.doctor.sqlite import schema_check
 from agentbus.core.config import Settings
+from agentbus.core.readonly import readonly_engine
 from agentbus.core.schema import SCHEMA_HEAD
 
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")

@@ -130,10 +130,11 @@ def check_registration(ctx: Context, manifest: Manifest) -> tuple[list[Check], l
 
 def check_registered_bus(ctx: Context, entry_env: dict[str, str]) -> list[Check]:
     """Warn when the registered command points its sessions at another bus than this shell's."""
+    assert ctx.settings is not None
+    mine = ctx.settings.db_url
     registered = entry_env.get("AGENTBUS_DB_URL")
-    if registered is None or registered == (ctx.env.get("AGENTBUS_DB_URL") or ""):
+    if registered is None or registered == (mine or ""):
         return []
-    mine = ctx.env.get("AGENTBUS_DB_URL")
     here = hide_password(mine) if mine else "the SQLite file"
     return [
         Check(

@@ -6,7 +6,7 @@ from pathlib import Path
 import typer
 
 from agentbus.cli.app import EXIT_FAILED, command
-from agentbus.cli.busfiles import backend_name, uses_default_file
+from agentbus.cli.busfiles import uses_default_file
 from agentbus.cli.doctor.environment import check_adapters, check_claude, check_packages, check_python, check_settings
 from agentbus.cli.doctor.location import check_location
 from agentbus.cli.doctor.mail import check_peers
@@ -17,6 +17,7 @@ from agentbus.cli.doctor.sqlite import check_integrity
 from agentbus.cli.doctor.startup import check_startup
 from agentbus.cli.doctor.wake import check_wake
 from agentbus.cli.output import Output
+from agentbus.core.config import Backend
 
 
 def check_bus(ctx: Context) -> list[Check]:
@@ -25,9 +26,9 @@ def check_bus(ctx: Context) -> list[Check]:
     assert settings is not None
     if uses_default_file(settings):
         return check_integrity(ctx)
-    if backend_name(settings) == "postgresql":
+    if settings.backend is Backend.POSTGRESQL:
         return check_database(ctx)
-    ctx.bus_readable = backend_name(settings) == "sqlite"
+    ctx.bus_readable = True  # a SQLite file named by AGENTBUS_DB_URL: its file checks are skipped
     return []
 
 

@@ -11,7 +11,7 @@ from agentbus.core.bus import HOST
 def check_wake(ctx: Context) -> list[Check]:
     settings = ctx.settings
     assert settings is not None
-    trigger = ctx.trigger or (ctx.env.get("AGENTBUS_TRIGGER") or "file-watch").strip().lower()
+    trigger = ctx.trigger or settings.trigger or "file-watch"
     if trigger == "poll":
         return [Check("wake", "wake", "info", "AGENTBUS_TRIGGER=poll: wake files are not used")]
     if trigger == "pg-notify":
