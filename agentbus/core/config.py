@@ -105,6 +105,8 @@ class Settings:
     log_level: str = field(default="WARNING", metadata=env_var("AGENTBUS_LOG_LEVEL", _level))
     #: The peer this session's permission prompts go to (the opt-in permission relay, SPEC section 6c).
     approver: str | None = field(default=None, metadata=env_var("AGENTBUS_APPROVER", _peer_name))
+    #: The Codex app-server socket a codex session's messages are pushed through (``agentbus launch codex``).
+    codex_socket: Path | None = field(default=None, metadata=env_var("AGENTBUS_CODEX_SOCKET", _path))
     max_body: int = field(default=65536, metadata=env_var("AGENTBUS_MAX_BODY", _count))
     heartbeat_seconds: float = field(default=15.0, metadata=env_var("AGENTBUS_HEARTBEAT_SECONDS", _number))
     stale_seconds: float = field(default=45.0, metadata=env_var("AGENTBUS_STALE_SECONDS", _number))

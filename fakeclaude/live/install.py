@@ -1,4 +1,4 @@
-"""Pinned Claude Code versions: find an installed binary, or install it with npm into a cache directory.
+"""Pinned Claude Code (and Codex) versions: find an installed binary, or install it with npm into a cache directory.
 
 ``ensure_claude("2.1.331")`` returns ``<root>/2.1.331/node_modules/.bin/claude``, where ``<root>`` is
 ``$AGENTBUS_LIVE_CLAUDE_DIR`` or ``<repo>/.cache/claude-code`` (gitignored). A missing version is
@@ -8,6 +8,8 @@ the binary answers ``--version``, under a file lock, so parallel test workers in
 
 When npm cannot reach its registry, ``ClaudeUnavailable`` says so: the real-client tests skip with
 that message and for no other reason. Every other failure raises ``ClaudeInstallError``.
+``ensure_claude(version, tool=CODEX)`` does the same for ``@openai/codex`` under ``.cache/codex``
+(``$AGENTBUS_LIVE_CODEX_DIR``).
 """
 
 import contextlib
@@ -19,14 +21,32 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 #: The Claude Code releases the real-client tests run against, oldest first, newest last.
 PINNED_VERSIONS: tuple[str, ...] = ("2.1.197", "2.1.331")
+#: The Codex release the codex adapter's real-client test runs against (docs/codex.md was checked on it).
+CODEX_VERSIONS: tuple[str, ...] = ("0.169.0",)
 PACKAGE = "@anthropic-ai/claude-code"
 ROOT_VARIABLE = "AGENTBUS_LIVE_CLAUDE_DIR"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INSTALL_TIMEOUT = 900.0
+
+
+@dataclass(frozen=True)
+class NpmTool:
+    """A client binary installed from npm: its name in messages, package, binary and cache directory."""
+
+    label: str
+    package: str
+    binary: str
+    root_variable: str
+    cache_dir: str
+
+
+CLAUDE = NpmTool("Claude Code", PACKAGE, "claude", ROOT_VARIABLE, "claude-code")
+CODEX = NpmTool("Codex", "@openai/codex", "codex", "AGENTBUS_LIVE_CODEX_DIR", "codex")
 
 #: npm's words for "the registry could not be reached" (DNS, refused, reset, timed out, offline).
 UNREACHABLE = re.compile(
@@ -44,15 +64,15 @@ class ClaudeUnavailable(ClaudeInstallError):
     """The npm registry cannot be reached, so a missing Claude Code version cannot be installed."""
 
 
-def install_root() -> Path:
+def install_root(tool: NpmTool = CLAUDE) -> Path:
     """Where pinned versions live: ``$AGENTBUS_LIVE_CLAUDE_DIR`` or ``<repo>/.cache/claude-code``."""
-    configured = os.environ.get(ROOT_VARIABLE)
-    return Path(configured).expanduser() if configured else REPO_ROOT / ".cache" / "claude-code"
+    configured = os.environ.get(tool.root_variable)
+    return Path(configured).expanduser() if configured else REPO_ROOT / ".cache" / tool.cache_dir
 
 
-def claude_path(version: str, root: Path | None = None) -> Path:
+def claude_path(version: str, root: Path | None = None, tool: NpmTool = CLAUDE) -> Path:
     """The binary of ``version`` under ``root`` (installed or not)."""
-    return (root or install_root()) / version / "node_modules" / ".bin" / "claude"
+    return (root or install_root(tool)) / version / "node_modules" / ".bin" / tool.binary
 
 
 def npm_env(base: dict[str, str] | None = None) -> dict[str, str]:
@@ -84,35 +104,38 @@ def installed_version(binary: Path, timeout: float = 60.0) -> str:
     return match.group(0)
 
 
-def ensure_claude(version: str, root: Path | None = None, timeout: float = INSTALL_TIMEOUT) -> Path:
-    """The path of Claude Code ``version``, installed with npm first if it is missing."""
-    root = root or install_root()
-    binary = claude_path(version, root)
+def ensure_claude(
+    version: str, root: Path | None = None, timeout: float = INSTALL_TIMEOUT, tool: NpmTool = CLAUDE
+) -> Path:
+    """The path of Claude Code ``version`` (or of ``tool``'s), installed with npm first if it is missing."""
+    root = root or install_root(tool)
+    binary = claude_path(version, root, tool)
     if binary.exists():
-        _check_version(binary, version)
+        _check_version(binary, version, tool)
         return binary
     root.mkdir(parents=True, exist_ok=True)
     with _locked(root / f".{version}.lock"):
         if binary.exists():  # another worker installed it while we waited
-            _check_version(binary, version)
+            _check_version(binary, version, tool)
             return binary
-        _install(version, root, timeout)
-    _check_version(binary, version)
+        _install(version, root, timeout, tool)
+    _check_version(binary, version, tool)
     return binary
 
 
-def _check_version(binary: Path, version: str) -> None:
+def _check_version(binary: Path, version: str, tool: NpmTool = CLAUDE) -> None:
     found = installed_version(binary)
     if found != version:
-        raise ClaudeInstallError(f"{binary} is Claude Code {found}, not {version}; remove {binary.parents[2]}")
+        raise ClaudeInstallError(f"{binary} is {tool.label} {found}, not {version}; remove {binary.parents[2]}")
 
 
-def _install(version: str, root: Path, timeout: float) -> None:
+def _install(version: str, root: Path, timeout: float, tool: NpmTool = CLAUDE) -> None:
     npm = shutil.which("npm")
+    label, package = tool.label, tool.package
     if npm is None:
-        raise ClaudeInstallError(f"Claude Code {version} is not installed in {root} and npm is not on PATH")
+        raise ClaudeInstallError(f"{label} {version} is not installed in {root} and npm is not on PATH")
     staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=root))
-    command = [npm, "install", "--prefix", str(staging), "--save-exact", "--loglevel=error", f"{PACKAGE}@{version}"]
+    command = [npm, "install", "--prefix", str(staging), "--save-exact", "--loglevel=error", f"{package}@{version}"]
     try:
         try:
             done = subprocess.run(
@@ -120,20 +143,20 @@ def _install(version: str, root: Path, timeout: float) -> None:
             )
         except subprocess.TimeoutExpired as exc:
             raise ClaudeUnavailable(
-                f"Claude Code {version} unavailable: npm install did not finish within {timeout:g}s "
+                f"{label} {version} unavailable: npm install did not finish within {timeout:g}s "
                 f"(is the npm registry reachable?)"
             ) from exc
         output = (done.stdout or "") + (done.stderr or "")
         if done.returncode != 0:
             if UNREACHABLE.search(output):
                 raise ClaudeUnavailable(
-                    f"Claude Code {version} unavailable: the npm registry cannot be reached "
-                    f"({_last_error_line(output)})"
+                    f"{label} {version} unavailable: the npm registry cannot be reached ({_last_error_line(output)})"
                 )
-            raise ClaudeInstallError(f"npm install {PACKAGE}@{version} exited {done.returncode}:\n{output[-2000:]}")
-        if not (staging / "node_modules" / ".bin" / "claude").exists():
-            raise ClaudeInstallError(f"npm installed {PACKAGE}@{version} but there is no node_modules/.bin/claude")
-        _check_version(staging / "node_modules" / ".bin" / "claude", version)
+            raise ClaudeInstallError(f"npm install {package}@{version} exited {done.returncode}:\n{output[-2000:]}")
+        if not (staging / "node_modules" / ".bin" / tool.binary).exists():
+            missing = f"node_modules/.bin/{tool.binary}"
+            raise ClaudeInstallError(f"npm installed {package}@{version} but there is no {missing}")
+        _check_version(staging / "node_modules" / ".bin" / tool.binary, version, tool)
         staging.rename(root / version)
     finally:
         if staging.exists():
@@ -158,20 +181,24 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m fakeclaude.live.install [VERSION...]`` (default: every pinned version).
+    """``python -m fakeclaude.live.install [VERSION...]`` (default: every pinned Claude Code and Codex version).
 
     Exit 0 when all are installed, 3 when the npm registry cannot be reached (the reason is printed),
     1 on any other failure.
     """
     unavailable = failed = False
-    for version in argv or PINNED_VERSIONS:
+    wanted = [(CLAUDE, version) for version in argv] or [
+        *((CLAUDE, version) for version in PINNED_VERSIONS),
+        *((CODEX, version) for version in CODEX_VERSIONS),
+    ]
+    for tool, version in wanted:
         try:
-            print(f"Claude Code {version}: {ensure_claude(version)}")
+            print(f"{tool.label} {version}: {ensure_claude(version, tool=tool)}")
         except ClaudeUnavailable as exc:
             print(exc, file=sys.stderr)
             unavailable = True
         except ClaudeInstallError as exc:
-            print(f"Claude Code {version}: {exc}", file=sys.stderr)
+            print(f"{tool.label} {version}: {exc}", file=sys.stderr)
             failed = True
     return 1 if failed else 3 if unavailable else 0
 

@@ -11,7 +11,7 @@ it alive (stdin is read on the event loop, not in a worker thread).
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import anyio
@@ -214,8 +214,24 @@ async def _stop_on_signal(signals: AsyncIterator[int], scope: anyio.CancelScope)
         return
 
 
+#: How a runtime's pushes start: attach a Delivery to ``session.endpoint`` once its client can hear.
+#: Claude Code's is the channel on the wire (``open_channel``); Codex's is its app-server (adapters/codex).
+PushOpener = Callable[["ClientSession", LineWriter], Coroutine[Any, Any, None]]
+
+
+async def open_channel(session: ClientSession, writer: LineWriter) -> None:
+    """Claude Code: ``notifications/claude/channel`` on the MCP wire, once the client listens (MCP-8)."""
+    await session.open_channel_when_heard(ChannelDelivery(writer, session.relay))
+
+
 async def _serve_client(
-    endpoint: Endpoint, identity: Identity, fds: StdioFds, opening: Opening, router: Router, approver: str | None
+    endpoint: Endpoint,
+    identity: Identity,
+    fds: StdioFds,
+    opening: Opening,
+    router: Router,
+    approver: str | None,
+    push: PushOpener,
 ) -> None:
     relay = permission.PermissionRelay(approver) if approver is not None else None
     async with anyio.create_task_group() as tasks:
@@ -223,7 +239,7 @@ async def _serve_client(
             session = ClientSession(endpoint, identity, router, answers, relay)
             transport = StdioTransport(fds, opening, lambda line: session.handle(line, transport.writer))
             await transport.open()
-            tasks.start_soon(session.open_channel_when_heard, ChannelDelivery(transport.writer, relay))
+            tasks.start_soon(push, session, transport.writer)
 
             async def stop_when_the_client_is_gone() -> None:
                 # A client that closed our stdout cannot hear anything more, even if stdin stays open.
@@ -243,11 +259,13 @@ async def _serve_client(
         tasks.cancel_scope.cancel()
 
 
-async def _session(joined: Joined, fds: StdioFds, opening: Opening, router: Router, approver: str | None) -> int:
+async def _session(
+    joined: Joined, fds: StdioFds, opening: Opening, router: Router, approver: str | None, push: PushOpener
+) -> int:
     failures: list[str] = []
     try:
         async with joined.endpoint.running():
-            await _serve_client(joined.endpoint, joined.identity, fds, opening, router, approver)
+            await _serve_client(joined.endpoint, joined.identity, fds, opening, router, approver, push)
     except* BusError as group:
         # A bus failure the endpoint could not ride out: say it in one line, exit non-zero.
         failures.extend(str(exc) for exc in _leaves(group))
@@ -263,7 +281,14 @@ def _leaves(group: BaseExceptionGroup[BusError]) -> list[BusError]:
     return found
 
 
-async def serve(fds: StdioFds, opening: Opening, joined: Joined, router: Router, approver: str | None = None) -> int:
+async def serve(
+    fds: StdioFds,
+    opening: Opening,
+    joined: Joined,
+    router: Router,
+    approver: str | None = None,
+    push: PushOpener = open_channel,
+) -> int:
     """Run until the client goes away or a stop signal arrives; the process exit code.
 
     The signal handlers stay installed until the endpoint has unregistered, so a second SIGTERM
@@ -273,11 +298,19 @@ async def serve(fds: StdioFds, opening: Opening, joined: Joined, router: Router,
     with anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_stop_on_signal, signals, tasks.cancel_scope)
-            exit_code = await _session(joined, fds, opening, router, approver)
+            exit_code = await _session(joined, fds, opening, router, approver, push)
             tasks.cancel_scope.cancel()
     return exit_code
 
 
-def run(fds: StdioFds, opening: Opening, joined: Joined, router: Router, approver: str | None = None) -> int:
-    """Serve the session; ``approver``: the peer this session's permission prompts are relayed to, if any."""
-    return anyio.run(serve, fds, opening, joined, router, approver)
+def run(
+    fds: StdioFds,
+    opening: Opening,
+    joined: Joined,
+    router: Router,
+    approver: str | None = None,
+    push: PushOpener = open_channel,
+) -> int:
+    """Serve the session; ``approver``: the peer this session's permission prompts are relayed to, if any;
+    ``push``: how pushes reach this runtime's model."""
+    return anyio.run(serve, fds, opening, joined, router, approver, push)

@@ -8,19 +8,23 @@ Only the standard library and the light opening modules are imported at module l
 import logging
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from agentbus.adapters.claude_mcp import permission
 from agentbus.adapters.claude_mcp.opening import answer_opening, claim_stdio, stderr_line
 from agentbus.adapters.claude_mcp.protocol import build_router
 
-LOG_FORMAT = "agentbus[claude-mcp] %(levelname)s %(name)s: %(message)s"
+if TYPE_CHECKING:
+    from agentbus.adapters.claude_mcp.app import PushOpener
+
+LOG_FORMAT = "agentbus[{adapter}] %(levelname)s %(name)s: %(message)s"
 
 
-def configure_logging(name: str) -> None:
+def configure_logging(name: str, adapter: str = "claude-mcp") -> None:
     """Log to stderr (stdout is the protocol) at ``name`` (Settings.log_level, AGENTBUS_LOG_LEVEL)."""
     level = logging.getLevelName(name)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setFormatter(logging.Formatter(LOG_FORMAT.format(adapter=adapter)))
     root = logging.getLogger()
     root.addHandler(handler)
     if isinstance(level, int):
@@ -38,11 +42,12 @@ def _raise_stop(signum: int, _frame: object) -> None:
     raise _Stop(signum)
 
 
-def main() -> int:
+def main(adapter: str | None = None, push: "PushOpener | None" = None) -> int:
     """Serve one MCP client on stdin/stdout until it goes away or the process is told to stop.
 
     Order: claim stdio, read the settings (logging follows them), join the bus (so the peer is
     registered before the client hears anything), answer the opening, then serve. Returns the exit code.
+    ``adapter`` and ``push``: another runtime's id and push path on the same server (adapters/codex).
     """
     fds = claim_stdio()
     for signum in (signal.SIGTERM, signal.SIGHUP):
@@ -52,8 +57,8 @@ def main() -> int:
 
         try:
             settings = read_settings()
-            configure_logging(settings.log_level)
-            joined = join_bus(settings)
+            configure_logging(settings.log_level, adapter or "claude-mcp")
+            joined = join_bus(settings, adapter) if adapter is not None else join_bus(settings)
         except StartupError as exc:
             stderr_line(str(exc))
             return exc.exit_code
@@ -68,9 +73,9 @@ def main() -> int:
                 return 1
             if opening.eof and not opening.unread:
                 return 0
-            from agentbus.adapters.claude_mcp.app import run
+            from agentbus.adapters.claude_mcp.app import open_channel, run
 
-            return run(fds, opening, joined, router, approver)
+            return run(fds, opening, joined, router, approver, push or open_channel)
         finally:
             joined.leave()
     except (_Stop, KeyboardInterrupt):

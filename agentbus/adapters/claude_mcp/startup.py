@@ -63,6 +63,7 @@ class Joined:
     bus: Bus
     trigger: Trigger
     registration: Registration
+    adapter: str = ADAPTER_ID
     _endpoint: "Endpoint | None" = field(default=None, repr=False)
 
     @property
@@ -74,7 +75,7 @@ class Joined:
             self._endpoint = Endpoint(
                 self.bus,
                 self.identity.asked_for,
-                adapter=ADAPTER_ID,
+                adapter=self.adapter,
                 trigger=self.trigger,
                 registration=self.registration,
             )
@@ -93,8 +94,9 @@ def read_settings() -> Settings:
         raise StartupError(f"bad configuration: {exc}", 2) from None
 
 
-def join_bus(settings: Settings) -> Joined:
-    """Open the bus and register this session under its name (``name-2``... if a live peer holds it)."""
+def join_bus(settings: Settings, adapter: str = ADAPTER_ID) -> Joined:
+    """Open the bus and register this session under its name (``name-2``... if a live peer holds it);
+    ``adapter`` is the id the peer row names (the codex adapter runs this same server)."""
     try:
         trigger = make_trigger(settings)
     except ValueError as exc:
@@ -104,10 +106,10 @@ def join_bus(settings: Settings) -> Joined:
         bus = Bus(settings)
     except BusError as exc:
         raise StartupError(str(exc), 1) from None
-    registration = Registration(bus, session_id=new_session_id(), adapter=ADAPTER_ID)
+    registration = Registration(bus, session_id=new_session_id(), adapter=adapter)
     try:
         registration.join(identity.asked_for)
     except BusError as exc:
         bus.close()
         raise StartupError(str(exc), 1) from None
-    return Joined(settings, identity, bus, trigger, registration)
+    return Joined(settings, identity, bus, trigger, registration, adapter)
