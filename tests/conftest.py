@@ -55,7 +55,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: 
     }
     if database_url:
         values["AGENTBUS_DB_URL"] = database_url
-    for key in [k for k in os.environ if k.startswith("AGENTBUS_") or k == "CLAUDE_CONFIG_DIR"]:
+    for key in [k for k in os.environ if k.startswith("AGENTBUS_") or k in ("CLAUDE_CONFIG_DIR", "CODEX_HOME")]:
         monkeypatch.delenv(key)
     for key, value in values.items():
         monkeypatch.setenv(key, value)

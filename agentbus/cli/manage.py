@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from agentbus.cli import claude_config as cc
+from agentbus.cli import codex_config, codex_session
 from agentbus.cli.app import EXIT_USAGE, CliError, command
 from agentbus.cli.busfiles import bus_exists, hide_password, remove_bus
 from agentbus.cli.output import Output
@@ -36,9 +37,20 @@ def _scope(value: str) -> cc.Scope:
 
 def _registrable(manifest: Manifest) -> Manifest:
     kind = manifest.register.get("kind", MCP_KIND)
-    if kind != MCP_KIND:
-        raise CliError(f"adapter {manifest.id!r} registers as {kind!r}; agentbus can only register MCP servers")
+    if kind not in (MCP_KIND, codex_session.CODEX_KIND):
+        raise CliError(
+            f"adapter {manifest.id!r} registers as {kind!r}; agentbus can register Claude Code and Codex MCP servers"
+        )
     return manifest
+
+
+def _is_codex(manifest: Manifest) -> bool:
+    return manifest.register.get("kind") == codex_session.CODEX_KIND
+
+
+def _codex_scope(scope: str) -> None:
+    if scope != "user":
+        raise CliError("Codex reads its MCP servers from ~/.codex/config.toml only: use --scope user", EXIT_USAGE)
 
 
 def expected_entry(manifest: Manifest) -> dict[str, object]:
@@ -82,7 +94,10 @@ def list_adapters() -> None:
         except ManifestError as exc:
             rows.append([adapter_id, f"broken manifest: {exc}", "", "", "", ""])
             continue
-        if manifest.register.get("kind", MCP_KIND) != MCP_KIND:
+        if _is_codex(manifest):
+            user = "enabled" if _codex_enabled(manifest) else "-"
+            project = "n/a"
+        elif manifest.register.get("kind", MCP_KIND) != MCP_KIND:
             user = project = "n/a"
         else:
             user = _state(cc.registration("user", manifest.server_name), manifest)
@@ -101,6 +116,9 @@ def enable(
     """Register an adapter as an MCP server in Claude Code's config (user scope by default)."""
     out = Output()
     manifest = _registrable(resolve_adapter(adapter))
+    if _is_codex(manifest):
+        _enable_codex(manifest, scope, out)
+        return
     where = _scope(scope)
     path = cc.config_path(where)
     change = cc.add_server(path, manifest.server_name, expected_entry(manifest), new_mode=_new_mode(where))
@@ -119,6 +137,43 @@ def enable(
         out.note(f"note: claude is not on PATH; {INSTALL_HINT}")
 
 
+def _codex_enabled(manifest: Manifest) -> bool:
+    try:
+        return codex_session.is_enabled(manifest)
+    except (codex_config.CodexConfigError, cc.ConfigError):
+        return False
+
+
+def _enable_codex(manifest: Manifest, scope: str, out: Output) -> None:
+    _codex_scope(scope)
+    path = codex_config.config_path()
+    try:
+        change = codex_config.add_server(path, manifest.server_name, codex_session.server_keys(manifest))
+    except (codex_config.CodexConfigError, cc.ConfigError) as exc:
+        raise CliError(str(exc)) from None
+    if change.action == "unchanged":
+        out.line(f"{manifest.id} is already enabled in {_display(path)}; nothing changed")
+        return
+    out.line(f"enabled {manifest.id}: {change.action} [mcp_servers.{manifest.server_name}] in {_display(path)}")
+    out.line(f"next: start sessions with `agentbus launch {manifest.id} NAME` (its app-server and TUI, wired for push)")
+    if shutil.which("codex") is None:
+        out.note(f"note: codex is not on PATH; {codex_session.INSTALL_HINT}")
+
+
+def _disable_codex(manifest: Manifest, scope: str, out: Output) -> None:
+    _codex_scope(scope)
+    path = codex_config.config_path()
+    try:
+        change = codex_config.remove_server(path, manifest.server_name)
+    except codex_config.CodexConfigError as exc:
+        raise CliError(str(exc)) from None
+    if change.action == "absent":
+        out.line(f"{manifest.id} is not enabled in {_display(path)}; nothing changed")
+        return
+    extra = " (the file held nothing else, so it was deleted)" if change.action == "deleted" else ""
+    out.line(f"disabled {manifest.id}: removed [mcp_servers.{manifest.server_name}] from {_display(path)}{extra}")
+
+
 def _new_mode(scope: cc.Scope) -> int:
     # ~/.claude.json holds account data: private. .mcp.json is meant to be committed and shared.
     return 0o600 if scope == "user" else 0o644
@@ -132,6 +187,9 @@ def disable(
     """Remove the adapter's entry (and nothing else) from Claude Code's config."""
     out = Output()
     manifest = _registrable(resolve_adapter(adapter))
+    if _is_codex(manifest):
+        _disable_codex(manifest, scope, out)
+        return
     where = _scope(scope)
     path = cc.config_path(where)
     change = cc.remove_server(path, manifest.server_name, delete_if_empty=where == "project")
@@ -183,11 +241,24 @@ def launch(
         None, "--approver", help="Relay this session's permission prompts to that peer (AGENTBUS_APPROVER)."
     ),
 ) -> None:
-    """Start a Claude Code session whose channel receives bus messages (or --print the command)."""
+    """Start a Claude Code session whose channel receives bus messages, or a Codex session wired for push
+    (its app-server and TUI); --print shows the command instead."""
     out = Output()
     manifest = resolve_adapter(adapter)
     if name is not None:
         validate_name(name, what="session name")
+    if _is_codex(manifest):
+        if name is None:
+            raise CliError("a codex session needs a name: agentbus launch codex NAME", EXIT_USAGE)
+        if approver is not None:
+            raise CliError("--approver is Claude Code's permission relay; Codex has no such feature", EXIT_USAGE)
+        done = codex_session.launch(manifest, name, Settings.from_env(), print_only=print_only)
+        if isinstance(done, str):
+            out.line(done)
+            if not _codex_enabled(manifest):
+                out.note("note: codex is not enabled yet; run: agentbus enable codex")
+            return
+        raise typer.Exit(done)
     if approver is not None:
         validate_name(approver, what="approver")
         if approver == name:
