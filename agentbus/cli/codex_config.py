@@ -40,7 +40,10 @@ def config_path(env: dict[str, str] | None = None) -> Path:
     """``$CODEX_HOME/config.toml``, else ``~/.codex/config.toml``."""
     env = dict(os.environ) if env is None else env
     home = env.get("CODEX_HOME")
-    return (Path(home).expanduser() if home else Path.home() / ".codex") / "config.toml"
+    if home:
+        return Path(home).expanduser() / "config.toml"
+    user_home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    return user_home / ".codex" / "config.toml"
 
 
 def forwarded_variables() -> list[str]:

@@ -8,6 +8,7 @@ to alice. The test skips, with npm's reason, only when the registry cannot be re
 """
 
 import json
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -60,6 +61,9 @@ def test_ping_pong_between_a_claude_peer_and_a_live_codex_thread(
             "the codex adapter (Codex's MCP server agentbus) to register as cx",
             describe=server.stderr,
         )
+        doctor = _doctor(codex, home, server.socket)
+        answered = [c for c in doctor if c["id"] == "codex.app-server.app-server"]
+        assert answered and answered[0]["status"] == "pass", f"doctor on the live app-server: {answered or doctor}"
         alice = peers.start_session("alice")
         started = time.monotonic()
         sent = alice.call_tool("send_message", {"to": "cx", "text": "ping"}, timeout=STEP)
@@ -83,6 +87,20 @@ def test_ping_pong_between_a_claude_peer_and_a_live_codex_thread(
     # Codex ends its MCP servers with SIGKILL (tokio's kill_on_drop) when it exits, so the adapter cannot
     # unregister; the bus knows its pid is gone, and it is no longer listed as online.
     wait_until(lambda: "cx" not in _online(peers), 20, "cx to be offline once Codex is gone")
+
+
+def _doctor(codex: Path, home: CodexHome, socket: Path) -> list[dict[str, object]]:
+    """``agentbus doctor --json`` as the Codex user (its HOME, codex on PATH), told where the app-server is."""
+    env = {"PATH": f"{codex.parent}:/usr/bin:/bin", "HOME": str(home.home), "AGENTBUS_HOME": str(home.bus_home)}
+    done = subprocess.run(
+        [sys.executable, "-m", "agentbus.cli", "doctor", "--json", "--no-spawn"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**env, "AGENTBUS_CODEX_SOCKET": str(socket)},
+    )
+    return list(json.loads(done.stdout)["checks"])
 
 
 def _online(bus: Sandbox) -> set[str]:

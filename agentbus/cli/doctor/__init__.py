@@ -10,7 +10,8 @@ checked on both. A database URL is only ever shown without its password.
 Modules, in report order: environment (runtime, settings, adapters, Claude Code), registration,
 startup (the spawn probe), location (backend, SQLite directory and permissions), sqlite (file
 integrity, schema), postgres (server, privileges, listeners), mail (peers, mailboxes, receipts),
-wake; model holds the Check line and the Context, report runs them all and prints the result.
+wake, codex (the codex binary, its config.toml table, the app-servers of sessions); model holds the Check
+line and the Context, report runs them all and prints the result.
 """
 
 from agentbus.cli.doctor.model import STATUSES, STUCK_AFTER_SECONDS, Check, Context, Status, overall
