@@ -9,6 +9,7 @@ socket. When the TUI exits, the app-server is stopped.
 """
 
 import contextlib
+import hashlib
 import os
 import shlex
 import shutil
@@ -47,7 +48,15 @@ def socket_path(settings: Settings, name: str) -> Path:
     preferred = settings.home / "codex" / f"{name}.sock"
     if len(str(preferred)) <= SOCKET_PATH_LIMIT:
         return preferred
-    return Path(tempfile.gettempdir()) / f"agentbus-codex-{os.getuid()}" / f"{name}.sock"
+    bus = hashlib.sha256(str(settings.home).encode()).hexdigest()[:12]  # one directory per bus
+    return Path(tempfile.gettempdir()) / f"agentbus-codex-{os.getuid()}" / bus / f"{name}.sock"
+
+
+def _private_directory(directory: Path) -> None:
+    """Create ``directory`` and any missing parent 0700 (mkdir's mode applies to the last one only)."""
+    missing = [parent for parent in (directory, *directory.parents) if not parent.exists()]
+    for each in reversed(missing):
+        each.mkdir(mode=0o700)
 
 
 def launch_lines(codex: str, socket: Path, name: str) -> tuple[list[str], list[str], str]:
@@ -70,7 +79,7 @@ def launch(manifest: Manifest, name: str, settings: Settings, *, print_only: boo
         raise CliError("codex is not enabled, so the session would not see agentbus; run: agentbus enable codex")
     if codex is None:
         raise CliError(f"codex is not on PATH; {INSTALL_HINT}, then run: agentbus launch codex {name}")
-    socket.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _private_directory(socket.parent)
     with contextlib.suppress(FileNotFoundError):
         socket.unlink()  # a socket left by a session that was killed
     env = {**os.environ, "AGENTBUS_NAME": name, "AGENTBUS_CODEX_SOCKET": str(socket)}
