@@ -2,12 +2,9 @@
 
 import dataclasses
 import os
-import secrets
-import socket
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, make_url, or_, select, update
@@ -27,11 +24,28 @@ from agentbus.core.errors import (
     SelfSend,
     UnknownMessage,
 )
+from agentbus.core.liveness import HOST, claimer_id, claimer_is_dead, new_session_id, pid_alive
 from agentbus.core.names import BROADCAST, suffixed, validate_name
 from agentbus.core.paths import ensure_home, restrict_file
+from agentbus.core.records import MailboxStats, Outgoing, Peer, Receipt, SendReceipt
 from agentbus.core.schema import messages, peers
 
-HOST = socket.gethostname()
+# The records and the liveness helpers live in their own modules (importable without SQLAlchemy);
+# these names stay importable from here.
+__all__ = [
+    "HOST",
+    "Bus",
+    "MailboxStats",
+    "Outgoing",
+    "Peer",
+    "Receipt",
+    "SendReceipt",
+    "claimer_id",
+    "claimer_is_dead",
+    "new_session_id",
+    "pid_alive",
+]
+
 MAX_NAME_SUFFIX = 99
 MAX_MESSAGE_ID = 2**63 - 1
 
@@ -126,134 +140,6 @@ _SENT_SINCE = (
     .where(messages.c.sender == bindparam("sent_by"), messages.c.created_at > bindparam("since"))
 )
 _ENQUEUE = insert(messages).returning(messages.c.id, sort_by_parameter_order=True)
-
-
-@dataclass(frozen=True, slots=True)
-class Peer:
-    name: str
-    session_id: str
-    pid: int
-    host: str
-    adapter: str
-    can_push: bool
-    started_at: float
-    last_seen: float
-    receipts: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SendReceipt:
-    """What happened to one send: the message ids, who they went to, who was offline."""
-
-    ids: tuple[int, ...]
-    recipients: tuple[str, ...]
-    queued_offline: tuple[str, ...]
-    pull_only: tuple[str, ...] = ()  # live recipients that receive only by read_messages
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """One send of a batch (``Bus.send_many``): a name or ``*``, the text, and what it replies to."""
-
-    to: str
-    body: object
-    reply_to: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    """Where one message is on the ladder (SPEC RCPT-1): queued -> pushed -> received -> seen [-> answered].
-
-    ``delivered_at`` is when its adapter was done with it: seen (a recipient with receipts), pushed
-    (one without), or returned by read_messages. ``recipient_receipts``: the recipient, as
-    registered now, proves seen; a sender waits for ``seen`` only then.
-    """
-
-    envelope: Envelope
-    pushed_at: float | None
-    received_at: float | None
-    seen_at: float | None
-    delivered_at: float | None
-    attempts: int
-    answered_at: float | None
-    answer_id: int | None
-    recipient_live: bool
-    recipient_receipts: bool
-
-    @property
-    def state(self) -> str:
-        """The highest rung reached: answered, seen, received, delivered (pulled, or pushed without receipts),
-        pushed, or queued."""
-        if self.answered_at is not None:
-            return "answered"
-        if self.seen_at is not None:
-            return "seen"
-        if self.received_at is not None:
-            return "received"
-        if self.delivered_at is not None:
-            return "delivered"
-        if self.pushed_at is not None:
-            return "pushed"
-        return "queued"
-
-
-@dataclass(frozen=True, slots=True)
-class MailboxStats:
-    """Counts of one mailbox. ``pending`` counts every undelivered message; of those, ``unreceived``
-    were pushed to a peer with receipts and not received by its client yet (oldest push at
-    ``oldest_unreceived_push``), and ``queued_in_client`` were received but not seen yet."""
-
-    recipient: str
-    pending: int
-    delivered: int
-    oldest_pending_at: float | None
-    unreceived: int = 0
-    oldest_unreceived_push: float | None = None
-    queued_in_client: int = 0
-    oldest_queued_in_client: float | None = None
-
-
-def pid_alive(pid: int, *, thorough: bool = False) -> bool:
-    """Whether ``pid`` runs here. ``thorough`` also counts a zombie (killed, not yet reaped) as dead.
-
-    A SIGKILLed adapter whose parent died with it stays a zombie until init reaps it, which can take
-    seconds (or forever under a non-reaping PID 1 in a container); kill(pid, 0) still succeeds then.
-    The /proc read costs ~15 us, so only the rare decisions (taking a name, reclaiming mail) pay it.
-    """
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not (thorough and _is_zombie(pid))
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            state = handle.read().rpartition(b")")[2].split()[:1]
-    except OSError:  # no /proc (not Linux), or gone meanwhile
-        return False
-    return state in ([b"Z"], [b"X"])
-
-
-def new_session_id() -> str:
-    """A fresh id for one session of a peer (register, heartbeat and unregister name it)."""
-    return secrets.token_hex(8)
-
-
-def claimer_id(session_id: str) -> str:
-    """A claim owner names its host and pid, so a claim left by a dead process is recognisable."""
-    return f"{HOST}:{os.getpid()}:{session_id}"
-
-
-def claimer_is_dead(claimer: str) -> bool:
-    host, _, rest = claimer.partition(":")
-    pid_text = rest.partition(":")[0]
-    return host == HOST and pid_text.isdigit() and not pid_alive(int(pid_text), thorough=True)
 
 
 def _envelope(row: Any) -> Envelope:
