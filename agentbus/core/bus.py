@@ -1,23 +1,22 @@
 """The bus: presence, the durable mailbox and delivery tracking over one SQLAlchemy engine."""
 
-import dataclasses
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, make_url, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, make_url, or_, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from agentbus.core import migrate
+from agentbus.core.busfile import BusFile, sqlite_file
 from agentbus.core.config import Settings
-from agentbus.core.engine import WRITE_OPTION, lock_mailbox, make_engine, sqlite_file, translate_db_error
+from agentbus.core.engine import WRITE_OPTION, lock_mailbox, make_engine, translate_db_error
 from agentbus.core.envelope import Envelope, iso_utc
 from agentbus.core.errors import (
     BodyTooLarge,
     BusError,
-    BusUnavailable,
     InvalidBody,
     NameTaken,
     RateLimited,
@@ -25,8 +24,8 @@ from agentbus.core.errors import (
     UnknownMessage,
 )
 from agentbus.core.liveness import HOST, claimer_id, claimer_is_dead, new_session_id, pid_alive
-from agentbus.core.names import BROADCAST, suffixed, validate_name
-from agentbus.core.paths import ensure_home, restrict_file
+from agentbus.core.names import BROADCAST, validate_name
+from agentbus.core.presence import LEAVE, first_free, take_name
 from agentbus.core.records import MailboxStats, Outgoing, Peer, Receipt, SendReceipt
 from agentbus.core.schema import messages, peers
 
@@ -46,7 +45,6 @@ __all__ = [
     "pid_alive",
 ]
 
-MAX_NAME_SUFFIX = 99
 MAX_MESSAGE_ID = 2**63 - 1
 
 # The statements of the hot paths (send, claim, stamp), built once: SQLAlchemy then only binds
@@ -142,6 +140,19 @@ _SENT_SINCE = (
 _ENQUEUE = insert(messages).returning(messages.c.id, sort_by_parameter_order=True)
 
 
+class _EngineTx:
+    """presence.Tx on a SQLAlchemy connection inside a transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def run(self, sql: str, params: dict[str, Any]) -> None:
+        self.conn.execute(text(sql), params)
+
+    def first(self, sql: str, params: dict[str, Any]) -> Sequence[Any] | None:
+        return self.conn.execute(text(sql), params).first()
+
+
 def _envelope(row: Any) -> Envelope:
     return Envelope(
         id=row.id,
@@ -170,27 +181,24 @@ def _peer(row: Any) -> Peer:
 class Bus:
     """One open bus. Thread-safe: every method runs in its own short transaction."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, file: BusFile | None = None) -> None:
+        """Open the bus of ``settings``. ``file``: a SQLite bus already opened at the driver level (the
+        adapter registers through it before it answers, then builds the rest here); this bus closes it."""
         self.settings = settings
-        self.where = str(settings.db_path) if not settings.db_url else make_url(settings.url).render_as_string()
-        db_file = sqlite_file(settings.url)
-        if db_file is not None:
-            ensure_home(db_file.parent)
-            try:
-                if not db_file.exists():
-                    os.close(os.open(db_file, os.O_CREAT | os.O_WRONLY, 0o600))
-                # A WAL or shm file left by an older or foreign writer would otherwise keep its own mode.
-                for suffix in ("", "-wal", "-shm"):
-                    restrict_file(db_file.with_name(db_file.name + suffix))
-            except OSError as exc:
-                raise BusUnavailable(
-                    f"cannot create or protect the bus file {db_file}: {exc.strerror}; "
-                    f"check the permissions of {db_file.parent}"
-                ) from exc
+        self.file = file
+        if file is None and sqlite_file(settings.url) is not None:
+            self.file = BusFile(settings)
+        if self.file is not None:
+            self.where = self.file.where
+            self.schema_revision = self.file.schema_revision
+            self.engine = self.file.take_engine() or make_engine(
+                settings.url, busy_timeout_seconds=settings.busy_timeout_seconds, where=self.where
+            )
+            return
+        self.where = make_url(settings.url).render_as_string()
         self.engine = make_engine(settings.url, busy_timeout_seconds=settings.busy_timeout_seconds, where=self.where)
-        lock_path = db_file.with_name("bus.lock") if db_file is not None else None
         try:
-            self.schema_revision = migrate.upgrade(self.engine, lock_path)
+            self.schema_revision = migrate.upgrade(self.engine, None)
         except DBAPIError as exc:
             self.engine.dispose()
             raise translate_db_error(exc, self.where) from exc
@@ -201,6 +209,8 @@ class Bus:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.file is not None:
+            self.file.close()
 
     def __enter__(self) -> "Bus":
         return self
@@ -248,37 +258,25 @@ class Bus:
         can_push: bool = False,
         receipts: bool = False,
     ) -> Peer:
-        """Take ``name`` for this session; NameTaken if another live session holds it."""
+        """Take ``name`` for this session; NameTaken if another live session holds it.
+
+        A SQLite bus registers on its driver connection (busfile.py), every time, as a starting adapter
+        does before SQLAlchemy is loaded; other backends run the same statements (presence.py) here.
+        """
+        if self.file is not None:
+            return self.file.register(
+                name, session_id=session_id, adapter=adapter, pid=pid, host=host, can_push=can_push, receipts=receipts
+            )
         validate_name(name)
         now = time.time()
         peer = Peer(name, session_id, os.getpid() if pid is None else pid, host, adapter, can_push, now, now, receipts)
-        row = dataclasses.asdict(peer)
         with self._write() as conn:
-            holder = conn.execute(select(peers).where(peers.c.name == name)).first()
-            if holder is not None and holder.session_id != session_id:
-                if self._is_live(holder, now, thorough=True):
-                    raise NameTaken(
-                        f"name taken: {name!r} is held by a live session (pid {holder.pid} on {holder.host}); "
-                        "choose another name"
-                    )
-                conn.execute(delete(peers).where(peers.c.name == name))
-            elif holder is not None:
-                conn.execute(delete(peers).where(peers.c.name == name))
-            conn.execute(insert(peers).values(**row))
+            take_name(_EngineTx(conn), peer, self.settings.stale_seconds)
         return peer
 
     def register_unique(self, preferred: str, **kwargs: Any) -> Peer:
         """The naming policy for a starting session: ``preferred``, else ``preferred-2``, ``-3``..."""
-        try:
-            return self.register(preferred, **kwargs)
-        except NameTaken:
-            pass
-        for n in range(2, MAX_NAME_SUFFIX + 1):
-            try:
-                return self.register(suffixed(preferred, n), **kwargs)
-            except NameTaken:
-                continue
-        raise NameTaken(f"names {preferred!r} to {suffixed(preferred, MAX_NAME_SUFFIX)!r} are all taken")
+        return first_free(lambda name: self.register(name, **kwargs), preferred)
 
     def heartbeat(
         self, name: str, session_id: str, *, can_push: bool | None = None, receipts: bool | None = None
@@ -296,8 +294,11 @@ class Bus:
         return result.rowcount == 1
 
     def unregister(self, name: str, session_id: str) -> None:
+        if self.file is not None:
+            self.file.unregister(name, session_id)
+            return
         with self._write() as conn:
-            conn.execute(delete(peers).where(and_(peers.c.name == name, peers.c.session_id == session_id)))
+            conn.execute(text(LEAVE), {"name": name, "session_id": session_id})
 
     def peers(self, *, include_stale: bool = False) -> list[Peer]:
         """Live peers by name; stale ones are reaped (their mail stays queued) unless asked for."""

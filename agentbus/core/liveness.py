@@ -1,7 +1,6 @@
 """Whether a peer's or a claimer's process still runs on this host, and the ids that name them (stdlib only)."""
 
 import os
-import secrets
 import socket
 
 HOST = socket.gethostname()
@@ -36,7 +35,7 @@ def _is_zombie(pid: int) -> bool:
 
 def new_session_id() -> str:
     """A fresh id for one session of a peer (register, heartbeat and unregister name it)."""
-    return secrets.token_hex(8)
+    return os.urandom(8).hex()
 
 
 def claimer_id(session_id: str) -> str:
