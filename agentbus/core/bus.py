@@ -1,8 +1,6 @@
 """The bus: presence, the durable mailbox and delivery tracking over one SQLAlchemy engine."""
 
-import logging
 import os
-import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,11 +28,6 @@ from agentbus.core.names import BROADCAST, validate_name
 from agentbus.core.presence import LEAVE, first_free, take_name
 from agentbus.core.records import MailboxStats, Outgoing, Peer, Receipt, SendReceipt
 from agentbus.core.schema import messages, peers
-
-log = logging.getLogger(__name__)
-
-#: How long a push stamp waits for another write of this bus to ride along with (Bus.mark_pushed).
-STAMP_DELAY_SECONDS = 0.05
 
 # The records and the liveness helpers live in their own modules (importable without SQLAlchemy);
 # these names stay importable from here.
@@ -193,9 +186,6 @@ class Bus:
         adapter registers through it before it answers, then builds the rest here); this bus closes it."""
         self.settings = settings
         self.file = file
-        self._stamps: list[tuple[list[int], str, float, float]] = []  # (ids, claimer, pushed at, stamped at)
-        self._stamps_lock = threading.Lock()
-        self._stamp_timer: threading.Timer | None = None
         if file is None and sqlite_file(settings.url) is not None:
             self.file = BusFile(settings)
         if self.file is not None:
@@ -218,10 +208,6 @@ class Bus:
         return cls(settings or Settings.from_env())
 
     def close(self) -> None:
-        try:
-            self.flush_stamps()
-        except BusError as exc:
-            log.warning("could not write the last push stamps: %s", exc)
         self.engine.dispose()
         if self.file is not None:
             self.file.close()
@@ -234,62 +220,13 @@ class Bus:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        """One write transaction; the push stamps waiting (``mark_pushed``) are written first, in it.
-
-        They are taken once the transaction holds the write lock: a stamp taken before could be
-        overtaken by a claim of another thread of this process, which would push the message again.
-        """
-        stamps: list[tuple[list[int], str, float, float]] = []
         try:
             with self.engine.connect() as conn:
                 conn.execution_options(**{WRITE_OPTION: True})
                 with conn.begin():
-                    stamps = self._take_stamps()
-                    for ids, claimer, at, now in stamps:
-                        conn.execute(_STAMP_PUSHED, {"ids": ids, "now": now, "at": at, "claimer": claimer})
                     yield conn
-        except BaseException as exc:
-            self._requeue_stamps(stamps)
-            if isinstance(exc, DBAPIError):
-                raise translate_db_error(exc, self.where) from exc
-            raise
-
-    def _take_stamps(self) -> list[tuple[list[int], str, float, float]]:
-        with self._stamps_lock:
-            stamps, self._stamps = self._stamps, []
-            if self._stamp_timer is not None:
-                self._stamp_timer.cancel()
-                self._stamp_timer = None
-        return stamps
-
-    def _requeue_stamps(self, stamps: list[tuple[list[int], str, float, float]]) -> None:
-        if stamps:
-            with self._stamps_lock:
-                self._stamps[:0] = stamps
-            self._arm_stamp_timer()
-
-    def _arm_stamp_timer(self) -> None:
-        with self._stamps_lock:
-            if self._stamp_timer is None and self._stamps:
-                self._stamp_timer = threading.Timer(STAMP_DELAY_SECONDS, self._stamp_on_timer)
-                self._stamp_timer.daemon = True
-                self._stamp_timer.start()
-
-    def _stamp_on_timer(self) -> None:
-        with self._stamps_lock:
-            self._stamp_timer = None
-        try:
-            self.flush_stamps()
-        except BusError as exc:  # requeued by _write; tried again at the next write or timer
-            log.warning("could not write push stamps, will retry: %s", exc)
-
-    def flush_stamps(self) -> None:
-        """Write the push stamps still waiting (a transaction of their own; nothing when none wait)."""
-        with self._stamps_lock:
-            if not self._stamps:
-                return
-        with self._write():
-            pass
+        except DBAPIError as exc:
+            raise translate_db_error(exc, self.where) from exc
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -611,27 +548,13 @@ class Bus:
 
         ``at`` is when the push resolved (default now). Until seen the message is not pushed again,
         unless the client has not received it within ``receipt_grace_seconds`` (SPEC RCPT-3).
-
-        The stamp is written with this bus's next write transaction (most often the receipt the
-        client's transcript shows a moment later, or the next claim), or after STAMP_DELAY_SECONDS
-        on its own: one write transaction per push fewer (on a SQLite bus, whose one write lock orders
-        them; on PostgreSQL at once). Every write of this bus writes the waiting
-        stamps first, so a claim of this process never sees its own push unstamped; a crash before
-        the stamp leaves the lease, and the message is pushed again when it expires (DELIV-5).
         """
         id_list = list(ids)
         if not id_list:
             return
         now = time.time()
-        if self.file is None:
-            # Without one write lock for the whole bus (PostgreSQL) a claim of another thread could
-            # run beside the transaction carrying the stamp and push the message again: at once.
-            with self._write() as conn:
-                conn.execute(_STAMP_PUSHED, {"ids": id_list, "now": now, "at": at or now, "claimer": claimer})
-            return
-        with self._stamps_lock:
-            self._stamps.append((id_list, claimer, at or now, now))
-        self._arm_stamp_timer()
+        with self._write() as conn:
+            conn.execute(_STAMP_PUSHED, {"ids": id_list, "now": now, "at": at or now, "claimer": claimer})
 
     def confirm_receipts(
         self, recipient: str, sightings: Iterable[tuple[int, str, str, bool]]
