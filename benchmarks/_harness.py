@@ -69,6 +69,11 @@ def percentile(values: Sequence[float], p: float) -> float:
     return ordered[rank - 1]
 
 
+def backend_line(db_url: str | None) -> None:
+    """Which bus the run uses: the SQLite file, or the PostgreSQL URL (its trigger: pg-notify)."""
+    print(f"   bus: {'PostgreSQL ' + db_url if db_url else 'SQLite (WAL), file-watch trigger'}")
+
+
 def summary(values: Sequence[float]) -> str:
     return (
         f"n={len(values)} min={min(values):.2f} p50={percentile(values, 50):.2f} "
@@ -138,9 +143,18 @@ class Bench:
     env: dict[str, str] = field(default_factory=dict)
     sandbox: Sandbox = field(default_factory=lambda: Sandbox(close_timeout=5.0))
     inboxes: dict[str, Inbox] = field(default_factory=dict)
+    #: AGENTBUS_DB_URL for every adapter (PostgreSQL); None: the sandbox's SQLite bus.
+    db_url: str | None = None
 
     def __post_init__(self) -> None:
-        Bus.open(Settings(home=self.sandbox.bus_home)).close()
+        if self.db_url:
+            self.env = {**self.env, "AGENTBUS_DB_URL": self.db_url}
+        Bus.open(self.settings).close()
+
+    @property
+    def settings(self) -> Settings:
+        """The bus the adapters share, for reading it from the harness."""
+        return Settings(home=self.sandbox.bus_home, db_url=self.db_url)
 
     def start(self, *names: str, timeout: float = 60.0) -> list[Session]:
         """Start peers in parallel, each with an Inbox recording its channel events."""

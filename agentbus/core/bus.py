@@ -1,21 +1,27 @@
-"""The bus: presence, the durable mailbox and delivery tracking over one SQLAlchemy engine."""
+"""The bus: presence, the durable mailbox and delivery tracking over one SQLAlchemy engine.
 
-import dataclasses
+Why this is one module (~750 lines): it is the ``Bus`` class and the statements its hot paths run,
+built once at import (send, claim, stamp, receipt). Every method is one transaction through the
+same ``_write``/``_read`` helpers, and the mailbox rules (SPEC SCHEMA-4: claimable, leases, stamps)
+are read together across claim, stamps and receipts; splitting the class into mixins would scatter
+one set of invariants over several files sharing private state. What needs no SQLAlchemy lives
+beside it and is re-exported here: the records (records.py), liveness and ids (liveness.py), the
+name rule and its statements (presence.py), the driver-level SQLite file (busfile.py).
+"""
+
 import os
-import secrets
-import socket
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, make_url, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, make_url, or_, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from agentbus.core import migrate
+from agentbus.core.busfile import BusFile, sqlite_file
 from agentbus.core.config import Settings
-from agentbus.core.engine import WRITE_OPTION, lock_mailbox, make_engine, sqlite_file, translate_db_error
+from agentbus.core.engine import WRITE_OPTION, lock_mailbox, make_engine, translate_db_error
 from agentbus.core.envelope import Envelope, iso_utc
 from agentbus.core.errors import (
     BodyTooLarge,
@@ -27,13 +33,29 @@ from agentbus.core.errors import (
     SelfSend,
     UnknownMessage,
 )
-from agentbus.core.names import BROADCAST, suffixed, validate_name
-from agentbus.core.paths import ensure_home, restrict_file
+from agentbus.core.liveness import HOST, claimer_id, claimer_is_dead, new_session_id, pid_alive
+from agentbus.core.names import BROADCAST, validate_name
+from agentbus.core.presence import LEAVE, first_free, take_name
 from agentbus.core.readonly import readonly_engine
+from agentbus.core.records import MailboxStats, Outgoing, Peer, Receipt, SendReceipt
 from agentbus.core.schema import messages, peers
 
-HOST = socket.gethostname()
-MAX_NAME_SUFFIX = 99
+# The records and the liveness helpers live in their own modules (importable without SQLAlchemy);
+# these names stay importable from here.
+__all__ = [
+    "HOST",
+    "Bus",
+    "MailboxStats",
+    "Outgoing",
+    "Peer",
+    "Receipt",
+    "SendReceipt",
+    "claimer_id",
+    "claimer_is_dead",
+    "new_session_id",
+    "pid_alive",
+]
+
 MAX_MESSAGE_ID = 2**63 - 1
 
 # The statements of the hot paths (send, claim, stamp), built once: SQLAlchemy then only binds
@@ -129,132 +151,17 @@ _SENT_SINCE = (
 _ENQUEUE = insert(messages).returning(messages.c.id, sort_by_parameter_order=True)
 
 
-@dataclass(frozen=True, slots=True)
-class Peer:
-    name: str
-    session_id: str
-    pid: int
-    host: str
-    adapter: str
-    can_push: bool
-    started_at: float
-    last_seen: float
-    receipts: bool = False
+class _EngineTx:
+    """presence.Tx on a SQLAlchemy connection inside a transaction."""
 
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
 
-@dataclass(frozen=True, slots=True)
-class SendReceipt:
-    """What happened to one send: the message ids, who they went to, who was offline."""
+    def run(self, sql: str, params: dict[str, Any]) -> None:
+        self.conn.execute(text(sql), params)
 
-    ids: tuple[int, ...]
-    recipients: tuple[str, ...]
-    queued_offline: tuple[str, ...]
-    pull_only: tuple[str, ...] = ()  # live recipients that receive only by read_messages
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """One send of a batch (``Bus.send_many``): a name or ``*``, the text, and what it replies to."""
-
-    to: str
-    body: object
-    reply_to: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    """Where one message is on the ladder (SPEC RCPT-1): queued -> pushed -> received -> seen [-> answered].
-
-    ``delivered_at`` is when its adapter was done with it: seen (a recipient with receipts), pushed
-    (one without), or returned by read_messages. ``recipient_receipts``: the recipient, as
-    registered now, proves seen; a sender waits for ``seen`` only then.
-    """
-
-    envelope: Envelope
-    pushed_at: float | None
-    received_at: float | None
-    seen_at: float | None
-    delivered_at: float | None
-    attempts: int
-    answered_at: float | None
-    answer_id: int | None
-    recipient_live: bool
-    recipient_receipts: bool
-
-    @property
-    def state(self) -> str:
-        """The highest rung reached: answered, seen, received, delivered (pulled, or pushed without receipts),
-        pushed, or queued."""
-        if self.answered_at is not None:
-            return "answered"
-        if self.seen_at is not None:
-            return "seen"
-        if self.received_at is not None:
-            return "received"
-        if self.delivered_at is not None:
-            return "delivered"
-        if self.pushed_at is not None:
-            return "pushed"
-        return "queued"
-
-
-@dataclass(frozen=True, slots=True)
-class MailboxStats:
-    """Counts of one mailbox. ``pending`` counts every undelivered message; of those, ``unreceived``
-    were pushed to a peer with receipts and not received by its client yet (oldest push at
-    ``oldest_unreceived_push``), and ``queued_in_client`` were received but not seen yet."""
-
-    recipient: str
-    pending: int
-    delivered: int
-    oldest_pending_at: float | None
-    unreceived: int = 0
-    oldest_unreceived_push: float | None = None
-    queued_in_client: int = 0
-    oldest_queued_in_client: float | None = None
-
-
-def pid_alive(pid: int, *, thorough: bool = False) -> bool:
-    """Whether ``pid`` runs here. ``thorough`` also counts a zombie (killed, not yet reaped) as dead.
-
-    A SIGKILLed adapter whose parent died with it stays a zombie until init reaps it, which can take
-    seconds (or forever under a non-reaping PID 1 in a container); kill(pid, 0) still succeeds then.
-    The /proc read costs ~15 us, so only the rare decisions (taking a name, reclaiming mail) pay it.
-    """
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not (thorough and _is_zombie(pid))
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            state = handle.read().rpartition(b")")[2].split()[:1]
-    except OSError:  # no /proc (not Linux), or gone meanwhile
-        return False
-    return state in ([b"Z"], [b"X"])
-
-
-def new_session_id() -> str:
-    """A fresh id for one session of a peer (register, heartbeat and unregister name it)."""
-    return secrets.token_hex(8)
-
-
-def claimer_id(session_id: str) -> str:
-    """A claim owner names its host and pid, so a claim left by a dead process is recognisable."""
-    return f"{HOST}:{os.getpid()}:{session_id}"
-
-
-def claimer_is_dead(claimer: str) -> bool:
-    host, _, rest = claimer.partition(":")
-    pid_text = rest.partition(":")[0]
-    return host == HOST and pid_text.isdigit() and not pid_alive(int(pid_text), thorough=True)
+    def first(self, sql: str, params: dict[str, Any]) -> Sequence[Any] | None:
+        return self.conn.execute(text(sql), params).first()
 
 
 def _envelope(row: Any) -> Envelope:
@@ -285,37 +192,36 @@ def _peer(row: Any) -> Peer:
 class Bus:
     """One open bus. Thread-safe: every method runs in its own short transaction."""
 
-    def __init__(self, settings: Settings, *, readonly: bool = False) -> None:
-        """Open (create, protect, migrate) the bus; ``readonly``: see open_readonly."""
+    def __init__(self, settings: Settings, *, file: BusFile | None = None, readonly: bool = False) -> None:
+        """Open the bus of ``settings``. ``file``: a SQLite bus already opened at the driver level (the
+        adapter registers through it before it answers, then builds the rest here); this bus closes it.
+        ``readonly``: see open_readonly."""
         self.settings = settings
         self.readonly = readonly
-        self.where = str(settings.db_path) if not settings.db_url else make_url(settings.url).render_as_string()
+        self.file = None
         if readonly:
+            self.where = str(settings.db_path) if not settings.db_url else make_url(settings.url).render_as_string()
             self.engine = readonly_engine(settings)
             try:
-                self.schema_revision = migrate.current_revision(self.engine) or ""
+                self.schema_revision: str | None = migrate.current_revision(self.engine) or ""
             except DBAPIError as exc:
                 self.engine.dispose()
                 raise translate_db_error(exc, self.where) from exc
             return
-        db_file = sqlite_file(settings.url)
-        if db_file is not None:
-            ensure_home(db_file.parent)
-            try:
-                if not db_file.exists():
-                    os.close(os.open(db_file, os.O_CREAT | os.O_WRONLY, 0o600))
-                # A WAL or shm file left by an older or foreign writer would otherwise keep its own mode.
-                for suffix in ("", "-wal", "-shm"):
-                    restrict_file(db_file.with_name(db_file.name + suffix))
-            except OSError as exc:
-                raise BusUnavailable(
-                    f"cannot create or protect the bus file {db_file}: {exc.strerror}; "
-                    f"check the permissions of {db_file.parent}"
-                ) from exc
+        self.file = file
+        if file is None and sqlite_file(settings.url) is not None:
+            self.file = BusFile(settings)
+        if self.file is not None:
+            self.where = self.file.where
+            self.schema_revision = self.file.schema_revision
+            self.engine = self.file.take_engine() or make_engine(
+                settings.url, busy_timeout_seconds=settings.busy_timeout_seconds, where=self.where
+            )
+            return
+        self.where = make_url(settings.url).render_as_string()
         self.engine = make_engine(settings.url, busy_timeout_seconds=settings.busy_timeout_seconds, where=self.where)
-        lock_path = db_file.with_name("bus.lock") if db_file is not None else None
         try:
-            self.schema_revision = migrate.upgrade(self.engine, lock_path)
+            self.schema_revision = migrate.upgrade(self.engine, None)
         except DBAPIError as exc:
             self.engine.dispose()
             raise translate_db_error(exc, self.where) from exc
@@ -331,6 +237,8 @@ class Bus:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.file is not None:
+            self.file.close()
 
     def __enter__(self) -> "Bus":
         return self
@@ -380,37 +288,25 @@ class Bus:
         can_push: bool = False,
         receipts: bool = False,
     ) -> Peer:
-        """Take ``name`` for this session; NameTaken if another live session holds it."""
+        """Take ``name`` for this session; NameTaken if another live session holds it.
+
+        A SQLite bus registers on its driver connection (busfile.py), every time, as a starting adapter
+        does before SQLAlchemy is loaded; other backends run the same statements (presence.py) here.
+        """
+        if self.file is not None:
+            return self.file.register(
+                name, session_id=session_id, adapter=adapter, pid=pid, host=host, can_push=can_push, receipts=receipts
+            )
         validate_name(name)
         now = time.time()
         peer = Peer(name, session_id, os.getpid() if pid is None else pid, host, adapter, can_push, now, now, receipts)
-        row = dataclasses.asdict(peer)
         with self._write() as conn:
-            holder = conn.execute(select(peers).where(peers.c.name == name)).first()
-            if holder is not None and holder.session_id != session_id:
-                if self._is_live(holder, now, thorough=True):
-                    raise NameTaken(
-                        f"name taken: {name!r} is held by a live session (pid {holder.pid} on {holder.host}); "
-                        "choose another name"
-                    )
-                conn.execute(delete(peers).where(peers.c.name == name))
-            elif holder is not None:
-                conn.execute(delete(peers).where(peers.c.name == name))
-            conn.execute(insert(peers).values(**row))
+            take_name(_EngineTx(conn), peer, self.settings.stale_seconds)
         return peer
 
     def register_unique(self, preferred: str, **kwargs: Any) -> Peer:
         """The naming policy for a starting session: ``preferred``, else ``preferred-2``, ``-3``..."""
-        try:
-            return self.register(preferred, **kwargs)
-        except NameTaken:
-            pass
-        for n in range(2, MAX_NAME_SUFFIX + 1):
-            try:
-                return self.register(suffixed(preferred, n), **kwargs)
-            except NameTaken:
-                continue
-        raise NameTaken(f"names {preferred!r} to {suffixed(preferred, MAX_NAME_SUFFIX)!r} are all taken")
+        return first_free(lambda name: self.register(name, **kwargs), preferred)
 
     def heartbeat(
         self, name: str, session_id: str, *, can_push: bool | None = None, receipts: bool | None = None
@@ -428,8 +324,11 @@ class Bus:
         return result.rowcount == 1
 
     def unregister(self, name: str, session_id: str) -> None:
+        if self.file is not None:
+            self.file.unregister(name, session_id)
+            return
         with self._write() as conn:
-            conn.execute(delete(peers).where(and_(peers.c.name == name, peers.c.session_id == session_id)))
+            conn.execute(text(LEAVE), {"name": name, "session_id": session_id})
 
     def peers(self, *, include_stale: bool = False) -> list[Peer]:
         """Live peers by name; stale ones are reaped (their mail stays queued) unless asked for or read-only."""

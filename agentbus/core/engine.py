@@ -3,7 +3,6 @@
 import fcntl
 import math
 import os
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,9 +11,20 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from agentbus.core.busfile import connect_sqlite, describe_db_error, sqlite_file
 from agentbus.core.config import Backend
 from agentbus.core.errors import BusUnavailable
 from agentbus.core.writequeue import WRITE_LOCK_FILE, WriteQueue
+
+__all__ = [
+    "WRITE_OPTION",
+    "enable_wal",
+    "lock_mailbox",
+    "make_engine",
+    "setup_lock",
+    "sqlite_file",
+    "translate_db_error",
+]
 
 WRITE_OPTION = "agentbus_write"
 
@@ -38,21 +48,20 @@ def make_engine(url: str, *, busy_timeout_seconds: float, where: str = "") -> En
 
 
 def _sqlite_engine(url: str, busy_timeout_seconds: float, where: str) -> Engine:
-    engine = create_engine(
-        url,
-        connect_args={"timeout": busy_timeout_seconds, "check_same_thread": False},
-    )
     db_file = sqlite_file(url)
-    queue = WriteQueue(db_file.with_name(WRITE_LOCK_FILE), where) if db_file is not None else None
+    if db_file is None:  # in memory: no file to share, no write queue
+        engine = create_engine(url, connect_args={"timeout": busy_timeout_seconds, "check_same_thread": False})
+        queue = None
 
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
-        # Let SQLAlchemy's "begin" event below decide how transactions start.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_seconds * 1000)}")
-        cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.close()
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # the "begin" event below decides how transactions start
+    else:
+        # The connections are set up as the driver-level ones (busfile.py): autocommit, so the "begin"
+        # event below decides how transactions start; busy timeout; synchronous = NORMAL.
+        path = db_file
+        engine = create_engine(url, creator=lambda: connect_sqlite(path, busy_timeout_seconds))
+        queue = WriteQueue(db_file.with_name(WRITE_LOCK_FILE), where)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
@@ -104,13 +113,6 @@ def enable_wal(engine: Engine) -> None:
             raw.close()
 
 
-def sqlite_file(url: str) -> Path | None:
-    if not url.startswith("sqlite:///"):
-        return None
-    path = url.removeprefix("sqlite:///")
-    return None if path in ("", ":memory:") else Path(path)
-
-
 @contextmanager
 def setup_lock(engine: Engine, lock_path: Path | None) -> Iterator[None]:
     """Serialise first-time setup (migrations) among processes opening the same bus."""
@@ -147,22 +149,4 @@ def lock_mailbox(conn: Connection, recipient: str) -> None:
 def translate_db_error(exc: DBAPIError, where: str) -> BusUnavailable:
     """Turn a driver error into a sentence naming the bus and what to do about it."""
     message = str(exc.orig) if exc.orig is not None else str(exc)
-    lowered = message.lower()
-    if isinstance(exc, OperationalError) and ("locked" in lowered or "lock timeout" in lowered):
-        return BusUnavailable(
-            f"the bus at {where} stayed locked by another process longer than the busy timeout; "
-            "try again, or find the process holding it (agentbus doctor)"
-        )
-    if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
-        return BusUnavailable(
-            f"the bus file {where} is corrupt or not an agentbus database ({message}); "
-            "move it aside and a fresh bus is created on next start (agentbus doctor shows details)"
-        )
-    if "timeout expired" in lowered or "connection refused" in lowered or "could not translate host" in lowered:
-        return BusUnavailable(
-            f"cannot reach the bus database at {where} ({message.strip()}); is the server running and "
-            "reachable? (agentbus doctor checks the connection)"
-        )
-    if "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
-        return BusUnavailable(f"cannot write the bus at {where} ({message}); check its permissions")
-    return BusUnavailable(f"bus error at {where}: {message}")
+    return describe_db_error(message, where, operational=isinstance(exc, OperationalError))

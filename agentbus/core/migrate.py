@@ -1,4 +1,10 @@
-"""Bring a bus up to the current schema; cheap when it already is (Alembic is imported lazily)."""
+"""Bring a bus up to the current schema; cheap when it already is (Alembic is imported lazily).
+
+A fresh (empty) database gets the head schema from ``schema.metadata`` and its revision stamped, in
+one transaction: Alembic's own recipe for a new database, without Alembic's ~200 ms import on a
+machine's first start. Alembic runs the revisions of a bus at an older one. A test checks that both
+give the same tables, columns, defaults and indexes.
+"""
 
 from pathlib import Path
 
@@ -7,10 +13,15 @@ from sqlalchemy import Engine, inspect, text
 from agentbus.core.config import Backend
 from agentbus.core.engine import WRITE_OPTION, enable_wal, setup_lock
 from agentbus.core.errors import BusUnavailable
-from agentbus.core.schema import SCHEMA_HEAD, SCHEMA_REVISIONS
+from agentbus.core.schema import SCHEMA_HEAD, SCHEMA_REVISIONS, metadata
 from agentbus.core.seed import inspect_seed_bus
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+#: The version table as Alembic creates it.
+ALEMBIC_VERSION_TABLE = (
+    "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+    "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+)
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -39,6 +50,16 @@ def refuse_foreign_tables(engine: Engine) -> None:
     )
 
 
+def create_head(engine: Engine) -> None:
+    """The head schema and its revision on an empty database, in one write transaction."""
+    with engine.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            metadata.create_all(conn)
+            conn.execute(text(ALEMBIC_VERSION_TABLE))
+            conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:head)"), {"head": SCHEMA_HEAD})
+
+
 def upgrade(engine: Engine, lock_path: Path | None) -> str:
     """Apply pending migrations under the setup lock; return the schema revision now in place."""
     if current_revision(engine) == SCHEMA_HEAD:
@@ -55,6 +76,8 @@ def upgrade(engine: Engine, lock_path: Path | None) -> str:
             )
         if revision is None:
             refuse_foreign_tables(engine)
+            create_head(engine)
+            return SCHEMA_HEAD
         from alembic import command
         from alembic.config import Config
 

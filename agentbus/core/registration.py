@@ -1,17 +1,26 @@
 """One session's registration on the bus: joined once, renamed or joined again while it runs, left once."""
 
 import logging
+from typing import Any, Protocol
 
-from agentbus.core.bus import Bus, Peer
 from agentbus.core.errors import BusError
+from agentbus.core.records import Peer
 
 log = logging.getLogger(__name__)
+
+
+class Registrar(Protocol):
+    """What a registration writes through: a ``Bus``, or a SQLite ``BusFile`` before the Bus is built."""
+
+    def register_unique(self, preferred: str, **kwargs: Any) -> Peer: ...
+
+    def unregister(self, name: str, session_id: str) -> None: ...
 
 
 class Registration:
     """The peer row a session holds. Whoever calls ``join`` calls ``leave``; ``leave`` is safe to repeat."""
 
-    def __init__(self, bus: Bus, *, session_id: str, adapter: str) -> None:
+    def __init__(self, bus: Registrar, *, session_id: str, adapter: str) -> None:
         self.bus = bus
         self.session_id = session_id
         self.adapter = adapter

@@ -10,6 +10,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 # Bumped with every Alembic revision; SPEC.md documents each version.
@@ -30,7 +31,7 @@ peers = Table(
     Column("started_at", Float, nullable=False),
     Column("last_seen", Float, nullable=False),
     # 0002: the peer proves what its model saw (receipts), so senders may wait for "seen".
-    Column("receipts", Boolean, nullable=False, default=False),
+    Column("receipts", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 messages = Table(
@@ -45,7 +46,7 @@ messages = Table(
     Column("delivered_at", Float, nullable=True),
     Column("claimed_by", String(128), nullable=True),
     Column("claimed_at", Float, nullable=True),
-    Column("attempts", Integer, nullable=False, default=0),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
     # 0002, the receipt ladder: written to the session, accepted (queued) by the client, in the model's context.
     Column("pushed_at", Float, nullable=True),
     Column("received_at", Float, nullable=True),

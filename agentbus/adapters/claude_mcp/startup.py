@@ -1,9 +1,12 @@
 """Joining the bus at launch: settings, trigger, the bus file and this session's name (no MCP SDK here).
 
 This runs before the client's ``initialize`` is answered, so the peer is registered by the time the
-client sees the server (SPEC PRES-1); the MCP SDK is imported later, if at all (sdk_bridge.py). It
-imports only the core (SQLAlchemy) and the standard library: the endpoint (anyio, asyncio) and the
-file watcher (watchdog) are imported once the client has its answer.
+client sees the server (SPEC PRES-1); the MCP SDK is imported later, if at all (sdk_bridge.py). On a
+SQLite bus at the schema head it imports only the standard library and the core's light modules: the
+peer is registered on the driver connection (core/busfile.py, the path every SQLite registration
+takes). SQLAlchemy (the rest of the bus), the endpoint (anyio, asyncio) and the file watcher
+(watchdog) are imported once the client has its answer. A bus to migrate, or a PostgreSQL bus, loads
+SQLAlchemy here.
 """
 
 import re
@@ -11,15 +14,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from agentbus.adapters.claude_mcp import ADAPTER_ID
-from agentbus.core.bus import Bus, new_session_id
+from agentbus.core.busfile import BusFile, sqlite_file
 from agentbus.core.config import Settings
 from agentbus.core.errors import BusError
+from agentbus.core.liveness import new_session_id
 from agentbus.core.names import sanitize_name
 from agentbus.core.ports import Trigger
 from agentbus.core.registration import Registration
 from agentbus.triggers import make_trigger
 
 if TYPE_CHECKING:
+    from agentbus.core.bus import Bus
     from agentbus.endpoint import Endpoint
 
 
@@ -55,16 +60,26 @@ class Joined:
     """A registered session: the open bus, its registration, and (once built) the endpoint that runs it.
 
     The registration is joined here and left here (``leave``); the endpoint only renames it or joins it
-    again after a reap.
+    again after a reap. ``opened`` is what the session joined through: a SQLite ``BusFile``, or (on
+    another backend) the whole ``Bus``; ``bus`` builds the whole bus on that file when first used.
     """
 
     settings: Settings
     identity: Identity
-    bus: Bus
+    opened: "BusFile | Bus"
     trigger: Trigger
     registration: Registration
     adapter: str = ADAPTER_ID
     _endpoint: "Endpoint | None" = field(default=None, repr=False)
+
+    @property
+    def bus(self) -> "Bus":
+        """The whole bus (imports SQLAlchemy on first use, after the opening)."""
+        if isinstance(self.opened, BusFile):
+            from agentbus.core.bus import Bus
+
+            self.opened = Bus(self.settings, file=self.opened)
+        return self.opened
 
     @property
     def endpoint(self) -> "Endpoint":
@@ -84,7 +99,16 @@ class Joined:
     def leave(self) -> None:
         """Unregister under the current name (if still registered) and close the bus; safe to call twice."""
         self.registration.leave()
-        self.bus.close()
+        self.opened.close()
+
+
+def _open(settings: Settings) -> "BusFile | Bus":
+    """A SQLite bus file at the driver level; another backend's whole bus (SQLAlchemy)."""
+    if sqlite_file(settings.url) is not None:
+        return BusFile(settings)
+    from agentbus.core.bus import Bus as WholeBus
+
+    return WholeBus(settings)
 
 
 def read_settings() -> Settings:
@@ -103,13 +127,13 @@ def join_bus(settings: Settings, adapter: str = ADAPTER_ID) -> Joined:
         raise StartupError(f"bad configuration: {exc}", 2) from None
     identity = identity_from_env(settings.name)
     try:
-        bus = Bus(settings)
+        opened = _open(settings)
     except BusError as exc:
         raise StartupError(str(exc), 1) from None
-    registration = Registration(bus, session_id=new_session_id(), adapter=adapter)
+    registration = Registration(opened, session_id=new_session_id(), adapter=adapter)
     try:
         registration.join(identity.asked_for)
     except BusError as exc:
-        bus.close()
+        opened.close()
         raise StartupError(str(exc), 1) from None
-    return Joined(settings, identity, bus, trigger, registration, adapter)
+    return Joined(settings, identity, opened, trigger, registration, adapter)

@@ -1,0 +1,217 @@
+"""A SQLite bus file at the driver level: created and protected, at the schema head, and its name writes.
+
+A starting adapter must be registered before it answers ``initialize`` (SPEC PRES-1), and importing
+SQLAlchemy takes longer than everything else of a start together. So a SQLite bus is opened here with
+the standard library alone: the file is created with its modes, its schema revision read, and the
+peers row written on one ``sqlite3`` connection, in a write transaction taken like every other
+(the write queue's flock, then ``BEGIN IMMEDIATE``; SPEC SCHEMA-1). Every register and unregister of
+a SQLite bus goes through here, at start-up or later (``Bus.register`` too): one path. Only a bus that
+is not at the schema head (a fresh one, or an older revision) loads SQLAlchemy and migrate.py here;
+the rest of the bus (``Bus``, SQLAlchemy) is built after the answer, on the engine handed over.
+"""
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agentbus.core.config import Settings
+from agentbus.core.errors import BusUnavailable
+from agentbus.core.liveness import HOST
+from agentbus.core.names import validate_name
+from agentbus.core.paths import ensure_home, restrict_file
+from agentbus.core.presence import LEAVE, first_free, take_name
+from agentbus.core.records import Peer
+from agentbus.core.writequeue import WRITE_LOCK_FILE, WriteQueue
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+#: Kept in step with schema.SCHEMA_HEAD (a test checks): reading it must not import SQLAlchemy.
+SCHEMA_HEAD = "0002"
+
+
+def sqlite_file(url: str) -> Path | None:
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url.removeprefix("sqlite:///")
+    return None if path in ("", ":memory:") else Path(path)
+
+
+def connect_sqlite(path: Path, busy_timeout_seconds: float) -> sqlite3.Connection:
+    """A connection to the bus file as every one of ours is set up: autocommit (we say when a
+    transaction begins), the busy timeout, ``synchronous = NORMAL``; usable from any thread."""
+    conn = sqlite3.connect(path, timeout=busy_timeout_seconds, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_seconds * 1000)}")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def describe_db_error(message: str, where: str, *, operational: bool) -> BusUnavailable:
+    """Turn a driver's error message into a sentence naming the bus and what to do about it."""
+    lowered = message.lower()
+    if operational and ("locked" in lowered or "lock timeout" in lowered):
+        return BusUnavailable(
+            f"the bus at {where} stayed locked by another process longer than the busy timeout; "
+            "try again, or find the process holding it (agentbus doctor)"
+        )
+    if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
+        return BusUnavailable(
+            f"the bus file {where} is corrupt or not an agentbus database ({message}); "
+            "move it aside and a fresh bus is created on next start (agentbus doctor shows details)"
+        )
+    if "timeout expired" in lowered or "connection refused" in lowered or "could not translate host" in lowered:
+        return BusUnavailable(
+            f"cannot reach the bus database at {where} ({message.strip()}); is the server running and "
+            "reachable? (agentbus doctor checks the connection)"
+        )
+    if "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
+        return BusUnavailable(f"cannot write the bus at {where} ({message}); check its permissions")
+    return BusUnavailable(f"bus error at {where}: {message}")
+
+
+def _driver_error(exc: sqlite3.Error, where: str) -> BusUnavailable:
+    return describe_db_error(str(exc), where, operational=isinstance(exc, sqlite3.OperationalError))
+
+
+class _DriverTx:
+    """presence.Tx on a sqlite3 connection inside a transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def run(self, sql: str, params: dict[str, Any]) -> None:
+        self.conn.execute(sql, params)
+
+    def first(self, sql: str, params: dict[str, Any]) -> Sequence[Any] | None:
+        row: Sequence[Any] | None = self.conn.execute(sql, params).fetchone()
+        return row
+
+
+class BusFile:
+    """An open SQLite bus at the driver level. Thread-safe (one connection, one writer at a time)."""
+
+    def __init__(self, settings: Settings) -> None:
+        db_file = sqlite_file(settings.url)
+        if db_file is None:
+            raise ValueError(f"not a SQLite bus file: {settings.url}")
+        self.settings = settings
+        self.path = db_file
+        self.where = str(db_file)
+        ensure_home(db_file.parent)
+        try:
+            if not db_file.exists():
+                os.close(os.open(db_file, os.O_CREAT | os.O_WRONLY, 0o600))
+            # A WAL or shm file left by an older or foreign writer would otherwise keep its own mode.
+            for suffix in ("", "-wal", "-shm"):
+                restrict_file(db_file.with_name(db_file.name + suffix))
+        except OSError as exc:
+            raise BusUnavailable(
+                f"cannot create or protect the bus file {db_file}: {exc.strerror}; "
+                f"check the permissions of {db_file.parent}"
+            ) from exc
+        self._queue = WriteQueue(db_file.with_name(WRITE_LOCK_FILE), self.where)
+        self._lock = threading.Lock()
+        self._engine: Engine | None = None
+        try:
+            self._conn = connect_sqlite(db_file, settings.busy_timeout_seconds)
+        except sqlite3.Error as exc:
+            raise _driver_error(exc, self.where) from exc
+        try:
+            self.schema_revision = self._revision()
+            if self.schema_revision != SCHEMA_HEAD:
+                self.schema_revision = self._migrate()
+        except BaseException:
+            self.close()
+            raise
+
+    def _revision(self) -> str | None:
+        try:
+            with self._lock:
+                row = self._conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return None
+            raise _driver_error(exc, self.where) from exc
+        except sqlite3.Error as exc:
+            raise _driver_error(exc, self.where) from exc
+        return None if row is None else str(row[0])
+
+    def _migrate(self) -> str:
+        """Bring the bus to the schema head (SQLAlchemy, and for an older revision Alembic, load here)."""
+        from sqlalchemy.exc import DBAPIError
+
+        from agentbus.core import migrate
+        from agentbus.core.engine import make_engine, translate_db_error
+
+        self._engine = make_engine(
+            self.settings.url, busy_timeout_seconds=self.settings.busy_timeout_seconds, where=self.where
+        )
+        try:
+            return migrate.upgrade(self._engine, self.path.with_name("bus.lock"))
+        except DBAPIError as exc:
+            raise translate_db_error(exc, self.where) from exc
+
+    def take_engine(self) -> "Engine | None":
+        """The engine made for a migration, if any, for the Bus built on this file (it disposes it)."""
+        engine, self._engine = self._engine, None
+        return engine
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: the write queue's turn, ``BEGIN IMMEDIATE``, commit (or roll back)."""
+        with self._lock:
+            fd = self._queue.acquire(self.settings.busy_timeout_seconds)
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                raise _driver_error(exc, self.where) from exc
+            finally:
+                WriteQueue.release(fd)
+
+    def register(
+        self,
+        name: str,
+        *,
+        session_id: str,
+        adapter: str,
+        pid: int | None = None,
+        host: str = HOST,
+        can_push: bool = False,
+        receipts: bool = False,
+    ) -> Peer:
+        """Take ``name`` for this session; NameTaken if another live session holds it."""
+        validate_name(name)
+        now = time.time()
+        peer = Peer(name, session_id, os.getpid() if pid is None else pid, host, adapter, can_push, now, now, receipts)
+        with self.write() as conn:
+            take_name(_DriverTx(conn), peer, self.settings.stale_seconds)
+        return peer
+
+    def register_unique(self, preferred: str, **kwargs: Any) -> Peer:
+        """``preferred``, else ``preferred-2``, ``-3``... (presence.first_free)."""
+        return first_free(lambda name: self.register(name, **kwargs), preferred)
+
+    def unregister(self, name: str, session_id: str) -> None:
+        with self.write() as conn:
+            conn.execute(LEAVE, {"name": name, "session_id": session_id})
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+        engine = self.take_engine()
+        if engine is not None:
+            engine.dispose()
