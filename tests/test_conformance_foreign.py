@@ -58,7 +58,9 @@ def test_node_store_is_certified_on_the_wire_tier(pytester: pytest.Pytester) -> 
     assert code == 0 and data["conforms"] is True, rules
     assert data["tier"] == "wire" and data["kit_errors"] == []
     assert outcomes(rules, "passed") == WIRE_RULES_PASSED
-    not_applicable = set(rules) - WIRE_RULES_PASSED
+    unclaimed = {rule for rule, row in rules.items() if "does not claim capability" in str(row.get("reason"))}
+    assert unclaimed == {"PERM-1", "PERM-2", "PERM-3", "PERM-4"}, "node-store claims no permission relay"
+    not_applicable = set(rules) - WIRE_RULES_PASSED - unclaimed
     assert outcomes(rules, "n/a") == not_applicable
     assert {rules[r]["reason"].split(":")[0] for r in not_applicable} == {"not applicable on the wire tier"}
     summary = (pytester.path / "report.md").read_text()
