@@ -81,7 +81,7 @@ class FakeAppServer:
         *,
         threads: list[str] | None = None,
         on_input: Callable[[TurnInput], None] | None = None,
-        codex_home: str = "~/.codex",
+        codex_home: str = "~/.codex",  # what initialize reports as codexHome
     ) -> None:
         self.socket_dir = Path(tempfile.mkdtemp(prefix="fakecodex-", dir="/tmp"))
         self.socket = self.socket_dir / "app-server.sock"
