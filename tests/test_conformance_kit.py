@@ -72,7 +72,7 @@ def test_header_and_collection_of_the_suite_only(pytester: pytest.Pytester) -> N
     result = _run(pytester, "--agentbus-adapter=claude-mcp", "--collect-only")
     out = result.stdout.str()
     assert re.search(r"agentbus conformance: adapter claude-mcp \S+ \(", out)
-    assert "capabilities claimed: read_messages, receipts, reply_to" in out
+    assert "capabilities claimed: permission_relay, read_messages, receipts, reply_to" in out
     assert "test_project_own" not in out, "the project's own tests were collected with the suite"
     assert "test_push_is_the_exact_channel_notification" in out
 

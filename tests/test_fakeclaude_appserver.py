@@ -91,6 +91,7 @@ def test_refused_and_held_inputs_are_not_accepted(fake: FakeAppServer, client: C
     client.call("initialize", {"clientInfo": {"name": "t", "version": "1"}})
     fake.refuse("busy", code=-32000)
     assert client.call("turn/start", _text("refused"))["error"] == {"code": -32000, "message": "busy"}
+    wait_until(lambda: fake.refusals, 5, "the refusal to be recorded")  # just after its answer is written
     assert not fake.inputs and [r.text for r in fake.refusals] == ["refused"]
     fake.hold()
     client.ws.send(json.dumps({"id": 50, "method": "turn/start", "params": _text("held")}))
