@@ -3,7 +3,9 @@
 Modelled on SQLAlchemy's ``SuiteRequirements``: a test declares what it needs with
 ``@requires("read_messages")`` (``conformance.marks``); the plugin looks the name up here at setup and
 skips the test with the reason when the requirement is closed. A claimed capability is open, so its
-test runs and fails if the adapter does not honour the claim (SPEC MAN-3).
+test runs and fails if the adapter does not honour the claim (SPEC MAN-3). A rule about one delivery
+kind (SPEC section 8, "Delivery kinds") needs the requirement ``DELIVERY_REQUIREMENTS`` names for it;
+for an adapter of another kind its tests are *not applicable*, with the sentence that says why.
 """
 
 import sys
@@ -12,6 +14,9 @@ from pathlib import Path
 
 from agentbus.manifest import Manifest
 from conformance.databases import Backend
+
+#: How a skip reason starts when a check does not apply to the adapter (counted as "n/a", not "skipped").
+NOT_APPLICABLE = "not applicable"
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,10 @@ class Requirement:
 
     def __bool__(self) -> bool:
         return self.enabled
+
+
+#: The requirement a rule limited to a delivery kind (``delivery `kind``` in SPEC.md) needs.
+DELIVERY_REQUIREMENTS = {"mcp-channel": "channel_delivery", "codex-app-server": "app_server_delivery"}
 
 
 def open_() -> Requirement:
@@ -79,6 +88,26 @@ class Requirements:
     def permission_relay(self) -> Requirement:
         """The adapter relays its client's permission prompts to AGENTBUS_APPROVER (capability, PERM-1 to PERM-4)."""
         return self._capability("permission_relay")
+
+    @property
+    def channel_delivery(self) -> Requirement:
+        """The adapter pushes Claude Code channel notifications on stdio (manifest delivery ``mcp-channel``)."""
+        if self.manifest.delivery == "mcp-channel":
+            return open_()
+        return closed(
+            f"{NOT_APPLICABLE} to delivery {self.manifest.delivery!r}: this check is about Claude Code's channel "
+            "notifications on the MCP stdio wire (delivery 'mcp-channel', SPEC section 8)"
+        )
+
+    @property
+    def app_server_delivery(self) -> Requirement:
+        """The adapter pushes user input through Codex's app-server (manifest delivery ``codex-app-server``)."""
+        if self.manifest.delivery == "codex-app-server":
+            return open_()
+        return closed(
+            f"{NOT_APPLICABLE} to delivery {self.manifest.delivery!r}: this check is about pushing through "
+            "Codex's app-server (delivery 'codex-app-server', SPEC section 8b)"
+        )
 
     @property
     def shared_bus(self) -> Requirement:

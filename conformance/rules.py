@@ -1,7 +1,7 @@
 """The rules of the standard, read from SPEC.md (shipped in this package): id, level, capability, text.
 
-SPEC.md is the one source: each rule is a list item ``- **ID (LEVEL[, capability `name`])** text``
-(continued on indented lines) under a numbered ``## N. Section`` heading, before "Decisions
+SPEC.md is the one source: each rule is a list item ``- **ID (LEVEL[, capability `name`][, delivery
+`kind`])** text`` (continued on indented lines) under a numbered ``## N. Section`` heading, before "Decisions
 recorded here". The kit cites rules by id (``@rule("DELIV-3")``) and takes their level from here.
 """
 
@@ -17,25 +17,30 @@ SPEC_FILE = "SPEC.md"
 _TITLE = re.compile(r"^# agentbus standard, version (\S+)", re.M)
 _SCHEMA_VERSION = re.compile(r"^## \d+\. The bus file \(shared schema, version `(\w+)`\)", re.M)
 _SECTION = re.compile(r"^## (\d+[a-z]?\. .+)$")
-_RULE = re.compile(r"^- \*\*([A-Z]+-\d+) \((MUST|SHOULD|MAY)(?:, capability `(\w+)`)?\)\*\* (.*)$")
+_RULE = re.compile(
+    r"^- \*\*([A-Z]+-\d+) \((MUST|SHOULD|MAY)(?:, capability `(\w+)`)?(?:, delivery `([\w-]+)`)?\)\*\* (.*)$"
+)
 _END = "## Decisions recorded here"
 
 
 @dataclass(frozen=True)
 class Rule:
-    """One numbered rule: ``id`` (``DELIV-3``), ``level``, the capability a MAY rule needs, the quoted text."""
+    """One numbered rule: ``id`` (``DELIV-3``), ``level``, the capability a MAY rule needs, the quoted text,
+    and the delivery kind it is about (``mcp-channel``, ``codex-app-server``; None: every adapter)."""
 
     id: str
     level: Level
     section: str
     text: str
     capability: str | None = None
+    delivery: str | None = None
 
     @property
     def heading(self) -> str:
         """``DELIV-3 (MUST)``, as SPEC.md writes it."""
         cap = f", capability `{self.capability}`" if self.capability else ""
-        return f"{self.id} ({self.level.upper()}{cap})"
+        kind = f", delivery `{self.delivery}`" if self.delivery else ""
+        return f"{self.id} ({self.level.upper()}{cap}{kind})"
 
 
 class SpecError(ValueError):
@@ -50,14 +55,15 @@ def parse_spec(text: str) -> tuple[str, dict[str, Rule]]:
     rules: dict[str, Rule] = {}
     section = ""
     current: list[str] | None = None
-    head: tuple[str, Level, str | None] | None = None
+    head: tuple[str, Level, str | None, str | None] | None = None
 
     def finish() -> None:
         if head is not None and current is not None:
-            rule_id, level, capability = head
+            rule_id, level, capability, delivery = head
             if rule_id in rules:
                 raise SpecError(f"SPEC.md defines {rule_id} twice")
-            rules[rule_id] = Rule(rule_id, level, section, " ".join(" ".join(current).split()), capability)
+            text = " ".join(" ".join(current).split())
+            rules[rule_id] = Rule(rule_id, level, section, text, capability, delivery)
 
     for line in text.split(_END, 1)[0].splitlines():
         if (heading := _SECTION.match(line)) is not None:
@@ -66,7 +72,7 @@ def parse_spec(text: str) -> tuple[str, dict[str, Rule]]:
         elif (item := _RULE.match(line)) is not None:
             finish()
             level: Level = item.group(2).lower()  # type: ignore[assignment]
-            head, current = (item.group(1), level, item.group(3)), [item.group(4)]
+            head, current = (item.group(1), level, item.group(3), item.group(4)), [item.group(5)]
         elif line.startswith("  ") and current is not None:
             current.append(line.strip())
         elif line.strip() == "":
@@ -99,3 +105,5 @@ NOT_TESTABLE: dict[str, str] = {
 
 #: Capabilities that SPEC.md defines (MAN-3); a manifest may claim others, which the kit ignores.
 KNOWN_CAPABILITIES: frozenset[str] = frozenset(r.capability for r in RULES.values() if r.capability)
+#: Delivery kinds some rule is limited to (SPEC section 8, "Delivery kinds").
+KNOWN_DELIVERIES: frozenset[str] = frozenset(r.delivery for r in RULES.values() if r.delivery)

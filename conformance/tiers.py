@@ -12,10 +12,11 @@ that starts with "not applicable", which the kit counts as its own outcome.
 import pytest
 
 from conformance.busfile import BusReader
+from conformance.requirements import NOT_APPLICABLE
 from conformance.schema import schema_problem
 
 TIERS = ("wire", "bus")
-NOT_APPLICABLE = "not applicable"
+__all__ = ["NOT_APPLICABLE", "TIERS", "BusGate", "GatedReader"]
 
 #: The schema verdict, checked once per process on the first bus that exists (None: not checked yet).
 _schema_verdict: dict[str, str] = {}

@@ -55,14 +55,24 @@ ShutdownResult(exit_code, signals, seconds, needed_kill)`` (the profile's client
 SIGTERM 100 ms later, SIGKILL 400 ms after that, each only while the adapter runs),
 ``close_stdin()``, ``kill()``.
 
+Codex adapters (manifest ``"delivery": "codex-app-server"``, e.g. ``codex``): the session runs a fake
+Codex app-server (``fakeclaude.appserver.FakeAppServer``, ``session.app_server``: a WebSocket on a Unix
+socket, answering as codex 0.169.0) and passes its socket in AGENTBUS_CODEX_SOCKET; each input it
+accepts becomes a ``ChannelEvent`` with ``via="codex-app-server"`` (the ``<channel>`` tag read back
+from the text), so the waits and assertions above work unchanged. ``app_server.refuse()``, ``hold()``,
+``release()``, ``vanish()``, ``come_back()`` and ``accept()`` let a test prove that a message counts
+as delivered only once Codex accepted it. Claude Code's own habits (channel handler delay, channels
+flag, transcript) do not apply; ``channels=False`` means no app-server (the adapter pulls).
+
 ``Sandbox(root=None, adapter="claude-mcp")``: one ``bus_home`` and one ``home`` for several sessions;
 ``start_session(name, adapter=None, **kw)``, ``start_sessions(*names, **kw)`` (processes boot in
 parallel), ``session(...)`` (not started), ``close_all()``.
 
 Rendering (``fakeclaude.rendering``): ``render_channel(content, meta, source)``,
-``validate_params(params)``, ``escape_attribute``, ``defuse_content``. Every ``</channel`` in content,
-in any letter case, becomes ``<\\/channel``; attribute values escape ``& < > " '``; meta keys not
-matching ``^[a-zA-Z_][a-zA-Z0-9_]*$`` (and a ``source`` key) are dropped from the tag.
+``parse_channel_tag(text)`` (its inverse), ``validate_params(params)``, ``escape_attribute``,
+``defuse_content``. Every ``</channel`` in content, in any letter case, becomes ``<\\/channel``;
+attribute values escape ``& < > " '``; meta keys not matching ``^[a-zA-Z_][a-zA-Z0-9_]*$`` (and a
+``source`` key) are dropped from the tag.
 
 pytest fixtures (plugin ``fakeclaude.pytest_plugin``, loaded through the ``pytest11`` entry point;
 its one option ``--fakeclaude-client=PROFILE``, env FAKECLAUDE_CLIENT, ini fakeclaude_client, picks
@@ -86,6 +96,7 @@ behind it (``fakeclaude.live``) also drives the real-client tests in ``tests/liv
 """
 
 from agentbus import __version__
+from fakeclaude.appserver import FakeAppServer, TurnInput
 from fakeclaude.errors import (
     AdapterExited,
     ChannelTimeout,
@@ -115,6 +126,7 @@ __all__ = [
     "ChannelTimeout",
     "CloseResult",
     "DroppedEvent",
+    "FakeAppServer",
     "FakeClaudeError",
     "Finding",
     "HandshakeError",
@@ -126,6 +138,7 @@ __all__ = [
     "Session",
     "ShutdownResult",
     "ToolResult",
+    "TurnInput",
     "WireRecord",
     "__version__",
     "render_channel",

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from agentbus.manifest import Manifest
+from fakeclaude.appserver import FakeAppServer
 from fakeclaude.errors import ChannelTimeout, RequestTimeout
 from fakeclaude.recorder import Recorder, WireRecord
 from fakeclaude.results import ChannelEvent, DroppedEvent, Finding
@@ -26,6 +27,7 @@ class SessionChecks:
     channel_events: list[ChannelEvent]
     dropped_events: list[DroppedEvent]
     findings: list[Finding]
+    app_server: FakeAppServer | None
     _cond: threading.Condition
     _taken: set[int]
     _stdout_eof: bool
@@ -75,6 +77,8 @@ class SessionChecks:
         lines.append(f"{len(events)} channel event(s), {len(dropped)} dropped, {len(findings)} finding(s)")
         lines += [f"  {f.describe()}" for f in findings]
         lines += [f"  dropped ({d.reason}): {d.record.raw[:200]}" for d in dropped]
+        if self.app_server is not None:
+            lines.append(self.app_server.describe(last=8))
         tail = self.stderr.strip()[-1500:]
         if tail:
             lines.append("--- adapter stderr (tail) ---")

@@ -24,10 +24,12 @@ ORIGINAL_HOME_VARIABLE = "FAKECLAUDE_ORIGINAL_PYTHONHOME"
 
 
 def stand_in(
-    flags: Sequence[str], command: Sequence[str], env: Mapping[str, str]
+    flags: Sequence[str], command: Sequence[str], env: Mapping[str, str], program: str = "claude"
 ) -> tuple[list[str], str, dict[str, str]]:
-    """(argv, executable, env) for ``Popen``: ``claude FLAGS -- COMMAND`` run by this Python."""
-    argv = ["claude", "-S", os.path.abspath(__file__), *flags, "--", *command]
+    """(argv, executable, env) for ``Popen``: ``claude FLAGS -- COMMAND`` run by this Python.
+
+    ``program`` is the name the stand-in goes by (``argv[0]``): ``codex`` for a Codex session."""
+    argv = [program, "-S", os.path.abspath(__file__), *flags, "--", *command]
     stand_in_env = {key: value for key, value in env.items() if key != ORIGINAL_HOME_VARIABLE}
     if "PYTHONHOME" in env:
         stand_in_env[ORIGINAL_HOME_VARIABLE] = env["PYTHONHOME"]

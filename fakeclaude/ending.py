@@ -60,6 +60,8 @@ class SessionEnding(SessionChecks):
         process = self._process
         if process is None:
             self.close_result = CloseResult(None, False, None, False, timeout)
+            if self.app_server is not None:
+                self.app_server.close()
             return self.close_result
         already = process.poll() is not None
         process.close_stdin()
@@ -115,6 +117,8 @@ class SessionEnding(SessionChecks):
         """Release the process (reader threads, pipes) after its exit, stop the dispatcher, wake every wait."""
         assert self._process is not None
         self._process.release()
+        if self.app_server is not None:
+            self.app_server.close()  # Codex goes with its session
         self._tasks.put(None)
         if self._dispatcher is not None and self._dispatcher is not threading.current_thread():
             self._dispatcher.join(timeout=2.0)

@@ -1,5 +1,6 @@
 """Channel events as Claude Code checks and renders them for the model: a ``<channel ...>`` tag."""
 
+import html
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -95,6 +96,40 @@ def render_channel(content: str, meta: Mapping[str, str] | None = None, source: 
         if is_valid_meta_key(key) and key != "source":
             attrs.append(f'{key}="{escape_attribute(value)}"')
     return f"<channel {' '.join(attrs)}>\n{defuse_content(content)}\n</channel>"
+
+
+#: A rendered tag at the start of a text: its attributes, then the body on lines of its own.
+_TAG = re.compile(r'<channel((?: [a-zA-Z_][a-zA-Z0-9_]*="[^"<>]*")*)>\n(.*?)\n</channel>', re.S)
+_ATTRIBUTE = re.compile(r' ([a-zA-Z_][a-zA-Z0-9_]*)="([^"<>]*)"')
+_DEFUSED_CLOSE_TAG = re.compile(r"<\\/(channel)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ParsedTag:
+    """A ``<channel>`` tag read back from text a model is given: ``attributes`` unescaped (``source``
+    included), ``content`` the body with the defusing undone, ``tag`` the tag exactly as written, and
+    ``rest`` what follows it (the codex adapter's reply hint)."""
+
+    attributes: dict[str, str]
+    content: str
+    tag: str
+    rest: str
+
+
+def parse_channel_tag(text: str) -> ParsedTag | None:
+    """The tag ``render_channel`` writes, read back from the start of ``text`` (None if it is not one).
+
+    The inverse of the rendering: attribute values are unescaped and every ``<\\/channel`` of the
+    body becomes ``</channel`` again. A body that itself contained ``<\\/channel`` cannot be told
+    apart from a defused ``</channel`` (the model sees the same text either way); it reads back as
+    ``</channel``.
+    """
+    found = _TAG.match(text)
+    if found is None:
+        return None
+    attributes = {key: html.unescape(value) for key, value in _ATTRIBUTE.findall(found.group(1))}
+    content = _DEFUSED_CLOSE_TAG.sub(r"</\1", found.group(2))
+    return ParsedTag(attributes, content, found.group(0), text[found.end() :])
 
 
 def render_params(params: Any, source: str = DEFAULT_SOURCE) -> str:

@@ -6,13 +6,19 @@ from typing import Any, Literal
 
 from fakeclaude.recorder import WireRecord
 
+#: How an event reached the session: a channel notification on stdio, or input through Codex's app-server.
+Via = Literal["mcp-channel", "codex-app-server"]
+
 
 @dataclass(frozen=True)
 class ChannelEvent:
-    """A channel event that Claude Code would show the model.
+    """A channel event that the client would show the model.
 
     ``meta`` is the meta object as received (key order kept, every value a string); ``rendered`` is
-    the ``<channel>`` tag the model would see, which leaves out ``dropped_keys``.
+    the ``<channel>`` tag the model would see, which leaves out ``dropped_keys``. ``via`` says how it
+    came: ``mcp-channel`` (``record`` is the notification on stdio) or ``codex-app-server`` (``record``
+    is the ``turn/start`` request in the fake app-server's log; ``meta`` are the tag's attributes
+    but ``source``, ``content`` its body; ``received_at`` is when the app-server answered it).
     """
 
     content: str
@@ -21,6 +27,7 @@ class ChannelEvent:
     received_at: float
     dropped_keys: tuple[str, ...]
     record: WireRecord
+    via: Via = "mcp-channel"
 
     @property
     def sender(self) -> str | None:

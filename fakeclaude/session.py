@@ -4,6 +4,17 @@ A little over 500 lines on purpose: ``Session`` is the one object tests hold, wi
 options, and its methods are a few lines each over ``process``, ``jsonrpc``, ``opening``, ``ending``
 and ``assertions``; what stays here is the handling of each line the adapter writes (responses, its
 requests, channel events and why one is dropped), whose state is the session's.
+
+An adapter whose manifest says ``"delivery": "codex-app-server"`` pushes through Codex's app-server,
+not through channel notifications: its session plays Codex instead of Claude Code where they differ.
+It runs a ``FakeAppServer`` (``app_server``) and gives the adapter its socket in
+AGENTBUS_CODEX_SOCKET; each input the app-server accepts becomes a ``ChannelEvent`` (``via`` =
+``codex-app-server``: the tag read back from the text), recorded like a channel notification, so
+``wait_for_channel``, ``assert_channel``, ``on_channel`` and ``channel_events`` work unchanged. What is
+Claude Code's only does not apply there: no channel handler delay (the app-server takes input at
+once), no transcript, and channel notifications on stdio are dropped (Codex never shows MCP
+notifications to its model). ``channels=False`` means no app-server: the adapter runs pull only.
+The ``claude`` stand-in is then a ``codex app-server --listen unix://SOCKET`` stand-in.
 """
 
 import contextlib
@@ -16,9 +27,10 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Final
 
 from agentbus.manifest import Manifest, resolve_adapter
+from fakeclaude.appserver import FakeAppServer, TurnInput
 from fakeclaude.claude_shim import stand_in
 from fakeclaude.ending import SessionEnding
 from fakeclaude.errors import (
@@ -44,6 +56,7 @@ from fakeclaude.recorder import Recorder, WireRecord
 from fakeclaude.rendering import (
     CHANNEL_METHOD,
     InvalidChannelParams,
+    parse_channel_tag,
     render_channel,
     validate_params,
 )
@@ -53,6 +66,7 @@ from fakeclaude.transcript import TranscriptWriter, transcript_path
 __all__ = [
     "DISCOVER_PROBE_ID",
     "DROPPED_BEFORE_HANDLER",
+    "DROPPED_BY_CODEX",
     "DROPPED_BY_TEST",
     "DROPPED_EARLY",
     "DROPPED_NO_CAPABILITY",
@@ -64,11 +78,15 @@ __all__ = [
 ]
 
 METHOD_NOT_FOUND = -32601
+#: The manifest ``delivery`` of adapters that push through Codex's app-server (SPEC section 8b).
+CODEX_DELIVERY: Final = "codex-app-server"
+CODEX_SOCKET_VARIABLE = "AGENTBUS_CODEX_SOCKET"
 
 DROPPED_NO_FLAG = "channels disabled: session runs like Claude Code without --dangerously-load-development-channels"
 DROPPED_NO_CAPABILITY = "server did not declare capabilities.experimental['claude/channel']"
 DROPPED_EARLY = "arrived before the handshake response, when Claude Code has no channel handler yet"
 DROPPED_BY_TEST = "dropped on purpose (drop_events), as Claude Code drops some events; no transcript record"
+DROPPED_BY_CODEX = "a channel notification on stdio, which Codex never shows its model (openai/codex#18056)"
 DROPPED_BEFORE_HANDLER = (
     "arrived before Claude Code registered its channel handler ({delay_ms} ms after the {after} answer, "
     "profile {profile})"
@@ -114,12 +132,16 @@ class Session(SessionOpening, SessionEnding):
         drop_events: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
         self.profile = client if isinstance(client, Profile) else load_profile(client)
+        self.manifest = adapter if isinstance(adapter, Manifest) else resolve_adapter(os.fspath(adapter))
+        #: The adapter pushes through Codex's app-server (manifest delivery ``codex-app-server``).
+        self.via_app_server = self.manifest.delivery == CODEX_DELIVERY
+        if self.via_app_server:
+            channel_handler_delay, transcript = 0.0, False  # Claude Code's habits, not Codex's
         if opening is None:
             opening = "discover" if self.profile.discover_probe is not None else "initialize"
         if opening not in ("initialize", "discover"):
             raise ValueError(f"opening must be 'initialize' or 'discover', not {opening!r}")
         initialize_params = self.profile.initialize["params"]
-        self.manifest = adapter if isinstance(adapter, Manifest) else resolve_adapter(os.fspath(adapter))
         self.name = name
         self.bus_home = Path(bus_home) if bus_home is not None else None
         self.home = Path(home) if home is not None else None
@@ -143,11 +165,22 @@ class Session(SessionOpening, SessionEnding):
         self.list_tools_on_start = list_tools_on_start
         #: Put the profile's ``_meta`` (toolUseId, progressToken) on every tools/call, as Claude Code does.
         self.tool_call_meta = tool_call_meta
+        self.env = adapter_env(env, inherit=inherit_env, name=self.name, bus_home=self.bus_home, home=self.home)
+        #: The fake Codex app-server this session's adapter pushes through (codex-app-server delivery only;
+        #: not with ``channels=False``, nor when ``env`` names a socket of its own).
+        self.app_server: FakeAppServer | None = None
+        if self.via_app_server and channels and CODEX_SOCKET_VARIABLE not in (env or {}):
+            codex_home = str(Path(self.env.get("HOME") or os.path.expanduser("~")) / ".codex")
+            self.app_server = FakeAppServer(on_input=self._on_app_server_input, codex_home=codex_home)
+            self.env[CODEX_SOCKET_VARIABLE] = str(self.app_server.socket)
+        #: The argv of the client stand-in the adapter runs under (None: no stand-in, ``as_claude=False``).
         self.claude_argv: tuple[str, ...] | None = None
-        if as_claude:
+        if as_claude and self.via_app_server:
+            listen = ("app-server", "--listen", f"unix://{self.app_server.socket}") if self.app_server else ()
+            self.claude_argv = ("codex", *listen)
+        elif as_claude:
             flags = ("--dangerously-load-development-channels", f"server:{self.source}") if channels else ()
             self.claude_argv = ("claude", *flags)
-        self.env = adapter_env(env, inherit=inherit_env, name=self.name, bus_home=self.bus_home, home=self.home)
         #: Events this predicate returns True for are dropped as Claude Code drops some (no record).
         self.drop_events = drop_events
         #: The session transcript fakeclaude writes like Claude Code (None without a ``home``: never the user's).
@@ -218,14 +251,20 @@ class Session(SessionOpening, SessionEnding):
         return seen
 
     def begin_turn(self) -> None:
-        """The model is busy (a long turn): channel events are queued, not seen, until ``end_turn``."""
+        """The model is busy (a long turn): channel events are queued, not seen, until ``end_turn``.
+
+        Through Codex's app-server: a turn runs, and inputs join it (``turn/start`` answers its id)."""
         if self.transcript is not None:
             self.transcript.begin_turn()
+        if self.app_server is not None:
+            self.app_server.begin_turn()
 
     def end_turn(self) -> None:
         """The turn ends: queued channel events reach the model (written to the transcript as seen)."""
         if self.transcript is not None:
             self.transcript.end_turn()
+        if self.app_server is not None:
+            self.app_server.end_turn()
 
     @property
     def command(self) -> list[str]:
@@ -235,7 +274,7 @@ class Session(SessionOpening, SessionEnding):
     def _launch_spec(self) -> tuple[list[str], str | None, dict[str, str]]:
         if self.claude_argv is None:
             return list(self.manifest.command), None, self.env
-        return stand_in(self.claude_argv[1:], self.manifest.command, self.env)
+        return stand_in(self.claude_argv[1:], self.manifest.command, self.env, program=self.claude_argv[0])
 
     def start(self, timeout: float = 30.0) -> "Session":
         """``launch()`` then ``open(timeout)``: the whole start of a Claude Code session."""
@@ -246,6 +285,8 @@ class Session(SessionOpening, SessionEnding):
         if self._process is not None:
             raise RuntimeError("session already started")
         argv, executable, env = self._launch_spec()
+        if self.app_server is not None:
+            self.app_server.start()  # Codex's app-server is up before it starts its MCP servers
         # Set before the readers start: a reply to the adapter's first request is written through it.
         self._process = AdapterProcess(
             argv, env=env, executable=executable, cwd=self.cwd, label=self.name, stderr_echo=self.stderr_echo
@@ -254,6 +295,8 @@ class Session(SessionOpening, SessionEnding):
             self._process.start(self._on_stdout_line, self._on_stdout_eof)
         except OSError as exc:
             self._process = None
+            if self.app_server is not None:
+                self.app_server.close()
             raise HandshakeError(f"cannot start adapter {self.manifest.command!r}: {exc}") from exc
         self._dispatcher = threading.Thread(target=self._dispatch, name=f"fakeclaude-{self.name}-dispatch", daemon=True)
         self._dispatcher.start()
@@ -464,7 +507,9 @@ class Session(SessionOpening, SessionEnding):
         params = message.get("params")
         now = record.at
         reason = None
-        if not self.channels:
+        if self.via_app_server:
+            reason = DROPPED_BY_CODEX
+        elif not self.channels:
             reason = DROPPED_NO_FLAG
         elif not self._handshake_answered:
             reason = DROPPED_EARLY
@@ -506,6 +551,23 @@ class Session(SessionOpening, SessionEnding):
         )
         if self.transcript is not None:
             self.transcript.channel_event(event.rendered)
+        self._record_event(event)
+
+    def _on_app_server_input(self, taken: TurnInput) -> None:
+        """An input the fake app-server accepted (its connection thread): the tag in it is a channel event."""
+        parsed = parse_channel_tag(taken.text)
+        if parsed is None:
+            self._finding(
+                "app_server_input_without_tag",
+                f"turn/start text is not a <channel> tag: {taken.text[:200]!r}",
+                record=taken.record,
+            )
+            return
+        meta = {key: value for key, value in parsed.attributes.items() if key != "source"}
+        event = ChannelEvent(parsed.content, meta, parsed.tag, taken.at, (), taken.record, via=CODEX_DELIVERY)
+        self._record_event(event)
+
+    def _record_event(self, event: ChannelEvent) -> None:
         with self._cond:
             self.channel_events.append(event)
             self._cond.notify_all()

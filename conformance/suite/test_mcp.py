@@ -6,7 +6,7 @@ from typing import Any
 
 from conformance.checks import assert_alive, send
 from conformance.harness import Harness
-from conformance.marks import rule
+from conformance.marks import requires, rule
 from fakeclaude import JsonRpcError, Session
 
 REQUIRED_TOOLS = {
@@ -38,21 +38,28 @@ def test_stdout_carries_only_jsonrpc_lines(harness: Harness) -> None:
 
 
 @rule("MCP-2")
-def test_initialize_declares_channel_capability_and_instructions(harness: Harness) -> None:
-    """MCP-2: The `initialize` result declares `capabilities.experimental["claude/channel"]` (an object)
-    and carries `instructions` explaining the `<channel>` tag, that senders are other agents, and how to
-    reply."""
+def test_instructions_explain_the_tag_the_senders_and_the_reply(harness: Harness) -> None:
+    """MCP-2: The `initialize` result carries `instructions` explaining the `<channel>` tag, that senders
+    are other agents, and how to reply."""
     alice = harness.start("alice", opening="initialize")  # Claude Code 2.1.197 opens so
     assert alice.opening_used == "initialize"
+    text = alice.instructions or ""
+    assert "<channel" in text, f"instructions do not explain the <channel> tag: {text!r}"
+    assert re.search(r"\bagents?\b|\bpeers?\b", text, re.I), f"instructions do not say senders are agents: {text!r}"
+    assert "send_message" in text, f"instructions do not say how to reply (send_message): {text!r}"
+
+
+@rule("MCP-2")
+@requires("channel_delivery")
+def test_initialize_declares_the_channel_capability(harness: Harness) -> None:
+    """MCP-2: ... an adapter of delivery `mcp-channel` also declares
+    `capabilities.experimental["claude/channel"]` (an object) there."""
+    alice = harness.start("alice", opening="initialize")
     experimental = alice.server_capabilities.get("experimental")
     assert isinstance(experimental, dict), f"no capabilities.experimental: {alice.server_capabilities}"
     assert isinstance(experimental.get("claude/channel"), dict), (
         f"experimental['claude/channel'] must be an object, got {experimental.get('claude/channel')!r}"
     )
-    text = alice.instructions or ""
-    assert "<channel" in text, f"instructions do not explain the <channel> tag: {text!r}"
-    assert re.search(r"\bagents?\b|\bpeers?\b", text, re.I), f"instructions do not say senders are agents: {text!r}"
-    assert "send_message" in text, f"instructions do not say how to reply (send_message): {text!r}"
 
 
 @rule("MCP-3")
