@@ -1,9 +1,10 @@
 """A fake Claude Code session: runs a real adapter over stdio, opens it like Claude Code, records the wire.
 
-A little over 500 lines on purpose: ``Session`` is the one object tests hold, with some 25 documented
-options, and its methods are a few lines each over ``process``, ``jsonrpc``, ``opening``, ``ending``
-and ``assertions``; what stays here is the handling of each line the adapter writes (responses, its
-requests, channel events and why one is dropped), whose state is the session's.
+About 600 lines on purpose: ``Session`` is the one object tests hold, with some 25 documented
+options, and its methods are a few lines each over ``process``, ``jsonrpc``, ``opening``, ``ending``,
+``assertions`` and ``appserver``; what stays here is the handling of each line the adapter writes
+(responses, its requests, channel events and why one is dropped) and of each input a codex adapter's
+app-server accepts, whose state (one list of events, one condition) is the session's.
 
 An adapter whose manifest says ``"delivery": "codex-app-server"`` pushes through Codex's app-server,
 not through channel notifications: its session plays Codex instead of Claude Code where they differ.
