@@ -27,15 +27,18 @@ def test_demo_runs_every_step_and_passes(isolated_env: dict[str, str], tmp_path:
     took = time.monotonic() - started
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    for step in range(1, 7):
-        assert f"[{step}/6]" in out
+    for step in range(1, 8):
+        assert f"[{step}/7]" in out
     assert "frontend > list_peers()" in out and "- backend: receives by push" in out
     assert '<channel source="agentbus" from="frontend" msg_id="1"' in out
     assert 'from="backend" msg_id="2"' in out and 'reply_to="1"' in out
     assert "You are now api (was backend)" in out and "- api: receives by push" in out
+    assert "codex-dev's model sees, as user input of its thread" in out
+    assert '(agentbus: reply with the send_message tool, to="frontend", reply_to=4)' in out
+    assert 'from="codex-dev" msg_id="5"' in out and 'reply_to="4"' in out
     assert "reviewer is not online; queued" in out
-    assert '<channel source="agentbus" from="frontend" msg_id="4"' in out
-    assert "ok: all 6 steps passed" in out
+    assert '<channel source="agentbus" from="frontend" msg_id="6"' in out
+    assert "ok: all 7 steps passed" in out
     # The demo must finish in 15 s; on a machine saturated by other work (CI, parallel test
     # workers) the wall-clock budget grows with the load, so the test does not flake.
     load = os.getloadavg()[0] / (os.cpu_count() or 1)
@@ -51,6 +54,6 @@ def test_demo_fails_clearly_when_the_adapter_cannot_push(isolated_env: dict[str,
     adapter = FAKE_ADAPTERS / "no_capability" / "module.json"
     result = run_demo(isolated_env, "--adapter", str(adapter))
     assert result.returncode == 1
-    assert "agentbus: error: demo failed at step 1/6 (two sessions start)" in result.stderr
+    assert "agentbus: error: demo failed at step 1/7 (two sessions start)" in result.stderr
     assert "claude/channel" in result.stderr
     assert "Traceback" not in result.stderr

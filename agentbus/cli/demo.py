@@ -18,7 +18,7 @@ from agentbus.core.config import Settings
 
 EVENT_TIMEOUT = 10.0
 START_TIMEOUT = 15.0
-STEPS = 6
+STEPS = 7
 
 
 class DemoFailed(Exception):
@@ -103,8 +103,8 @@ def run_demo(narrate: Narrator, adapter: str = "claude-mcp") -> float:
     with Sandbox(adapter=adapter) as sandbox:
         settings = Settings.from_env({"AGENTBUS_HOME": str(sandbox.bus_home)})
         out.markup(
-            "[bold]agentbus demo[/]: two Claude Code sessions talking over a throwaway bus",
-            "agentbus demo: two Claude Code sessions talking over a throwaway bus",
+            "[bold]agentbus demo[/]: Claude Code sessions and a Codex session talking over a throwaway bus",
+            "agentbus demo: Claude Code sessions and a Codex session talking over a throwaway bus",
         )
         narrate.say(f"bus: {sandbox.bus_home} (your ~/.agentbus and ~/.claude.json are not touched)")
         narrate.say(f"each session is a real {adapter} adapter process, driven by fakeclaude the way Claude Code")
@@ -171,6 +171,24 @@ def run_demo(narrate: Narrator, adapter: str = "claude-mcp") -> float:
         call(frontend, "send_message", {"to": "api", "text": text})
         receive(backend, "api", lambda e: e.content == text, sent_at, "under its new name")
 
+        narrate.step("a Codex session: a message becomes user input of its thread")
+        codex = sandbox.start_session("codex-dev", adapter="codex", timeout=START_TIMEOUT)
+        narrate.say("codex-dev: the codex adapter under a Codex app-server (fakeclaude's, as codex 0.169.0 answers)")
+        _wait_for_push(settings, {"codex-dev"})
+        task = "codex-dev, can you write the pagination test?"
+        sent_at = time.monotonic()
+        call(frontend, "send_message", {"to": "codex-dev", "text": task})
+        event = codex.wait_for_channel(lambda e: e.content == task, timeout=EVENT_TIMEOUT)
+        _check(event.via == "codex-app-server", f"codex-dev should get it through its app-server, got {event.via}")
+        assert codex.app_server is not None
+        given = next(i.text for i in codex.app_server.inputs if task in i.text)  # the tag and how to reply
+        delay = max(0.0, event.received_at - sent_at) * 1000
+        narrate.sees("codex-dev", given, f"as user input of its thread ({delay:.0f} ms after the send)")
+        done = "Yes: tests/test_pagination.py, ready in a minute."
+        sent_at = time.monotonic()
+        call(codex, "send_message", {"to": "frontend", "text": done, "reply_to": int(event.meta["msg_id"])})
+        receive(frontend, "frontend", lambda e: e.content == done, sent_at, "pushed")
+
         narrate.step("offline mail: a message for a session that has not started yet")
         note = "Please review PR #7 when you start."
         call(frontend, "send_message", {"to": "reviewer", "text": note})
@@ -186,7 +204,7 @@ def run_demo(narrate: Narrator, adapter: str = "claude-mcp") -> float:
         pending = {s.recipient: s.pending for s in stats if s.pending}
         _check(not pending, f"every message should be delivered, still pending: {pending}")
         delivered = sum(s.delivered for s in stats)
-        for session in (frontend, backend, reviewer):
+        for session in (frontend, backend, codex, reviewer):
             problems = [f.describe() for f in session.violations]
             _check(not problems, f"{session.name}: protocol violations: {'; '.join(problems)}")
         out.line()
@@ -199,7 +217,7 @@ def demo(
     adapter: str = typer.Option("claude-mcp", "--adapter", help="Adapter id or path to a module.json."),
     pace: float = typer.Option(0.0, "--pace", help="Pause this many seconds between steps (for recordings)."),
 ) -> None:
-    """A self-driving demo on a throwaway bus: discovery, send, reply, rename and offline mail."""
+    """A self-driving demo on a throwaway bus: discovery, send, reply, rename, a Codex session, offline mail."""
     from fakeclaude import FakeClaudeError
 
     out = Output()
@@ -222,3 +240,4 @@ def demo(
     out.line("Now for real: agentbus enable claude-mcp, then in two terminals:")
     out.line("  agentbus launch claude-mcp frontend")
     out.line("  agentbus launch claude-mcp backend")
+    out.line("and a Codex session: agentbus enable codex, then agentbus launch codex codex-dev")

@@ -138,7 +138,8 @@ class AppServer:
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(5)
         with contextlib.suppress(OSError):
-            self.socket.unlink()
+            self.socket.unlink()  # Codex may have removed it itself
+        with contextlib.suppress(OSError):
             self.socket_dir.rmdir()
 
 
