@@ -158,3 +158,21 @@ def test_history_is_oldest_first(bus: Bus) -> None:
 def test_bodies_survive_byte_for_byte(bus: Bus, body: str) -> None:
     bus.send("alice", "bob", body)
     assert bus.pending("bob")[0].body == body
+
+
+def test_a_reply_before_the_push_stamp_leaves_the_push_on_the_ladder(bus: Bus) -> None:
+    """A recipient may answer before its adapter stamps the push (Codex shows the input before its
+    answer reaches the adapter): the reply proves seen and delivered, and the push stamp that follows
+    still fills in pushed_at instead of being skipped (SPEC RCPT-1: every proven rung is stamped)."""
+    bus.register("alice", session_id="a", adapter="test", can_push=True)
+    bus.register("carol", session_id="c", adapter="test", can_push=True)
+    question = bus.send("alice", "carol", "question").ids[0]
+    claimed = bus.claim("carol", claimer_id("c"))
+    assert [e.id for e in claimed] == [question]
+    bus.send("carol", "alice", "answer", reply_to=question)
+    answered = bus.receipt(question)
+    assert answered.delivered_at is not None and answered.seen_at is not None and answered.pushed_at is None
+    bus.mark_delivered([question])
+    stamped = bus.receipt(question)
+    assert stamped.pushed_at is not None and stamped.pushed_at >= answered.delivered_at
+    assert stamped.delivered_at == answered.delivered_at, "the earlier delivered stamp must stay"

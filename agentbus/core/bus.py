@@ -98,11 +98,16 @@ _CLAIM_OLDEST = (
     .values(claimed_by=bindparam("claimer"), claimed_at=bindparam("now"), attempts=messages.c.attempts + 1)
     .returning(*messages.c)
 )
+# A reply can land before this stamp (its recipient answered at once, or Codex showed the input before
+# its answer reached us): the row is then already seen and delivered, and only the push is filled in.
 _STAMP_DELIVERED = (
     update(messages)
-    .where(messages.c.id.in_(bindparam("ids", expanding=True)), messages.c.delivered_at.is_(None))
+    .where(
+        messages.c.id.in_(bindparam("ids", expanding=True)),
+        or_(messages.c.delivered_at.is_(None), messages.c.pushed_at.is_(None)),
+    )
     .values(
-        delivered_at=bindparam("now"),
+        delivered_at=func.coalesce(messages.c.delivered_at, bindparam("now")),
         pushed_at=func.coalesce(messages.c.pushed_at, bindparam("pushed")),
         claimed_by=None,
         claimed_at=None,
