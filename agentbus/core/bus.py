@@ -99,7 +99,12 @@ _CLAIM_OLDEST = (
     .returning(*messages.c)
 )
 # A reply can land before this stamp (its recipient answered at once, or Codex showed the input before
-# its answer reached us): the row is then already seen and delivered, and only the push is filled in.
+# its answer reached us): the row is then already seen and delivered, and only the push is filled in,
+# at the latest when the reply proved it seen (the push came first; the ladder stays in order).
+_PUSH_TIME = case(
+    (messages.c.seen_at < bindparam("pushed"), messages.c.seen_at),
+    else_=bindparam("pushed"),
+)
 _STAMP_DELIVERED = (
     update(messages)
     .where(
@@ -108,7 +113,7 @@ _STAMP_DELIVERED = (
     )
     .values(
         delivered_at=func.coalesce(messages.c.delivered_at, bindparam("now")),
-        pushed_at=func.coalesce(messages.c.pushed_at, bindparam("pushed")),
+        pushed_at=func.coalesce(messages.c.pushed_at, _PUSH_TIME),
         claimed_by=None,
         claimed_at=None,
     )
