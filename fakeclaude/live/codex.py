@@ -19,18 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentbus.core.config import Settings
+from agentbus.cli.codex_config import forwarded_variables
 from fakeclaude.waiting import wait_until
 
 #: The variable whose value the fake provider sends as its API key (any value will do).
 KEY_VARIABLE = "AGENTBUS_FAKE_OPENAI_KEY"
-
-
-def forwarded_variables() -> list[str]:
-    """Every AGENTBUS_* variable of Settings: what the MCP server must be given (``env_vars``)."""
-    from dataclasses import fields
-
-    return [str(each.metadata["env"]) for each in fields(Settings) if "env" in each.metadata]
 
 
 def _toml_string(value: str) -> str:

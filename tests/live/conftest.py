@@ -16,8 +16,9 @@ import pytest
 from fakeclaude import Sandbox
 from fakeclaude.live.driver import LiveSession
 from fakeclaude.live.home import ClaudeHome
-from fakeclaude.live.install import PINNED_VERSIONS, ClaudeUnavailable, ensure_claude
+from fakeclaude.live.install import CODEX, CODEX_VERSIONS, PINNED_VERSIONS, ClaudeUnavailable, ensure_claude
 from fakeclaude.live.model import FakeModel, Rule, default_rules
+from fakeclaude.live.responses import FakeResponses
 
 LIVE_TIMEOUT = 180
 #: An install inside a test must end (as a skip when npm's registry is out of reach) before its timeout.
@@ -52,6 +53,22 @@ def claude(claude_version: str) -> Path:
     if isinstance(found, ClaudeUnavailable):
         pytest.skip(str(found))
     return found
+
+
+@pytest.fixture
+def codex() -> Path:
+    """The pinned Codex binary (installed on first use; skip only if npm cannot reach its registry)."""
+    try:
+        return ensure_claude(CODEX_VERSIONS[-1], timeout=INSTALL_TIMEOUT, tool=CODEX)
+    except ClaudeUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture
+def responses() -> Iterator[FakeResponses]:
+    """The loopback Responses API the real Codex talks to."""
+    with FakeResponses() as model:
+        yield model
 
 
 @pytest.fixture

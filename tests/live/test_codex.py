@@ -11,35 +11,18 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from fakeclaude import Sandbox
 from fakeclaude.live.codex import AppServer, AppServerClient, CodexHome
-from fakeclaude.live.install import CODEX, CODEX_VERSIONS, ClaudeUnavailable, ensure_claude
+from fakeclaude.live.install import CODEX_VERSIONS
 from fakeclaude.live.model import channel_tags
 from fakeclaude.live.responses import FakeResponses, ResponsesRequest
 from fakeclaude.waiting import wait_until
-from live.conftest import INSTALL_TIMEOUT
 from live.support import agentbus_cli, peers_on_bus
 
 STEP = 60.0
-
-
-@pytest.fixture
-def codex() -> Path:
-    try:
-        return ensure_claude(CODEX_VERSIONS[-1], timeout=INSTALL_TIMEOUT, tool=CODEX)
-    except ClaudeUnavailable as exc:
-        pytest.skip(str(exc))
-
-
-@pytest.fixture
-def responses() -> Iterator[FakeResponses]:
-    with FakeResponses() as model:
-        yield model
 
 
 def test_ping_pong_between_a_claude_peer_and_a_live_codex_thread(

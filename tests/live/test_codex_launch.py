@@ -10,36 +10,18 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pexpect
-import pytest
 
 from agentbus.cli.codex_session import socket_path
 from agentbus.core.config import Settings
 from fakeclaude import Sandbox
 from fakeclaude.live.codex import KEY_VARIABLE
-from fakeclaude.live.install import CODEX, CODEX_VERSIONS, ClaudeUnavailable, ensure_claude
 from fakeclaude.live.responses import FakeResponses
 from fakeclaude.waiting import wait_until
-from live.conftest import INSTALL_TIMEOUT
 
 STEP = 60.0
-
-
-@pytest.fixture
-def codex() -> Path:
-    try:
-        return ensure_claude(CODEX_VERSIONS[-1], timeout=INSTALL_TIMEOUT, tool=CODEX)
-    except ClaudeUnavailable as exc:
-        pytest.skip(str(exc))
-
-
-@pytest.fixture
-def responses() -> Iterator[FakeResponses]:
-    with FakeResponses() as model:
-        yield model
 
 
 def _agentbus(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
