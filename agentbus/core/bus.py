@@ -311,6 +311,9 @@ class Bus:
         now = time.time()
         peer = Peer(name, session_id, os.getpid() if pid is None else pid, host, adapter, can_push, now, now, receipts)
         with self._write() as conn:
+            # Under READ COMMITTED two first starts could both find the name free and the second
+            # INSERT hit the primary key; the name's lock (the one rename takes) serialises them.
+            lock_mailbox(conn, name)
             take_name(_EngineTx(conn), peer, self.settings.stale_seconds)
         return peer
 
