@@ -93,3 +93,11 @@ def test_no_exit_fails_exactly_life_1(pytester: pytest.Pytester) -> None:
     code, outcomes, _ = certify(pytester, str(BROKEN / "no_exit" / "module.json"), "--agentbus-rules=LIFE-1,PRES-5")
     assert code == 1
     assert outcomes == {"PRES-5": "passed", "LIFE-1": "failed"}, outcomes
+
+
+@pytest.mark.timeout(300)
+def test_meta_strict_fails_exactly_mcp_9(pytester: pytest.Pytester) -> None:
+    """Refusing the _meta every real tools/call carries breaks MCP-9, however many pairs it is given."""
+    code, outcomes, _ = certify(pytester, str(BROKEN / "meta_strict" / "module.json"), "--agentbus-rules=MCP-4,MCP-9")
+    assert code == 1
+    assert outcomes == {"MCP-4": "passed", "MCP-9": "failed"}, outcomes

@@ -232,6 +232,10 @@ def test_no_channel_event_before_the_client_listens(harness: Harness) -> None:
     assert bob.channel_ready_at is not None and event.received_at >= bob.channel_ready_at
 
 
+#: Pairs of calls (with, then without _meta) MCP-9 makes before it judges one answer different.
+META_PAIR_ATTEMPTS = 3
+
+
 @rule("MCP-9")
 def test_a_tool_call_with_claude_codes_meta_is_answered_as_one_without(harness: Harness) -> None:
     """MCP-9: A `tools/call` whose params carry `_meta` (Claude Code sends `claudecode/toolUseId` and
@@ -239,13 +243,22 @@ def test_a_tool_call_with_claude_codes_meta_is_answered_as_one_without(harness: 
     alice, _bob = harness.start_many(["alice", "bob"])
     assert alice.profile.tools_call_meta_keys, f"profile {alice.profile.id} records no tools/call _meta"
     for name, arguments in (("whoami", {}), ("list_peers", {}), ("send_message", {"to": "nobody-here", "text": 5})):
-        alice.tool_call_meta = True
-        with_meta = alice.request("tools/call", {"name": name, "arguments": arguments})
-        sent = alice.recorder.sent("tools/call")[-1].message or {}
-        assert set(sent["params"]["_meta"]) == set(alice.profile.tools_call_meta_keys), sent
-        alice.tool_call_meta = False
-        without = alice.request("tools/call", {"name": name, "arguments": arguments})
-        assert with_meta.get("result") == without.get("result"), f"{name}: {with_meta} != {without}"
+        # The two calls are moments apart, and the bus may change between them (bob starts receiving
+        # by push a moment after his tools/list, which list_peers shows): a pair that differs is taken
+        # again. An adapter whose answer depends on _meta differs in every pair.
+        for _attempt in range(META_PAIR_ATTEMPTS):
+            alice.tool_call_meta = True
+            with_meta = alice.request("tools/call", {"name": name, "arguments": arguments})
+            sent = alice.recorder.sent("tools/call")[-1].message or {}
+            assert set(sent["params"]["_meta"]) == set(alice.profile.tools_call_meta_keys), sent
+            alice.tool_call_meta = False
+            without = alice.request("tools/call", {"name": name, "arguments": arguments})
+            if with_meta.get("result") == without.get("result"):
+                break
+        assert with_meta.get("result") == without.get("result"), (
+            f"{name} answered differently with Claude Code's _meta in {META_PAIR_ATTEMPTS} pairs of calls: "
+            f"{with_meta} != {without}"
+        )
         assert "result" in with_meta, f"{name} with Claude Code's _meta: {with_meta}"
     progress = [r for r in alice.notifications if r.method == "notifications/progress"]
     assert all(isinstance(r.message, dict) for r in progress)  # optional, but well-formed if sent
