@@ -10,6 +10,7 @@ then stamped delivered when seen, and pushed again when the client did not recei
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -102,6 +103,14 @@ class Endpoint:
         self._tasks: anyio.abc.TaskGroup | None = None
         self._wake_event = anyio.Event()
         self._poll_only_wake = False
+        #: The wake came from the trigger (a sender's notify): mail is almost surely waiting, so the
+        #: first claim of the pass skips its read-only look (one read transaction fewer per message).
+        self._mail_expected = False
+        #: Pushes awaiting their receipt: message id -> when (monotonic) its grace ends. One timer
+        #: looks again at the earliest, and only if it was not received by then (SPEC RCPT-3).
+        self._awaiting: dict[int, float] = {}
+        self._awaiting_lock = threading.Lock()
+        self._recheck: asyncio.TimerHandle | None = None
         self._announced_push = False
         self._drain_lock = anyio.Lock()
         self._outbox: list[_PendingSend] = []
@@ -141,6 +150,9 @@ class Endpoint:
                     yield self
                 finally:
                     tasks.cancel_scope.cancel()
+                    if self._recheck is not None:
+                        self._recheck.cancel()
+                        self._recheck = None
         finally:
             self._disarm_trigger()
             self.trigger.close()
@@ -182,6 +194,9 @@ class Endpoint:
         seen, received = self.bus.confirm_receipts(self.name, ((s.msg_id, s.sender, s.ts, s.seen) for s in sightings))
         if seen or received:
             log.debug("receipts: seen %s, received %s", seen, received)
+            with self._awaiting_lock:
+                for msg_id in (*seen, *received):
+                    self._awaiting.pop(msg_id, None)
 
     def confirm_now(self, sightings: list[Sighting]) -> None:
         """``confirm`` for callers on other threads (a file watcher): blocks on the bus; logs bus errors."""
@@ -190,19 +205,44 @@ class Endpoint:
         except BusError as exc:
             log.warning("could not stamp receipts: %s", exc)
 
-    async def _wake_after(self, seconds: float) -> None:
-        await anyio.sleep(seconds)
-        self.wake()
+    def _await_receipts(self, ids: list[int]) -> None:
+        """Loop thread: remember pushes whose receipt is due, and arm the one recheck timer."""
+        due = time.monotonic() + self.settings.receipt_grace_seconds + 0.05
+        with self._awaiting_lock:
+            for msg_id in ids:
+                self._awaiting[msg_id] = due
+        if self._recheck is None:
+            self._recheck = asyncio.get_running_loop().call_at(self._loop_time(due), self._on_recheck)
+
+    def _on_recheck(self) -> None:
+        """The earliest grace ended: a push still unreceived makes a drain pass (it is claimable again)."""
+        self._recheck = None
+        now = time.monotonic()
+        with self._awaiting_lock:
+            expired = [msg_id for msg_id, due in self._awaiting.items() if due <= now]
+            for msg_id in expired:
+                del self._awaiting[msg_id]
+            next_due = min(self._awaiting.values(), default=None)
+        if expired:
+            self.wake(expect_mail=False)
+        if next_due is not None:
+            self._recheck = asyncio.get_running_loop().call_at(self._loop_time(next_due), self._on_recheck)
+
+    @staticmethod
+    def _loop_time(monotonic_at: float) -> float:
+        loop = asyncio.get_running_loop()
+        return loop.time() + (monotonic_at - time.monotonic())
 
     # waking and draining ------------------------------------------------------
 
-    def wake(self) -> None:
+    def wake(self, *, expect_mail: bool = False) -> None:
         """Request a drain pass. Loop thread only; a wake during a drain causes another pass."""
         self._poll_only_wake = False
+        self._mail_expected = self._mail_expected or expect_mail
         self._wake_event.set()
 
     def _trigger_wake(self) -> None:
-        self.wake()
+        self.wake(expect_mail=True)
 
     def _safety_wake(self) -> None:
         already_pending = self._wake_event.is_set()
@@ -216,6 +256,7 @@ class Endpoint:
             # Re-arm before draining: a wake that lands during the drain sets the fresh event.
             self._wake_event = anyio.Event()
             from_poll, self._poll_only_wake = self._poll_only_wake, False
+            expect_mail, self._mail_expected = self._mail_expected, False
             if self._delivery is None:
                 continue
             if not self._announced_push:
@@ -224,7 +265,7 @@ class Endpoint:
                     self.bus.heartbeat, self.name, self.session_id, can_push=True, receipts=self.receipts
                 )
             try:
-                pushed = await self.drain()
+                pushed = await self.drain(expect_mail=expect_mail)
             except BusError as exc:
                 # A bus locked past the busy timeout (or briefly unusable) must not end the session:
                 # claimed rows stay leased to us and the next wake or safety poll pushes them.
@@ -233,15 +274,22 @@ class Endpoint:
             if from_poll and pushed:
                 log.info("safety poll delivered %d message(s) the trigger missed", pushed)
 
-    async def drain(self) -> int:
-        """Push every pending message of this peer, oldest first; return how many were pushed."""
+    async def drain(self, *, expect_mail: bool = False) -> int:
+        """Push every pending message of this peer, oldest first; return how many were pushed.
+
+        ``expect_mail``: a sender's wake, so the first claim goes straight to the write transaction.
+        A batch smaller than DRAIN_BATCH was everything claimable when it was taken; mail committed
+        after that comes with its own wake (the event is re-armed before the pass), so the pass ends
+        there instead of looking once more.
+        """
         delivery = self._delivery
         if delivery is None:
             return 0
         pushed = 0
         async with self._drain_lock:
             while True:
-                batch = await anyio.to_thread.run_sync(self._claim)
+                batch = await anyio.to_thread.run_sync(self._claim, not expect_mail)
+                expect_mail = False
                 if not batch:
                     return pushed
                 # One delivered stamp per claimed batch, after its pushes resolved (DELIV-3): a crash
@@ -265,6 +313,10 @@ class Endpoint:
                     if done or consumed:
                         with anyio.CancelScope(shield=True):
                             await anyio.to_thread.run_sync(self._stamp_pushes, done, first_at, consumed)
+                        if self.receipts and done:
+                            self._await_receipts(done)
+                if len(batch) < DRAIN_BATCH:
+                    return pushed
 
     def _stamp_pushes(self, ids: list[int], at: float | None = None, consumed: list[int] | None = None) -> None:
         if not self.receipts:
@@ -275,12 +327,9 @@ class Endpoint:
         if not ids:
             return
         self.bus.mark_pushed(ids, self.claimer, at=at)
-        if self._tasks is not None:  # look again once the grace is over: what was not received goes again
-            grace = self.settings.receipt_grace_seconds
-            anyio.from_thread.run_sync(self._tasks.start_soon, self._wake_after, grace + 0.05)
 
-    def _claim(self) -> list[Envelope]:
-        return self.bus.claim(self.name, self.claimer, limit=DRAIN_BATCH)
+    def _claim(self, look_first: bool = True) -> list[Envelope]:
+        return self.bus.claim(self.name, self.claimer, limit=DRAIN_BATCH, look_first=look_first)
 
     async def take_pending(self, limit: int = 50) -> list[Envelope]:
         """Pull path (no push available): claim pending mail and mark it delivered as it is returned."""

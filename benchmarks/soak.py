@@ -131,9 +131,15 @@ def main() -> None:
             # the sender's created_at (taken before its write transaction) to the recipient's stamp.
             with bus.engine.connect() as conn:
                 stamped = conn.execute(
-                    select(messages.c.created_at, messages.c.delivered_at).where(messages.c.delivered_at.is_not(None))
+                    select(messages.c.created_at, messages.c.pushed_at, messages.c.delivered_at).where(
+                        messages.c.delivered_at.is_not(None)
+                    )
                 ).all()
         on_bus = [(row.delivered_at - row.created_at) * 1000 for row in stamped]
+        # Where the tail is: up to the push (sender's commit, wake, claim, write to the pipe) or after
+        # it (the client reading it and its transcript line reaching the adapter's receipts follower).
+        to_push = [(row.pushed_at - row.created_at) * 1000 for row in stamped if row.pushed_at is not None]
+        after_push = [(row.delivered_at - row.pushed_at) * 1000 for row in stamped if row.pushed_at is not None]
         dead = [name for name, s in sessions.items() if not s.alive]
         rss_end = {name: rss_mb(pid) for name, pid in pids.items() if pid and sessions[name].alive}
         cpu_used = {name: cpu_seconds(pid) - cpu_start[name] for name, pid in pids.items() if pid and name in rss_end}
@@ -149,6 +155,9 @@ def main() -> None:
             print(f"   result->event ms: {summary(latencies)}")
         if on_bus:
             print(f"   created->delivered stamp on the bus ms: {summary(on_bus)}")
+        if to_push:
+            print(f"     of which created->pushed ms: {summary(to_push)}")
+            print(f"     and pushed->delivered ms: {summary(after_push)}")
         growth = [rss_end[n] - rss_start[n] for n in rss_end]
         print(
             f"   RSS start {max(rss_start.values()):.1f} MB max, end {max(rss_end.values()):.1f} MB max, "

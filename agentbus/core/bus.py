@@ -11,15 +11,28 @@ name rule and its statements (presence.py), the driver-level SQLite file (busfil
 
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, make_url, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    TextClause,
+    and_,
+    bindparam,
+    delete,
+    func,
+    make_url,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
 
+from agentbus.core import mailbox_sql as sql
 from agentbus.core import migrate
-from agentbus.core.busfile import BusFile, sqlite_file
+from agentbus.core.busfile import BusFile, DriverTx, sqlite_file
 from agentbus.core.config import Settings
 from agentbus.core.engine import WRITE_OPTION, lock_mailbox, make_engine, translate_db_error
 from agentbus.core.envelope import Envelope, iso_utc
@@ -61,11 +74,7 @@ MAX_MESSAGE_ID = 2**63 - 1
 # The statements of the hot paths (send, claim, stamp), built once: SQLAlchemy then only binds
 # values and finds the compiled form in its cache, instead of rebuilding the expression per call.
 _PENDING = and_(messages.c.recipient == bindparam("mailbox"), messages.c.delivered_at.is_(None))
-# What a drainer may push now: pending, not accepted by the client yet (received), and not pushed
-# within the receipt grace (a push awaiting its receipt is not pushed again before that). pushed_at
-# is the first push; claimed_at, renewed by every push, the latest.
-# A message pushed max_pushes times without a receipt is not pushed again (it stays "pushed", and
-# doctor says so): a wrong transcript path must not flood a model with copies.
+# What a drainer may push now (mailbox_sql.CLAIMABLE, which says why), for the read-only look.
 _CLAIMABLE = and_(
     _PENDING,
     messages.c.received_at.is_(None),
@@ -78,100 +87,41 @@ _CLAIMABLE = and_(
     ),
 )
 _ANY_PENDING = select(messages.c.id).where(_CLAIMABLE).limit(1)
-_OTHER_LEASES = (
-    select(messages.c.claimed_by)
-    .where(
-        _PENDING,
-        messages.c.claimed_by.is_not(None),
-        messages.c.claimed_by != bindparam("claimer"),
-        messages.c.claimed_at > bindparam("expired_before"),
-    )
-    .distinct()
-)
-_CLAIM_OLDEST = (
-    update(messages)
-    .where(
-        messages.c.id.in_(
-            select(messages.c.id).where(_CLAIMABLE).order_by(messages.c.id).limit(bindparam("limit")).scalar_subquery()
-        )
-    )
-    .values(claimed_by=bindparam("claimer"), claimed_at=bindparam("now"), attempts=messages.c.attempts + 1)
-    .returning(*messages.c)
-)
-# A reply can land before this stamp (its recipient answered at once, or Codex showed the input before
-# its answer reached us): the row is then already seen and delivered, and only the push is filled in,
-# at the latest when the reply proved it seen (the push came first; the ladder stays in order).
-_PUSH_TIME = case(
-    (messages.c.seen_at < bindparam("pushed"), messages.c.seen_at),
-    else_=bindparam("pushed"),
-)
-_STAMP_DELIVERED = (
-    update(messages)
-    .where(
-        messages.c.id.in_(bindparam("ids", expanding=True)),
-        or_(messages.c.delivered_at.is_(None), messages.c.pushed_at.is_(None)),
-    )
-    .values(
-        delivered_at=func.coalesce(messages.c.delivered_at, bindparam("now")),
-        pushed_at=func.coalesce(messages.c.pushed_at, _PUSH_TIME),
-        claimed_by=None,
-        claimed_at=None,
-    )
-)
-# A push to a peer with receipts: written, but delivered only once seen. The lease stays (renewed),
-# so no other drainer takes it while its receipt is awaited.
-# A reply can land before this stamp (the recipient answered at once): then the row is already seen
-# and delivered, and only the time of the first push is filled in.
-_STAMP_PUSHED = (
-    update(messages)
-    .where(messages.c.id.in_(bindparam("ids", expanding=True)))
-    .values(
-        pushed_at=func.coalesce(messages.c.pushed_at, bindparam("at")),
-        claimed_at=case(
-            (
-                and_(messages.c.delivered_at.is_(None), messages.c.claimed_by == bindparam("claimer")),
-                bindparam("now"),
-            ),
-            else_=messages.c.claimed_at,
-        ),
-    )
-)
-# A reply is proof that its sender's model saw the message it answers (RCPT-1).
-_ANSWER_PROVES_SEEN = (
-    update(messages)
-    .where(
-        messages.c.id.in_(bindparam("ids", expanding=True)),
-        messages.c.recipient == bindparam("reader"),
-        messages.c.seen_at.is_(None),
-    )
-    .values(
-        seen_at=bindparam("now"),
-        received_at=func.coalesce(messages.c.received_at, bindparam("now")),
-        delivered_at=func.coalesce(messages.c.delivered_at, bindparam("now")),
-        claimed_by=None,
-        claimed_at=None,
-    )
-)
-_PEERS_NAMED = select(peers).where(peers.c.name.in_(bindparam("names", expanding=True)))
-_SENT_SINCE = (
-    select(func.count())
-    .select_from(messages)
-    .where(messages.c.sender == bindparam("sent_by"), messages.c.created_at > bindparam("since"))
-)
-_ENQUEUE = insert(messages).returning(messages.c.id, sort_by_parameter_order=True)
+
+
+_TEXTS: dict[tuple[str, tuple[str, ...]], TextClause] = {}
+
+
+def _text(statement: str, params: Mapping[str, Any]) -> TextClause:
+    """The ``text`` of ``statement`` (built once), its list parameters bound as expanding."""
+    lists = tuple(sorted(name for name, value in params.items() if isinstance(value, list | tuple)))
+    clause = _TEXTS.get((statement, lists))
+    if clause is None:
+        expanded = statement
+        for name in lists:  # an expanding parameter brings its own parentheses: IN (:ids) -> IN :ids
+            expanded = expanded.replace(f"(:{name})", f":{name}")
+        clause = text(expanded).bindparams(*(bindparam(name, expanding=True) for name in lists))
+        _TEXTS[(statement, lists)] = clause
+    return clause
 
 
 class _EngineTx:
-    """presence.Tx on a SQLAlchemy connection inside a transaction."""
+    """presence.Tx and mailbox_sql.Tx on a SQLAlchemy connection inside a write transaction."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def run(self, sql: str, params: dict[str, Any]) -> None:
-        self.conn.execute(text(sql), params)
+    def run(self, statement: str, params: Mapping[str, Any]) -> None:
+        self.conn.execute(_text(statement, params), dict(params))
 
-    def first(self, sql: str, params: dict[str, Any]) -> Sequence[Any] | None:
-        return self.conn.execute(text(sql), params).first()
+    def first(self, statement: str, params: Mapping[str, Any]) -> Sequence[Any] | None:
+        return self.conn.execute(_text(statement, params), dict(params)).first()
+
+    def rows(self, statement: str, params: Mapping[str, Any]) -> list[Sequence[Any]]:
+        return list(self.conn.execute(_text(statement, params), dict(params)).all())
+
+    def lock_mailbox(self, recipient: str) -> None:
+        lock_mailbox(self.conn, recipient)
 
 
 def _envelope(row: Any) -> Envelope:
@@ -183,6 +133,12 @@ def _envelope(row: Any) -> Envelope:
         created_at=row.created_at,
         reply_to=row.reply_to,
     )
+
+
+def _peer_of(values: Sequence[Any]) -> Peer:
+    """A Peer from a row of mailbox_sql.PEER_COLUMNS."""
+    name, session_id, pid, host, adapter, can_push, started_at, last_seen, receipts = values
+    return Peer(name, session_id, pid, host, adapter, bool(can_push), started_at, last_seen, bool(receipts))
 
 
 def _peer(row: Any) -> Peer:
@@ -267,6 +223,18 @@ class Bus:
                     yield conn
         except DBAPIError as exc:
             raise translate_db_error(exc, self.where) from exc
+
+    @contextmanager
+    def _hot_write(self) -> Iterator[sql.Tx]:
+        """A write transaction for mailbox_sql's statements: on the driver connection of a SQLite bus."""
+        if self.readonly:
+            raise BusUnavailable(f"the bus at {self.where} is open read-only")
+        if self.file is not None:
+            with self.file.write() as conn:
+                yield DriverTx(conn)
+        else:
+            with self._write() as conn:
+                yield _EngineTx(conn)
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -445,10 +413,10 @@ class Bus:
         everyone = self.peers() if BROADCAST in targets else None
         now = time.time()
         planned: list[tuple[int, list[str]]] = []
-        with self._write() as conn:
-            live_peers = everyone if everyone is not None else self._live_peers_named(conn, targets, now)
+        with self._hot_write() as tx:
+            live_peers = everyone if everyone is not None else self._live_peers_named(tx, targets, now)
             live = {p.name: p for p in live_peers}
-            budget = self._rate_budget(conn, sender, now)
+            budget = self._rate_budget(tx, sender, now)
             for index, (_text, reply_to) in checked.items():
                 to = outgoing[index].to
                 recipients = sorted(set(live) - {sender}) if to == BROADCAST else [to]
@@ -460,7 +428,7 @@ class Bus:
                         outcomes[index] = self._rate_limited(sender, budget)
                         continue
                     budget -= len(recipients)
-                if reply_to is not None and not self._may_reply(conn, sender, reply_to):
+                if reply_to is not None and not tx.rows(sql.MAY_REPLY, {"reply_to": reply_to, "sender": sender}):
                     outcomes[index] = UnknownMessage(
                         f"reply_to={reply_to}: no message with that id was sent to or by you"
                     )
@@ -478,12 +446,11 @@ class Bus:
                 for index, recipients in planned
                 for recipient in recipients
             ]
-            ids: list[int] = []
-            if rows:
-                ids = list(conn.execute(_ENQUEUE, rows).scalars())
-                answered = sorted({r["reply_to"] for r in rows if r["reply_to"] is not None})
-                if answered:
-                    conn.execute(_ANSWER_PROVES_SEEN, {"ids": answered, "reader": sender, "now": now})
+            # One INSERT per row (the driver cannot return ids from executemany; in order, by design).
+            ids: list[int] = [tx.rows(sql.ENQUEUE, row)[0][0] for row in rows]
+            answered = sorted({r["reply_to"] for r in rows if r["reply_to"] is not None})
+            if answered:
+                tx.run(sql.ANSWER_PROVES_SEEN, {"ids": answered, "reader": sender, "now": now})
         position = 0
         for index, recipients in planned:
             taken = tuple(ids[position : position + len(recipients)])
@@ -511,17 +478,17 @@ class Bus:
             raise UnknownMessage(f"reply_to={reply_to}: no message with that id was sent to or by you")
         return text, reply_to
 
-    def _live_peers_named(self, conn: Connection, names: set[str], now: float) -> list[Peer]:
-        rows = conn.execute(_PEERS_NAMED, {"names": sorted(names)}).all()
-        return [_peer(row) for row in rows if self._is_live(row, now)]
+    def _live_peers_named(self, tx: sql.Tx, names: set[str], now: float) -> list[Peer]:
+        named = [_peer_of(row) for row in tx.rows(sql.PEERS_NAMED, {"names": sorted(names)})]
+        return [peer for peer in named if self._is_live(peer, now)]
 
-    def _rate_budget(self, conn: Connection, sender: str, now: float) -> int | None:
+    def _rate_budget(self, tx: sql.Tx, sender: str, now: float) -> int | None:
         """How many more messages ``sender`` may send now (None: no limit)."""
         limit = self.settings.rate_limit_per_minute
         if limit <= 0:
             return None
-        sent = conn.execute(_SENT_SINCE, {"sent_by": sender, "since": now - 60.0}).scalar_one()
-        return max(0, limit - sent)
+        ((sent,),) = tx.rows(sql.SENT_SINCE, {"sent_by": sender, "since": now - 60.0})
+        return max(0, limit - int(sent))
 
     def _rate_limited(self, sender: str, budget: int) -> RateLimited:
         limit = self.settings.rate_limit_per_minute
@@ -530,49 +497,40 @@ class Bus:
             "(AGENTBUS_RATE_LIMIT_PER_MINUTE). If two agents are replying to each other in a loop, stop"
         )
 
-    def _may_reply(self, conn: Connection, sender: str, reply_to: int) -> bool:
-        original = conn.execute(
-            select(messages.c.id).where(
-                and_(
-                    messages.c.id == reply_to,
-                    or_(messages.c.recipient == sender, messages.c.sender == sender),
-                )
-            )
-        ).first()
-        return original is not None
-
     def _live_peer(self, name: str) -> list[Peer]:
         """The live peer holding ``name`` as a 0- or 1-element list (one indexed read, no reaping)."""
         with self._read() as conn:
             row = conn.execute(select(peers).where(peers.c.name == name)).first()
         return [_peer(row)] if row is not None and self._is_live(row, time.time()) else []
 
-    def claim(self, recipient: str, claimer: str, *, limit: int = 100) -> list[Envelope]:
+    def claim(self, recipient: str, claimer: str, *, limit: int = 100, look_first: bool = True) -> list[Envelope]:
         """Lease the oldest pending messages of ``recipient`` to ``claimer``, in id order.
 
         Returns nothing while another live claimer holds an unexpired lease on this mailbox,
         so two drainers never push the same message at once and per-recipient order holds.
+        ``look_first``: find out with a read whether anything is claimable before taking the write
+        lock (an empty mailbox, as at every safety poll, then costs a read); False when the caller
+        was just told mail is waiting.
         """
         now = time.time()
         repush_before = now - self.settings.receipt_grace_seconds
-        # An empty mailbox (every safety poll, most wakes' second pass) costs a read, not the write lock.
-        with self._read() as conn:
-            bounds = {"repush_before": repush_before, "max_pushes": self.settings.receipt_max_pushes}
-            if conn.execute(_ANY_PENDING, {"mailbox": recipient, **bounds}).first() is None:
-                return []
-        with self._write() as conn:
-            lock_mailbox(conn, recipient)
-            others = conn.execute(
-                _OTHER_LEASES,
+        bounds = {"repush_before": repush_before, "max_pushes": self.settings.receipt_max_pushes}
+        if look_first:
+            with self._read() as conn:
+                if conn.execute(_ANY_PENDING, {"mailbox": recipient, **bounds}).first() is None:
+                    return []
+        with self._hot_write() as tx:
+            tx.lock_mailbox(recipient)
+            others = tx.rows(
+                sql.OTHER_LEASES,
                 {"mailbox": recipient, "claimer": claimer, "expired_before": now - self.settings.lease_seconds},
-            ).scalars()
-            if any(not claimer_is_dead(other) for other in others):
+            )
+            if any(not claimer_is_dead(other) for (other,) in others):
                 return []
-            rows = conn.execute(
-                _CLAIM_OLDEST,
-                {"mailbox": recipient, "claimer": claimer, "now": now, "limit": limit, **bounds},
-            ).all()
-        return [_envelope(row) for row in sorted(rows, key=lambda row: row.id)]
+            rows = tx.rows(
+                sql.CLAIM_OLDEST, {"mailbox": recipient, "claimer": claimer, "now": now, "limit": limit, **bounds}
+            )
+        return [Envelope(*row) for row in sorted(rows, key=lambda row: row[0])]
 
     def mark_delivered(self, ids: Iterable[int], *, pushed: bool = True) -> None:
         """Stamp delivered_at; call only after the Delivery port resolved for these ids.
@@ -583,8 +541,8 @@ class Bus:
         if not id_list:
             return
         now = time.time()
-        with self._write() as conn:
-            conn.execute(_STAMP_DELIVERED, {"ids": id_list, "now": now, "pushed": now if pushed else None})
+        with self._hot_write() as tx:
+            tx.run(sql.STAMP_DELIVERED, {"ids": id_list, "now": now, "pushed": now if pushed else None})
 
     def mark_pushed(self, ids: Iterable[int], claimer: str, *, at: float | None = None) -> None:
         """Stamp pushed_at for a recipient with receipts: delivered comes with ``confirm_receipts``.
@@ -596,8 +554,8 @@ class Bus:
         if not id_list:
             return
         now = time.time()
-        with self._write() as conn:
-            conn.execute(_STAMP_PUSHED, {"ids": id_list, "now": now, "at": at or now, "claimer": claimer})
+        with self._hot_write() as tx:
+            tx.run(sql.STAMP_PUSHED, {"ids": id_list, "now": now, "at": at or now, "claimer": claimer})
 
     def confirm_receipts(
         self, recipient: str, sightings: Iterable[tuple[int, str, str, bool]]
@@ -614,32 +572,21 @@ class Bus:
         if not wanted:
             return [], []
         now = time.time()
-        with self._write() as conn:
-            rows = conn.execute(
-                select(messages).where(
-                    messages.c.id.in_(sorted(wanted)),
-                    messages.c.recipient == recipient,
-                    messages.c.delivered_at.is_(None),
-                )
-            ).all()
-            matched = [row for row in rows if (row.sender, iso_utc(row.created_at)) == wanted[row.id][:2]]
-            seen = sorted(row.id for row in matched if wanted[row.id][2])
-            received = sorted(row.id for row in matched if not wanted[row.id][2] and row.received_at is None)
+        with self._hot_write() as tx:
+            rows = tx.rows(sql.SIGHTED, {"ids": sorted(wanted), "recipient": recipient})
+            matched = [
+                (msg_id, received_at)
+                for msg_id, sender, created_at, received_at in rows
+                if (sender, iso_utc(created_at)) == wanted[msg_id][:2]
+            ]
+            seen = sorted(msg_id for msg_id, _ in matched if wanted[msg_id][2])
+            received = sorted(
+                msg_id for msg_id, received_at in matched if not wanted[msg_id][2] and received_at is None
+            )
             if seen:
-                conn.execute(
-                    update(messages)
-                    .where(messages.c.id.in_(seen))
-                    .values(
-                        seen_at=now,
-                        received_at=func.coalesce(messages.c.received_at, now),
-                        delivered_at=now,
-                        pushed_at=func.coalesce(messages.c.pushed_at, now),
-                        claimed_by=None,
-                        claimed_at=None,
-                    )
-                )
+                tx.run(sql.STAMP_SEEN, {"ids": seen, "now": now})
             if received:
-                conn.execute(update(messages).where(messages.c.id.in_(received)).values(received_at=now))
+                tx.run(sql.STAMP_RECEIVED, {"ids": received, "now": now})
         return seen, received
 
     def receipt(self, message_id: int) -> "Receipt":

@@ -15,13 +15,14 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentbus.core.config import Settings
 from agentbus.core.errors import BusUnavailable
 from agentbus.core.liveness import HOST
+from agentbus.core.mailbox_sql import expand_lists
 from agentbus.core.names import validate_name
 from agentbus.core.paths import ensure_home, restrict_file
 from agentbus.core.presence import LEAVE, first_free, take_name
@@ -78,18 +79,24 @@ def _driver_error(exc: sqlite3.Error, where: str) -> BusUnavailable:
     return describe_db_error(str(exc), where, operational=isinstance(exc, sqlite3.OperationalError))
 
 
-class _DriverTx:
-    """presence.Tx on a sqlite3 connection inside a transaction."""
+class DriverTx:
+    """presence.Tx and mailbox_sql.Tx on a sqlite3 connection inside a write transaction."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
-    def run(self, sql: str, params: dict[str, Any]) -> None:
-        self.conn.execute(sql, params)
+    def run(self, sql: str, params: Mapping[str, Any]) -> None:
+        self.conn.execute(*expand_lists(sql, params))
 
-    def first(self, sql: str, params: dict[str, Any]) -> Sequence[Any] | None:
-        row: Sequence[Any] | None = self.conn.execute(sql, params).fetchone()
+    def first(self, sql: str, params: Mapping[str, Any]) -> Sequence[Any] | None:
+        row: Sequence[Any] | None = self.conn.execute(*expand_lists(sql, params)).fetchone()
         return row
+
+    def rows(self, sql: str, params: Mapping[str, Any]) -> list[Sequence[Any]]:
+        return self.conn.execute(*expand_lists(sql, params)).fetchall()
+
+    def lock_mailbox(self, recipient: str) -> None:
+        """Nothing to do: BEGIN IMMEDIATE already admits one writer at a time."""
 
 
 class BusFile:
@@ -198,7 +205,7 @@ class BusFile:
         now = time.time()
         peer = Peer(name, session_id, os.getpid() if pid is None else pid, host, adapter, can_push, now, now, receipts)
         with self.write() as conn:
-            take_name(_DriverTx(conn), peer, self.settings.stale_seconds)
+            take_name(DriverTx(conn), peer, self.settings.stale_seconds)
         return peer
 
     def register_unique(self, preferred: str, **kwargs: Any) -> Peer:

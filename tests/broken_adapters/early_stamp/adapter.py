@@ -8,7 +8,7 @@ from agentbus.adapters.claude_mcp.server import main
 from agentbus.endpoint import Endpoint
 
 
-async def drain_marking_first(self: Endpoint) -> int:
+async def drain_marking_first(self: Endpoint, **_wake: object) -> int:
     """The at-most-once bug of several similar tools: mark delivered, then push."""
     delivery = self._delivery
     if delivery is None:
