@@ -61,14 +61,19 @@ class _PendingSend:
 
 
 def _threadsafe(callback: Callable[[], None]) -> Callable[[], None]:
-    """A non-blocking way for other threads (watchdog, poll) to run ``callback`` on this loop."""
+    """A non-blocking way for any thread (a watch, the poll trigger) to run ``callback`` on this loop."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         token = anyio.lowlevel.current_token()
         return lambda: anyio.from_thread.run_sync(callback, token=token)
 
+    loop_thread = threading.get_ident()
+
     def call() -> None:
+        if threading.get_ident() == loop_thread:  # a watch the loop reads itself (path_watch.py)
+            callback()
+            return
         # A closed loop means the endpoint is shutting down: the wake is moot.
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(callback)

@@ -1,4 +1,4 @@
-"""The file-watch trigger: one wake file per peer under AGENTBUS_HOME/wake, watched with watchdog."""
+"""The file-watch trigger: one wake file per peer under AGENTBUS_HOME/wake, watched (path_watch.py)."""
 
 import logging
 import os
@@ -20,14 +20,14 @@ class FileWatchTrigger:
         return self.wake_dir / name
 
     def arm(self, self_name: str, on_wake: Callable[[], None]) -> Disposer:
-        # watchdog is imported here, not with the module: an adapter answers its client's
-        # initialize before it arms (and notify needs only the standard library).
-        from agentbus.triggers.wake_watcher import watch
+        # Imported here, not with the module: an adapter answers its client's initialize before it
+        # arms (and notify needs only the standard library).
+        from agentbus.triggers.path_watch import Change, watch
 
         self.wake_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         target = self._wake_file(self_name)
         target.touch(mode=0o600, exist_ok=True)
-        return watch(target, on_wake)
+        return watch(target, Change.WRITTEN, on_wake)
 
     def notify(self, recipient: str) -> None:
         try:

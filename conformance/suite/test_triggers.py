@@ -15,7 +15,8 @@ SLOW_POLL = {"AGENTBUS_SAFETY_POLL_SECONDS": "30"}
 @requires("shared_bus")
 def test_wake_file_per_peer_wakes_the_recipient(harness: Harness) -> None:
     """TRIG-1: The file-watch trigger (default) keeps one wake file per peer at
-    `AGENTBUS_HOME/wake/<name>`; `notify` writes it, `arm` watches the directory (watchdog).
+    `AGENTBUS_HOME/wake/<name>`; `notify` writes it, `arm` watches it. A write of the file by any
+    process, closed after writing, is a wake.
 
     A sender's notify writes wake/bob; another core that enqueues straight into bus.db and writes
     wake/bob wakes bob without the safety poll (30 s here). On a PostgreSQL bus, whose default

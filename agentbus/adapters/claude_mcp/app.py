@@ -163,7 +163,8 @@ class ClientSession:
         if self.toolbox.transcript.path is not None:
             follower = TranscriptFollower(self.toolbox.transcript.path, self.endpoint.confirm_now)
             try:
-                await anyio.to_thread.run_sync(follower.start)
+                await anyio.to_thread.run_sync(follower.check)  # what a restarted session already shows
+                follower.follow()  # on this loop: a change arrives here, with no thread in between
             except OSError as exc:
                 self.toolbox.transcript = transcript.Location(None, f"cannot follow the transcript: {exc}")
             else:

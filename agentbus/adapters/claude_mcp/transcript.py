@@ -12,18 +12,16 @@ file, skips every line without a ``<channel`` tag before parsing it, keeps only 
 ``msg_id``, ``from`` and ``ts`` attributes, and stores or logs nothing else (SECURITY.md).
 """
 
-import contextlib
+import asyncio
 import html
 import json
 import logging
 import os
 import re
-import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from agentbus.endpoint import Sighting
 
@@ -105,9 +103,11 @@ def _tags(content: object, *, seen: bool) -> Iterator[Sighting]:
 class TranscriptFollower:
     """Reads the transcript as it grows and hands each batch of sightings to ``on_sightings``.
 
-    watchdog watches the file's directory (or, until Claude Code creates it on the session's first
-    record, the nearest directory that exists); ``check()`` reads whatever is new, and is also what
-    the adapter's safety poll calls, in case an event was missed.
+    The file is watched once it exists (until Claude Code creates it on the session's first record,
+    the nearest directory on its way); ``check()`` reads whatever is new, and is also what the
+    adapter's safety poll calls, in case an event was missed. Started inside the adapter's event loop,
+    a change arrives on the loop thread and the read (and ``on_sightings``, which writes the bus) runs
+    in the loop's executor; started elsewhere, both run on the watch's own thread (path_watch.py).
     """
 
     def __init__(self, path: Path, on_sightings: Callable[[list[Sighting]], None]) -> None:
@@ -117,93 +117,86 @@ class TranscriptFollower:
         self._partial = b""
         self._identity: tuple[int, int] | None = None
         self._lock = threading.Lock()
-        self._observer: Any = None
         self._watched: Path | None = None
-        self._watches: list[Any] = []
-        #: How many times the file was read (each watchdog event or safety poll that found it).
+        self._watched_file: tuple[int, int] | None = None
+        self._stop_watch: Callable[[], None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._check_queued = False
+        #: How many times the file was read (each change seen or safety poll that found it).
         self.reads = 0
 
     def start(self) -> None:
         """Read what the transcript already holds (a restarted adapter), then follow it."""
-        from watchdog.observers import Observer
-
         self.check()
-        self._observer = Observer()
-        self._observer.daemon = True
+        self.follow()
+
+    def follow(self) -> None:
+        """Watch for what is written next (call it on the loop thread to be told there)."""
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
         self._watch_nearest()
-        self._observer.start()
 
     def close(self) -> None:
-        if self._observer is not None:
-            self._observer.stop()
-            self._observer.join(timeout=2)
-            self._observer = None
+        stop, self._stop_watch = self._stop_watch, None
+        if stop is not None:
+            stop()
 
     def _watch_nearest(self) -> None:
-        from watchdog.events import (
-            DirCreatedEvent,
-            DirMovedEvent,
-            FileClosedEvent,
-            FileCreatedEvent,
-            FileModifiedEvent,
-            FileMovedEvent,
-            FileSystemEvent,
-            FileSystemEventHandler,
-        )
-
-        follower = self
-        # Writes and new entries only: reading the file ourselves raises opened / closed-no-write
-        # events, and reacting to those would read again, forever.
-        wanted = (FileModifiedEvent, FileClosedEvent, FileCreatedEvent, FileMovedEvent, DirCreatedEvent, DirMovedEvent)
-
-        class Handler(FileSystemEventHandler):
-            def on_any_event(self, event: FileSystemEvent) -> None:
-                if isinstance(event, wanted):
-                    follower._on_event(os.fsdecode(event.src_path))
+        from agentbus.triggers.path_watch import Change, watch
 
         while True:
             target = self._nearest()
             if target == self._watched:
                 return
-            old, self._watches = (
-                self._watches,
-                [self._observer.schedule(Handler(), os.fsdecode(target), event_filter=list(wanted))],
-            )
+            change = Change.GROWN if target == self.path else Change.ENTRIES
+            self.close()
+            self._stop_watch = watch(target, change, self._on_change)
             self._watched = target
-            if old:
-                # Stopped from another thread (from its own event thread watchdog logs an error).
-                threading.Thread(target=self._unschedule, args=(old,), daemon=True).start()
+            self._watched_file = self._file_identity() if target == self.path else None
             # A directory or the file created before this watch began sent no event: look again.
 
     def _nearest(self) -> Path:
-        """The file itself once it exists (on Linux: so other sessions' transcripts in the same
-        project directory do not wake this follower), else the nearest directory on its way."""
-        if sys.platform.startswith("linux") and self.path.is_file():
+        """The file itself once it exists (so other sessions' transcripts in the same project
+        directory do not wake this follower), else the nearest directory on its way."""
+        if self.path.is_file():
             return self.path
         target = self.path.parent
         while not target.is_dir() and target != target.parent:
             target = target.parent
         return target
 
-    def _unschedule(self, watches: list[Any]) -> None:
-        observer = self._observer
-        for watch in watches:
-            with contextlib.suppress(Exception):
-                if observer is not None:
-                    observer.unschedule(watch)
-
-    def _on_event(self, src_path: str) -> None:
+    def _file_identity(self) -> tuple[int, int] | None:
         try:
-            if self._watched != self.path:
-                before = self._watched
-                self._watch_nearest()  # a directory on the way, or the file, may have appeared
-                if self._watched != before:
-                    self.check()  # the file may have been written before the new watch began
-                    return
-            if src_path == os.fsdecode(self.path):
-                self.check()
-        except Exception:  # the observer thread must live on; the safety poll reads again
+            info = os.stat(self.path)
+        except OSError:
+            return None
+        return info.st_dev, info.st_ino
+
+    def _on_change(self) -> None:
+        try:
+            if self._watched != self.path or self._file_identity() != self._watched_file:
+                self._watched = None  # the file appeared, or was replaced or removed: watch anew
+                self._watch_nearest()
+        except OSError:  # the safety poll reads again
             log.warning("could not follow the transcript", exc_info=True)
+        if self._loop is None:
+            self._check_quietly()
+        elif not self._check_queued:
+            # One read queued at a time: a change before it starts is read by it.
+            self._check_queued = True
+            self._loop.run_in_executor(None, self._check_queued_read)
+
+    def _check_queued_read(self) -> None:
+        self._check_queued = False
+        self._check_quietly()
+
+    def _check_quietly(self) -> None:
+        try:
+            self.check()
+        except Exception:  # the watch must live on; the safety poll reads again
+            log.warning("could not read the transcript", exc_info=True)
 
     def check(self) -> None:
         """Read the lines appended since the last read (from the start if the file was replaced)."""
