@@ -2,9 +2,13 @@
 
 Every peer has a sender thread that sends one message at a time to a random other peer at
 --rate messages per second (so 20 peers x 2/s = 40 msg/s on the bus by default), with a broadcast
-now and then. Each text is unique; at the end every acknowledged message must have reached its
-recipient exactly once, no pending mail may be left on the bus, and every adapter must still run.
-Latency (tool result -> channel event), throughput, CPU and RSS growth per adapter are printed.
+now and then: every --broadcast-every-th send of a peer, at a phase drawn per peer, so broadcasts
+come spread out (0.8 a second by default). With --aligned-broadcasts every peer broadcasts at the
+same sends: all 20 broadcasts within the same half second (380 deliveries at once), the way this
+script did before 2026-12-07 without meaning to. Each text is unique; at the end every acknowledged
+message must have reached its recipient exactly once, no pending mail may be left on the bus, and
+every adapter must still run. Latency (tool result -> channel event), throughput, CPU and RSS
+growth per adapter are printed.
 Not part of the test run: ``python benchmarks/soak.py --seconds 120``.
 """
 
@@ -38,7 +42,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=120.0, help="how long peers keep sending (default 120)")
     parser.add_argument("--peers", type=int, default=20, help="adapter processes (default 20)")
     parser.add_argument("--rate", type=float, default=2.0, help="messages per second per peer (default 2)")
-    parser.add_argument("--broadcast-every", type=int, default=50, help="every Nth send of a peer is a broadcast")
+    parser.add_argument(
+        "--broadcast-every", type=int, default=50, help="every Nth send of a peer is a broadcast (0: never)"
+    )
+    parser.add_argument(
+        "--aligned-broadcasts", action="store_true", help="every peer broadcasts at the same sends (a storm)"
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--trigger", default="", help="AGENTBUS_TRIGGER for the adapters (default: theirs)")
     parser.add_argument("--db-url", default=None, help="AGENTBUS_DB_URL (PostgreSQL); default: a SQLite bus")
@@ -46,7 +55,9 @@ def main() -> None:
 
     limit_off = args.rate * 60 >= 600
     header(
-        f"soak: {args.peers} peers, {args.rate:g} msg/s each, {args.seconds:g} s",
+        f"soak: {args.peers} peers, {args.rate:g} msg/s each, {args.seconds:g} s, broadcasts "
+        + ("never" if not args.broadcast_every else f"every {args.broadcast_every} sends, ")
+        + ("" if not args.broadcast_every else "aligned (a storm)" if args.aligned_broadcasts else "spread"),
         rate_limit_off=limit_off,
     )
     env = dict(NO_RATE_LIMIT) if limit_off else {}
@@ -71,6 +82,7 @@ def main() -> None:
             interval = 1.0 / args.rate
             next_at = time.monotonic() + rng.random() * interval
             seq = 0
+            phase = 0 if args.aligned_broadcasts or not args.broadcast_every else rng.randrange(args.broadcast_every)
             while True:
                 now = time.monotonic()
                 if now >= deadline:
@@ -81,7 +93,7 @@ def main() -> None:
                 seq += 1
                 text = f"{name}#{seq}"
                 try:
-                    if seq % args.broadcast_every == 0:
+                    if args.broadcast_every and (seq + phase) % args.broadcast_every == 0:
                         result = session.call_tool("broadcast", {"text": text}, timeout=30)
                         targets = result.structured["recipients"] if not result.is_error else []
                     else:
