@@ -13,6 +13,7 @@ from typing import Any
 
 from agentbus.core import Bus, Settings
 from fakeclaude import ChannelEvent, Sandbox, Session, profiles
+from fakeclaude.waiting import wait_until
 
 #: Throughput runs lift the per-sender rate limit (default 600/min), or it would be what is measured.
 NO_RATE_LIMIT = {"AGENTBUS_RATE_LIMIT_PER_MINUTE": "0"}
@@ -157,13 +158,27 @@ class Bench:
         return Settings(home=self.sandbox.bus_home, db_url=self.db_url)
 
     def start(self, *names: str, timeout: float = 60.0) -> list[Session]:
-        """Start peers in parallel, each with an Inbox recording its channel events."""
+        """Start peers in parallel, each with an Inbox recording its channel events, and return once
+        every one pushes: an adapter pushes 0.5 s after its tools/list answer (SPEC MCP-8), and mail
+        sent before that waits for it, which is the start-up, not the steady state measured here."""
         sessions = []
         for name in names:
             inbox = self.inboxes.setdefault(name, Inbox())
             session = self.sandbox.session(name, env=self.env, as_claude=False, on_channel=inbox)
             sessions.append(session.launch())
-        return [session.open(timeout) for session in sessions]
+        opened = [session.open(timeout) for session in sessions]
+        with Bus.open_readonly(self.settings) as bus:
+
+            def not_pushing() -> set[str]:
+                return set(names) - {peer.name for peer in bus.peers() if peer.can_push}
+
+            wait_until(
+                lambda: not not_pushing(),
+                timeout,
+                "every peer to push",
+                describe=lambda: "not pushing yet: " + ", ".join(sorted(not_pushing())),
+            )
+        return opened
 
     def close(self) -> None:
         self.sandbox.close_all()

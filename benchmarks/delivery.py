@@ -10,17 +10,19 @@ Three spans per message, all on this process's monotonic clock:
 import argparse
 import time
 
-from _harness import NO_RATE_LIMIT, Bench, Figure, header, percentile, report, summary
+from _harness import NO_RATE_LIMIT, Bench, Figure, backend_line, header, percentile, report, summary
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=1000, help="measured sends (default 1000)")
     parser.add_argument("--warmup", type=int, default=50, help="unmeasured sends first (default 50)")
+    parser.add_argument("--db-url", default=None, help="AGENTBUS_DB_URL (PostgreSQL); default: a SQLite bus")
     args = parser.parse_args()
 
     header(f"delivery latency: {args.count} one-at-a-time sends alice -> bob", rate_limit_off=True)
-    with Bench(env=NO_RATE_LIMIT) as bench:
+    backend_line(args.db_url)
+    with Bench(env=NO_RATE_LIMIT, db_url=args.db_url) as bench:
         alice, _bob = bench.start("alice", "bob")
         inbox = bench.inboxes["bob"]
         result_to_event, send_to_event, send_to_result = [], [], []

@@ -109,9 +109,12 @@ def _read_on_a_thread(fd: int, on_change: Callable[[], None]) -> Disposer:
                     os.close(descriptor)
 
     def run() -> None:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        poller.register(stop_read, select.POLLIN)
         try:
             while not stopped.is_set():
-                ready, _, _ = select.select([fd, stop_read], [], [])
+                ready = {descriptor for descriptor, _ in poller.poll()}
                 if stop_read in ready:
                     return
                 if _drain(fd):

@@ -186,7 +186,10 @@ class TranscriptFollower:
         elif not self._check_queued:
             # One read queued at a time: a change before it starts is read by it.
             self._check_queued = True
-            self._loop.run_in_executor(None, self._check_queued_read)
+            try:
+                self._loop.run_in_executor(None, self._check_queued_read)
+            except RuntimeError:  # the loop is shutting down: nothing is pushed any more
+                self._check_queued = False
 
     def _check_queued_read(self) -> None:
         self._check_queued = False
