@@ -33,7 +33,7 @@ from sqlalchemy.exc import DBAPIError
 from agentbus.core import mailbox_sql as sql
 from agentbus.core import migrate
 from agentbus.core.busfile import BusFile, DriverTx, sqlite_file
-from agentbus.core.config import Settings
+from agentbus.core.config import Backend, Settings
 from agentbus.core.engine import WRITE_OPTION, lock_mailbox, make_engine, translate_db_error
 from agentbus.core.envelope import Envelope, iso_utc
 from agentbus.core.errors import (
@@ -48,6 +48,7 @@ from agentbus.core.errors import (
 )
 from agentbus.core.liveness import HOST, claimer_id, claimer_is_dead, new_session_id, pid_alive
 from agentbus.core.names import BROADCAST, validate_name
+from agentbus.core.pgdriver import PgDriver
 from agentbus.core.presence import LEAVE, first_free, take_name
 from agentbus.core.readonly import readonly_engine
 from agentbus.core.records import MailboxStats, Outgoing, Peer, Receipt, SendReceipt
@@ -158,13 +159,18 @@ def _peer(row: Any) -> Peer:
 class Bus:
     """One open bus. Thread-safe: every method runs in its own short transaction."""
 
-    def __init__(self, settings: Settings, *, file: BusFile | None = None, readonly: bool = False) -> None:
-        """Open the bus of ``settings``. ``file``: a SQLite bus already opened at the driver level (the
-        adapter registers through it before it answers, then builds the rest here); this bus closes it.
-        ``readonly``: see open_readonly."""
+    def __init__(
+        self, settings: Settings, *, driver: "BusFile | PgDriver | None" = None, readonly: bool = False
+    ) -> None:
+        """Open the bus of ``settings``. ``driver``: the bus already opened at the driver level (a SQLite
+        ``BusFile``, a PostgreSQL ``PgDriver``: the adapter registers through it before it answers, then
+        builds the rest here); this bus closes it. ``readonly``: see open_readonly."""
         self.settings = settings
         self.readonly = readonly
-        self.file = None
+        #: The SQLite file at the driver level: its hot writes (mailbox_sql) run there.
+        self.file: BusFile | None = None
+        #: What writes names (register, unregister): the driver of either backend, every time.
+        self.names: BusFile | PgDriver | None = None
         if readonly:
             self.where = str(settings.db_path) if not settings.db_url else make_url(settings.url).render_as_string()
             self.engine = readonly_engine(settings)
@@ -174,16 +180,20 @@ class Bus:
                 self.engine.dispose()
                 raise translate_db_error(exc, self.where) from exc
             return
-        self.file = file
-        if file is None and sqlite_file(settings.url) is not None:
-            self.file = BusFile(settings)
-        if self.file is not None:
-            self.where = self.file.where
-            self.schema_revision = self.file.schema_revision
-            self.engine = self.file.take_engine() or make_engine(
+        if driver is None and sqlite_file(settings.url) is not None:
+            driver = BusFile(settings)
+        elif driver is None and settings.backend is Backend.POSTGRESQL:
+            driver = PgDriver(settings)
+        if driver is not None:
+            self.names = driver
+            self.file = driver if isinstance(driver, BusFile) else None
+            self.where = driver.where
+            self.schema_revision = driver.schema_revision
+            self.engine = driver.take_engine() or make_engine(
                 settings.url, busy_timeout_seconds=settings.busy_timeout_seconds, where=self.where
             )
             return
+        # An in-memory SQLite bus (no file to share): everything on the engine.
         self.where = make_url(settings.url).render_as_string()
         self.engine = make_engine(settings.url, busy_timeout_seconds=settings.busy_timeout_seconds, where=self.where)
         try:
@@ -203,8 +213,8 @@ class Bus:
 
     def close(self) -> None:
         self.engine.dispose()
-        if self.file is not None:
-            self.file.close()
+        if self.names is not None:
+            self.names.close()
 
     def __enter__(self) -> "Bus":
         return self
@@ -268,11 +278,12 @@ class Bus:
     ) -> Peer:
         """Take ``name`` for this session; NameTaken if another live session holds it.
 
-        A SQLite bus registers on its driver connection (busfile.py), every time, as a starting adapter
-        does before SQLAlchemy is loaded; other backends run the same statements (presence.py) here.
+        A bus registers on its driver connection (busfile.py, pgdriver.py), every time, as a starting
+        adapter does before SQLAlchemy is loaded; only an in-memory SQLite bus runs the same statements
+        (presence.py) on the engine.
         """
-        if self.file is not None:
-            return self.file.register(
+        if self.names is not None:
+            return self.names.register(
                 name, session_id=session_id, adapter=adapter, pid=pid, host=host, can_push=can_push, receipts=receipts
             )
         validate_name(name)
@@ -305,8 +316,8 @@ class Bus:
         return result.rowcount == 1
 
     def unregister(self, name: str, session_id: str) -> None:
-        if self.file is not None:
-            self.file.unregister(name, session_id)
+        if self.names is not None:
+            self.names.unregister(name, session_id)
             return
         with self._write() as conn:
             conn.execute(text(LEAVE), {"name": name, "session_id": session_id})

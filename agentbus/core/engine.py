@@ -1,7 +1,6 @@
 """Engines for the bus: every SQLite-only detail (WAL, busy_timeout, BEGIN IMMEDIATE) lives here."""
 
 import fcntl
-import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +13,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from agentbus.core.busfile import connect_sqlite, describe_db_error, sqlite_file
 from agentbus.core.config import Backend
 from agentbus.core.errors import BusUnavailable
+from agentbus.core.mailbox_sql import LOCK_NAME_PG
+from agentbus.core.pgdriver import connect_options
 from agentbus.core.writequeue import WRITE_LOCK_FILE, WriteQueue
 
 __all__ = [
@@ -34,16 +35,7 @@ def make_engine(url: str, *, busy_timeout_seconds: float, where: str = "") -> En
     if backend is Backend.SQLITE:
         return _sqlite_engine(url, busy_timeout_seconds, where or url)
     if backend is Backend.POSTGRESQL:
-        # The busy timeout's PostgreSQL counterparts: a lock held longer fails the statement instead of
-        # hanging the session for good (0 would mean "no timeout" there, hence at least 1 ms), and a
-        # server that does not answer (black-holed, stopped) fails the connection instead of hanging
-        # start-up until TCP gives up (libpq counts whole seconds, at least 2).
-        lock_timeout = max(1, int(busy_timeout_seconds * 1000))
-        connect_args = {
-            "options": f"-c lock_timeout={lock_timeout}",
-            "connect_timeout": max(2, math.ceil(busy_timeout_seconds)),
-        }
-        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_options(busy_timeout_seconds))
     return create_engine(url, pool_pre_ping=True)
 
 
@@ -143,7 +135,7 @@ def lock_mailbox(conn: Connection, recipient: str) -> None:
     takes a transaction-scoped advisory lock keyed by the recipient.
     """
     if Backend(conn.dialect.name) is Backend.POSTGRESQL:
-        conn.execute(text("SELECT pg_advisory_xact_lock(727275, hashtext(:recipient))"), {"recipient": recipient})
+        conn.execute(text(LOCK_NAME_PG), {"name": recipient})
 
 
 def translate_db_error(exc: DBAPIError, where: str) -> BusUnavailable:

@@ -61,6 +61,10 @@ STAMP_SEEN = (
 )
 STAMP_RECEIVED = "UPDATE messages SET received_at = :now WHERE id IN (:ids)"
 
+# PostgreSQL: a transaction-scoped advisory lock keyed by a name, taken by the claimers of its mailbox,
+# by rename (both names) and by registration (SQLite needs none: BEGIN IMMEDIATE admits one writer).
+LOCK_NAME_PG = "SELECT pg_advisory_xact_lock(727275, hashtext(:name))"
+
 # Sending (Bus.send_many): the recipients' rows, the sender's rate budget, a reply's original, the rows.
 PEER_COLUMNS = "name, session_id, pid, host, adapter, can_push, started_at, last_seen, receipts"
 PEERS_NAMED = f"SELECT {PEER_COLUMNS} FROM peers WHERE name IN (:names)"

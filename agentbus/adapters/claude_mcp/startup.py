@@ -5,8 +5,8 @@ client sees the server (SPEC PRES-1); the MCP SDK is imported later, if at all (
 SQLite bus at the schema head it imports only the standard library and the core's light modules: the
 peer is registered on the driver connection (core/busfile.py, the path every SQLite registration
 takes). SQLAlchemy (the rest of the bus), the endpoint (anyio, asyncio) and the file watcher
-(watchdog) are imported once the client has its answer. A bus to migrate, or a PostgreSQL bus, loads
-SQLAlchemy here.
+(watchdog) are imported once the client has its answer. A PostgreSQL bus registers the same way on a
+psycopg connection (core/pgdriver.py). A bus to migrate loads SQLAlchemy here.
 """
 
 import re
@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 
 from agentbus.adapters.claude_mcp import ADAPTER_ID
 from agentbus.core.busfile import BusFile, sqlite_file
-from agentbus.core.config import Settings
+from agentbus.core.config import Backend, Settings
 from agentbus.core.errors import BusError
 from agentbus.core.liveness import new_session_id
 from agentbus.core.names import sanitize_name
+from agentbus.core.pgdriver import PgDriver
 from agentbus.core.ports import Trigger
 from agentbus.core.registration import Registration
 from agentbus.triggers import make_trigger
@@ -60,13 +61,13 @@ class Joined:
     """A registered session: the open bus, its registration, and (once built) the endpoint that runs it.
 
     The registration is joined here and left here (``leave``); the endpoint only renames it or joins it
-    again after a reap. ``opened`` is what the session joined through: a SQLite ``BusFile``, or (on
-    another backend) the whole ``Bus``; ``bus`` builds the whole bus on that file when first used.
+    again after a reap. ``opened`` is what the session joined through: a SQLite ``BusFile``, a PostgreSQL
+    ``PgDriver``, or (in memory) the whole ``Bus``; ``bus`` builds the whole bus on it when first used.
     """
 
     settings: Settings
     identity: Identity
-    opened: "BusFile | Bus"
+    opened: "BusFile | PgDriver | Bus"
     trigger: Trigger
     registration: Registration
     adapter: str = ADAPTER_ID
@@ -75,10 +76,10 @@ class Joined:
     @property
     def bus(self) -> "Bus":
         """The whole bus (imports SQLAlchemy on first use, after the opening)."""
-        if isinstance(self.opened, BusFile):
+        if isinstance(self.opened, BusFile | PgDriver):
             from agentbus.core.bus import Bus
 
-            self.opened = Bus(self.settings, file=self.opened)
+            self.opened = Bus(self.settings, driver=self.opened)
         return self.opened
 
     @property
@@ -102,10 +103,12 @@ class Joined:
         self.opened.close()
 
 
-def _open(settings: Settings) -> "BusFile | Bus":
-    """A SQLite bus file at the driver level; another backend's whole bus (SQLAlchemy)."""
+def _open(settings: Settings) -> "BusFile | PgDriver | Bus":
+    """The bus at the driver level: a SQLite file, or a PostgreSQL database; else (in memory) the whole bus."""
     if sqlite_file(settings.url) is not None:
         return BusFile(settings)
+    if settings.backend is Backend.POSTGRESQL:
+        return PgDriver(settings)
     from agentbus.core.bus import Bus as WholeBus
 
     return WholeBus(settings)
