@@ -2,6 +2,7 @@
 
 import fcntl
 import os
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -10,7 +11,8 @@ import pytest
 from conftest import sqlite_only
 
 from agentbus.core import Bus, Settings
-from agentbus.core.errors import BusUnavailable, NameTaken
+from agentbus.core.errors import BusUnavailable, NameTaken, WouldWait
+from agentbus.core.records import Outgoing
 from agentbus.core.writequeue import WRITE_LOCK_FILE
 
 pytestmark = sqlite_only
@@ -65,3 +67,49 @@ def test_every_write_gives_its_turn_back_even_when_it_fails(tmp_path: Path) -> N
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody holds it now
         finally:
             os.close(fd)
+
+
+def test_a_write_that_may_not_wait_says_so_and_writes_nothing_while_the_turn_is_taken(tmp_path: Path) -> None:
+    """wait=False (an adapter's event loop trying a write before handing it to a thread): WouldWait, nothing written."""
+    with Bus(Settings(home=tmp_path / "bus")) as bus:
+        bus.register("bob", session_id="b", adapter="test")
+        fd = _hold(tmp_path / "bus" / WRITE_LOCK_FILE)  # another process's turn
+        try:
+            started = time.monotonic()
+            with pytest.raises(WouldWait):
+                bus.send_many("alice", [Outgoing("bob", "not now")], wait=False)
+            with pytest.raises(WouldWait):
+                bus.claim("bob", "claimer-1", look_first=False, wait=False)
+            assert time.monotonic() - started < 0.5, "a write that may not wait waited"
+        finally:
+            os.close(fd)
+        assert bus.pending("bob") == []
+        receipt = bus.send_many("alice", [Outgoing("bob", "now")], wait=False)[0]
+        assert not isinstance(receipt, Exception) and len(receipt.ids) == 1
+        assert [e.body for e in bus.claim("bob", "claimer-1", look_first=False, wait=False)] == ["now"]
+
+
+def test_a_write_that_may_not_wait_gives_way_to_sqlites_own_lock_held_by_another_core(tmp_path: Path) -> None:
+    """A foreign writer that skips the flock holds SQLite's lock: wait=False does not sleep in the busy handler."""
+    with Bus(Settings(home=tmp_path / "bus", busy_timeout_seconds=5)) as bus:
+        bus.register("bob", session_id="b", adapter="test")
+        foreign = sqlite3.connect(tmp_path / "bus" / "bus.db", isolation_level=None)
+        foreign.execute("BEGIN IMMEDIATE")
+        try:
+            started = time.monotonic()
+            with pytest.raises(WouldWait):
+                bus.mark_delivered([1], wait=False)
+            assert time.monotonic() - started < 0.5
+        finally:
+            foreign.execute("ROLLBACK")
+            foreign.close()
+        bus.send("alice", "bob", "after the foreign writer")  # the busy timeout is back for waiting writes
+        assert [e.body for e in bus.pending("bob")] == ["after the foreign writer"]
+
+
+def test_a_broadcast_or_a_look_first_always_may_wait(tmp_path: Path) -> None:
+    with Bus(Settings(home=tmp_path / "bus")) as bus:
+        with pytest.raises(WouldWait):
+            bus.send_many("alice", [Outgoing("*", "to everyone")], wait=False)
+        with pytest.raises(WouldWait):
+            bus.claim("bob", "claimer-1", wait=False)

@@ -45,6 +45,7 @@ from agentbus.core.errors import (
     RateLimited,
     SelfSend,
     UnknownMessage,
+    WouldWait,
 )
 from agentbus.core.liveness import HOST, claimer_id, claimer_is_dead, new_session_id, pid_alive
 from agentbus.core.names import BROADCAST, validate_name
@@ -235,13 +236,20 @@ class Bus:
             raise translate_db_error(exc, self.where) from exc
 
     @contextmanager
-    def _hot_write(self) -> Iterator[sql.Tx]:
-        """A write transaction for mailbox_sql's statements: on the driver connection of a SQLite bus."""
+    def _hot_write(self, wait: bool = True) -> Iterator[sql.Tx]:
+        """A write transaction for mailbox_sql's statements: on the driver connection of a SQLite bus.
+
+        ``wait=False`` (the hot methods' argument): begin only if the bus's write lock is free at once,
+        else raise WouldWait having written nothing; a caller on an event loop then runs the same call
+        in a worker thread. Only a SQLite bus file can begin without waiting; elsewhere it is WouldWait.
+        """
         if self.readonly:
             raise BusUnavailable(f"the bus at {self.where} is open read-only")
         if self.file is not None:
-            with self.file.write() as conn:
+            with self.file.write(wait=wait) as conn:
                 yield DriverTx(conn)
+        elif not wait:
+            raise WouldWait
         else:
             with self._write() as conn:
                 yield _EngineTx(conn)
@@ -402,11 +410,14 @@ class Bus:
             raise outcome
         return outcome
 
-    def send_many(self, sender: str, outgoing: Sequence["Outgoing"]) -> list[SendReceipt | BusError]:
+    def send_many(
+        self, sender: str, outgoing: Sequence["Outgoing"], *, wait: bool = True
+    ) -> list[SendReceipt | BusError]:
         """Enqueue several sends of one sender in one transaction (group commit), in order.
 
         Each send succeeds or fails on its own: the list holds a receipt or the BusError refusing it,
         position by position. A failure of the bus itself (locked, unwritable) raises for all.
+        ``wait``: see _hot_write (a broadcast, which reads every peer first, always may wait).
         """
         validate_name(sender, what="sender name")
         outcomes: list[SendReceipt | BusError | None] = [None] * len(outgoing)
@@ -419,12 +430,14 @@ class Bus:
         if not checked:
             return [outcome for outcome in outcomes if outcome is not None]
         targets = {outgoing[i].to for i in checked}
+        if not wait and BROADCAST in targets:
+            raise WouldWait
         # A broadcast lists (and reaps) every peer first; direct sends look up their recipients in
         # the write transaction itself: one transaction per batch.
         everyone = self.peers() if BROADCAST in targets else None
         now = time.time()
         planned: list[tuple[int, list[str]]] = []
-        with self._hot_write() as tx:
+        with self._hot_write(wait) as tx:
             live_peers = everyone if everyone is not None else self._live_peers_named(tx, targets, now)
             live = {p.name: p for p in live_peers}
             budget = self._rate_budget(tx, sender, now)
@@ -514,15 +527,19 @@ class Bus:
             row = conn.execute(select(peers).where(peers.c.name == name)).first()
         return [_peer(row)] if row is not None and self._is_live(row, time.time()) else []
 
-    def claim(self, recipient: str, claimer: str, *, limit: int = 100, look_first: bool = True) -> list[Envelope]:
+    def claim(
+        self, recipient: str, claimer: str, *, limit: int = 100, look_first: bool = True, wait: bool = True
+    ) -> list[Envelope]:
         """Lease the oldest pending messages of ``recipient`` to ``claimer``, in id order.
 
         Returns nothing while another live claimer holds an unexpired lease on this mailbox,
         so two drainers never push the same message at once and per-recipient order holds.
         ``look_first``: find out with a read whether anything is claimable before taking the write
         lock (an empty mailbox, as at every safety poll, then costs a read); False when the caller
-        was just told mail is waiting.
+        was just told mail is waiting. ``wait``: see _hot_write (a look first always may wait).
         """
+        if not wait and look_first:
+            raise WouldWait
         now = time.time()
         repush_before = now - self.settings.receipt_grace_seconds
         bounds = {"repush_before": repush_before, "max_pushes": self.settings.receipt_max_pushes}
@@ -530,7 +547,7 @@ class Bus:
             with self._read() as conn:
                 if conn.execute(_ANY_PENDING, {"mailbox": recipient, **bounds}).first() is None:
                     return []
-        with self._hot_write() as tx:
+        with self._hot_write(wait) as tx:
             tx.lock_mailbox(recipient)
             others = tx.rows(
                 sql.OTHER_LEASES,
@@ -543,7 +560,7 @@ class Bus:
             )
         return [Envelope(*row) for row in sorted(rows, key=lambda row: row[0])]
 
-    def mark_delivered(self, ids: Iterable[int], *, pushed: bool = True) -> None:
+    def mark_delivered(self, ids: Iterable[int], *, pushed: bool = True, wait: bool = True) -> None:
         """Stamp delivered_at; call only after the Delivery port resolved for these ids.
 
         ``pushed=False`` for mail handed over by pull (read_messages): delivered, never pushed.
@@ -552,10 +569,10 @@ class Bus:
         if not id_list:
             return
         now = time.time()
-        with self._hot_write() as tx:
+        with self._hot_write(wait) as tx:
             tx.run(sql.STAMP_DELIVERED, {"ids": id_list, "now": now, "pushed": now if pushed else None})
 
-    def mark_pushed(self, ids: Iterable[int], claimer: str, *, at: float | None = None) -> None:
+    def mark_pushed(self, ids: Iterable[int], claimer: str, *, at: float | None = None, wait: bool = True) -> None:
         """Stamp pushed_at for a recipient with receipts: delivered comes with ``confirm_receipts``.
 
         ``at`` is when the push resolved (default now). Until seen the message is not pushed again,
@@ -565,11 +582,11 @@ class Bus:
         if not id_list:
             return
         now = time.time()
-        with self._hot_write() as tx:
+        with self._hot_write(wait) as tx:
             tx.run(sql.STAMP_PUSHED, {"ids": id_list, "now": now, "at": at or now, "claimer": claimer})
 
     def confirm_receipts(
-        self, recipient: str, sightings: Iterable[tuple[int, str, str, bool]]
+        self, recipient: str, sightings: Iterable[tuple[int, str, str, bool]], *, wait: bool = True
     ) -> tuple[list[int], list[int]]:
         """Stamp what ``recipient``'s client showed, in one transaction; returns (seen, received) ids.
 
@@ -583,7 +600,7 @@ class Bus:
         if not wanted:
             return [], []
         now = time.time()
-        with self._hot_write() as tx:
+        with self._hot_write(wait) as tx:
             rows = tx.rows(sql.SIGHTED, {"ids": sorted(wanted), "recipient": recipient})
             matched = [
                 (msg_id, received_at)

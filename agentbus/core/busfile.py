@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentbus.core.config import Settings
-from agentbus.core.errors import BusUnavailable
+from agentbus.core.errors import BusUnavailable, WouldWait
 from agentbus.core.liveness import HOST
 from agentbus.core.mailbox_sql import expand_lists
 from agentbus.core.names import validate_name
@@ -169,12 +169,20 @@ class BusFile:
         return engine
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: the write queue's turn, ``BEGIN IMMEDIATE``, commit (or roll back)."""
-        with self._lock:
-            fd = self._queue.acquire(self.settings.busy_timeout_seconds)
+    def write(self, *, wait: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction: the write queue's turn, ``BEGIN IMMEDIATE``, commit (or roll back).
+
+        ``wait=False``: only if it can begin at once (no other write of this process under way, the
+        write queue's flock free, SQLite's write lock free), else WouldWait before anything is done.
+        """
+        if not self._lock.acquire(blocking=wait):
+            raise WouldWait
+        try:
+            fd = self._queue.acquire(self.settings.busy_timeout_seconds) if wait else self._queue.try_acquire()
+            if fd is None:
+                raise WouldWait
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
+                self._begin(wait)
                 try:
                     yield self._conn
                 except BaseException:
@@ -188,6 +196,24 @@ class BusFile:
                 raise _driver_error(exc, self.where) from exc
             finally:
                 WriteQueue.release(fd)
+        finally:
+            self._lock.release()
+
+    def _begin(self, wait: bool) -> None:
+        if wait:
+            self._conn.execute("BEGIN IMMEDIATE")
+            return
+        # A writer of another core that bypasses the flock may hold SQLite's lock: do not sleep in
+        # the busy handler for it here.
+        self._conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise WouldWait from exc
+            raise
+        finally:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(self.settings.busy_timeout_seconds * 1000)}")
 
     def register(
         self,

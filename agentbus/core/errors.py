@@ -39,3 +39,8 @@ class BusUnavailable(BusError):
     """The bus file cannot be used: corrupt, locked for too long, unreadable or unsafe."""
 
     code = "bus_unavailable"
+
+
+class WouldWait(Exception):
+    """A write asked not to wait (``wait=False``) found the bus busy; nothing was written. Not a
+    refusal (so not a BusError): the caller does the same write where it may wait (a worker thread)."""

@@ -50,6 +50,19 @@ class WriteQueue:
             "try again, or find the process holding it (agentbus doctor)"
         )
 
+    def try_acquire(self) -> int | None:
+        """The lock's descriptor if the lock is free at once, else None (nothing is left open)."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise BusUnavailable(f"cannot open the bus's write lock {self.path}: {exc.strerror}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return None
+        return fd
+
     @staticmethod
     def release(fd: int) -> None:
         with contextlib.suppress(OSError):

@@ -12,7 +12,6 @@ file, skips every line without a ``<channel`` tag before parsing it, keeps only 
 ``msg_id``, ``from`` and ``ts`` attributes, and stores or logs nothing else (SECURITY.md).
 """
 
-import asyncio
 import html
 import json
 import logging
@@ -106,8 +105,10 @@ class TranscriptFollower:
     The file is watched once it exists (until Claude Code creates it on the session's first record,
     the nearest directory on its way); ``check()`` reads whatever is new, and is also what the
     adapter's safety poll calls, in case an event was missed. Started inside the adapter's event loop,
-    a change arrives on the loop thread and the read (and ``on_sightings``, which writes the bus) runs
-    in the loop's executor; started elsewhere, both run on the watch's own thread (path_watch.py).
+    a change arrives on the loop thread and is read there (what was appended since the last read:
+    a few lines), and ``on_sightings`` is called there (the endpoint's ``confirm_now`` stamps at once
+    or hands the stamp to a worker thread); started elsewhere, both run on the watch's own thread
+    (path_watch.py).
     """
 
     def __init__(self, path: Path, on_sightings: Callable[[list[Sighting]], None]) -> None:
@@ -120,8 +121,6 @@ class TranscriptFollower:
         self._watched: Path | None = None
         self._watched_file: tuple[int, int] | None = None
         self._stop_watch: Callable[[], None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._check_queued = False
         #: How many times the file was read (each change seen or safety poll that found it).
         self.reads = 0
 
@@ -132,10 +131,6 @@ class TranscriptFollower:
 
     def follow(self) -> None:
         """Watch for what is written next (call it on the loop thread to be told there)."""
-        try:
-            self._loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self._loop = None
         self._watch_nearest()
 
     def close(self) -> None:
@@ -181,18 +176,6 @@ class TranscriptFollower:
                 self._watch_nearest()
         except OSError:  # the safety poll reads again
             log.warning("could not follow the transcript", exc_info=True)
-        if self._loop is None:
-            self._check_quietly()
-        elif not self._check_queued:
-            # One read queued at a time: a change before it starts is read by it.
-            self._check_queued = True
-            try:
-                self._loop.run_in_executor(None, self._check_queued_read)
-            except RuntimeError:  # the loop is shutting down: nothing is pushed any more
-                self._check_queued = False
-
-    def _check_queued_read(self) -> None:
-        self._check_queued = False
         self._check_quietly()
 
     def _check_quietly(self) -> None:
