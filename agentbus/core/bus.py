@@ -1,12 +1,13 @@
 """The bus: presence, the durable mailbox and delivery tracking over one SQLAlchemy engine.
 
-Why this is one module (~750 lines): it is the ``Bus`` class and the statements its hot paths run,
-built once at import (send, claim, stamp, receipt). Every method is one transaction through the
-same ``_write``/``_read`` helpers, and the mailbox rules (SPEC SCHEMA-4: claimable, leases, stamps)
-are read together across claim, stamps and receipts; splitting the class into mixins would scatter
-one set of invariants over several files sharing private state. What needs no SQLAlchemy lives
-beside it and is re-exported here: the records (records.py), liveness and ids (liveness.py), the
-name rule and its statements (presence.py), the driver-level SQLite file (busfile.py).
+Why this is one module (~770 lines): it is the ``Bus`` class. Every method is one transaction
+through the same ``_write``/``_hot_write``/``_read`` helpers, and the mailbox rules (SPEC SCHEMA-4:
+claimable, leases, stamps) are read together across send, claim, stamps and receipts; splitting the
+class into mixins would scatter one set of invariants over several files sharing private state.
+What needs no SQLAlchemy lives beside it and is re-exported here: the records (records.py),
+liveness and ids (liveness.py), the name rule and its statements (presence.py), the hot paths'
+statements (mailbox_sql.py), the bus at the driver level (busfile.py for SQLite, pgdriver.py for
+PostgreSQL: registration, and on SQLite the hot writes, run there).
 """
 
 import os
