@@ -31,19 +31,8 @@ class WriteQueue:
         self.where = where
 
     def acquire(self, timeout: float) -> int:
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise BusUnavailable(f"cannot open the bus's write lock {self.path}: {exc.strerror}") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
-        except BlockingIOError:
-            pass
-        except OSError:
-            os.close(fd)
-            raise
-        if self._wait(fd, timeout):
+        fd = self._open()
+        if self._take_at_once(fd) or self._wait(fd, timeout):
             return fd
         raise BusUnavailable(
             f"the bus at {self.where} stayed locked by another process longer than the busy timeout; "
@@ -52,16 +41,28 @@ class WriteQueue:
 
     def try_acquire(self) -> int | None:
         """The lock's descriptor if the lock is free at once, else None (nothing is left open)."""
+        fd = self._open()
+        if self._take_at_once(fd):
+            return fd
+        os.close(fd)
+        return None
+
+    def _open(self) -> int:
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             raise BusUnavailable(f"cannot open the bus's write lock {self.path}: {exc.strerror}") from exc
+
+    @staticmethod
+    def _take_at_once(fd: int) -> bool:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
         except OSError:
             os.close(fd)
-            return None
-        return fd
+            raise
+        return True
 
     @staticmethod
     def release(fd: int) -> None:
