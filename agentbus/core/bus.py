@@ -10,7 +10,6 @@ statements (mailbox_sql.py), the bus at the driver level (busfile.py for SQLite,
 PostgreSQL: registration, and on SQLite the hot writes, run there).
 """
 
-import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -51,7 +50,7 @@ from agentbus.core.errors import (
 from agentbus.core.liveness import HOST, claimer_id, claimer_is_dead, new_session_id, pid_alive
 from agentbus.core.names import BROADCAST, validate_name
 from agentbus.core.pgdriver import PgDriver
-from agentbus.core.presence import LEAVE, first_free, take_name
+from agentbus.core.presence import LEAVE, arriving, first_free, take_name
 from agentbus.core.readonly import readonly_engine
 from agentbus.core.records import MailboxStats, Outgoing, Peer, Receipt, SendReceipt
 from agentbus.core.schema import messages, peers
@@ -295,9 +294,9 @@ class Bus:
             return self.names.register(
                 name, session_id=session_id, adapter=adapter, pid=pid, host=host, can_push=can_push, receipts=receipts
             )
-        validate_name(name)
-        now = time.time()
-        peer = Peer(name, session_id, os.getpid() if pid is None else pid, host, adapter, can_push, now, now, receipts)
+        peer = arriving(
+            name, session_id=session_id, adapter=adapter, pid=pid, host=host, can_push=can_push, receipts=receipts
+        )
         with self._write() as conn:
             # Under READ COMMITTED two first starts could both find the name free and the second
             # INSERT hit the primary key; the name's lock (the one rename takes) serialises them.

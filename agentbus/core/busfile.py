@@ -14,18 +14,15 @@ import contextlib
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentbus.core.config import Settings
 from agentbus.core.errors import BusUnavailable, WouldWait
-from agentbus.core.liveness import HOST
 from agentbus.core.mailbox_sql import expand_lists
-from agentbus.core.names import validate_name
 from agentbus.core.paths import ensure_home, restrict_file
-from agentbus.core.presence import LEAVE, first_free, take_name
+from agentbus.core.presence import LEAVE, arriving, first_free, take_name
 from agentbus.core.records import Peer
 from agentbus.core.writequeue import WRITE_LOCK_FILE, WriteQueue
 
@@ -215,21 +212,9 @@ class BusFile:
         finally:
             self._conn.execute(f"PRAGMA busy_timeout = {int(self.settings.busy_timeout_seconds * 1000)}")
 
-    def register(
-        self,
-        name: str,
-        *,
-        session_id: str,
-        adapter: str,
-        pid: int | None = None,
-        host: str = HOST,
-        can_push: bool = False,
-        receipts: bool = False,
-    ) -> Peer:
-        """Take ``name`` for this session; NameTaken if another live session holds it."""
-        validate_name(name)
-        now = time.time()
-        peer = Peer(name, session_id, os.getpid() if pid is None else pid, host, adapter, can_push, now, now, receipts)
+    def register(self, name: str, **fields: Any) -> Peer:
+        """Take ``name`` for this session (presence.arriving's fields); NameTaken if a live session holds it."""
+        peer = arriving(name, **fields)
         with self.write() as conn:
             take_name(DriverTx(conn), peer, self.settings.stale_seconds)
         return peer

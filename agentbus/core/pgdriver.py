@@ -12,20 +12,16 @@ engine handed over.
 
 import contextlib
 import math
-import os
 import re
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from agentbus.core.busfile import SCHEMA_HEAD, describe_db_error
 from agentbus.core.config import Settings
 from agentbus.core.errors import BusUnavailable
-from agentbus.core.liveness import HOST
 from agentbus.core.mailbox_sql import LOCK_NAME_PG
-from agentbus.core.names import validate_name
-from agentbus.core.presence import LEAVE, first_free, take_name
+from agentbus.core.presence import LEAVE, arriving, first_free, take_name
 from agentbus.core.records import Peer
 
 if TYPE_CHECKING:
@@ -141,21 +137,9 @@ class PgDriver:
             except psycopg.Error as exc:
                 raise _driver_error(exc, self.where) from exc
 
-    def register(
-        self,
-        name: str,
-        *,
-        session_id: str,
-        adapter: str,
-        pid: int | None = None,
-        host: str = HOST,
-        can_push: bool = False,
-        receipts: bool = False,
-    ) -> Peer:
-        """Take ``name`` for this session; NameTaken if another live session holds it."""
-        validate_name(name)
-        now = time.time()
-        peer = Peer(name, session_id, os.getpid() if pid is None else pid, host, adapter, can_push, now, now, receipts)
+    def register(self, name: str, **fields: Any) -> Peer:
+        """Take ``name`` for this session (presence.arriving's fields); NameTaken if a live session holds it."""
+        peer = arriving(name, **fields)
         with self.write() as tx:
             # Under READ COMMITTED two first starts could both find the name free and the second
             # INSERT hit the primary key; the name's lock (the one rename takes) serialises them.

@@ -7,13 +7,14 @@ named parameters (``:name``) suit both: sqlite3 takes them as they are, SQLAlche
 binds them for psycopg.
 """
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from agentbus.core.errors import NameTaken
 from agentbus.core.liveness import HOST, pid_alive
-from agentbus.core.names import suffixed
+from agentbus.core.names import suffixed, validate_name
 from agentbus.core.records import Peer
 
 MAX_NAME_SUFFIX = 99
@@ -37,6 +38,22 @@ def row_is_live(host: str, pid: int, last_seen: float, now: float, stale_seconds
     if last_seen < now - stale_seconds:
         return False
     return not (host == HOST and not pid_alive(pid, thorough=thorough))
+
+
+def arriving(
+    name: str,
+    *,
+    session_id: str,
+    adapter: str,
+    pid: int | None = None,
+    host: str = HOST,
+    can_push: bool = False,
+    receipts: bool = False,
+) -> Peer:
+    """The row a session registering as ``name`` writes now (InvalidName if the name breaks the rule)."""
+    validate_name(name)
+    now = time.time()
+    return Peer(name, session_id, os.getpid() if pid is None else pid, host, adapter, can_push, now, now, receipts)
 
 
 def take_name(tx: Tx, peer: Peer, stale_seconds: float) -> None:
