@@ -28,6 +28,7 @@ from agentbus.core.envelope import Envelope
 from agentbus.core.errors import BusError, WouldWait
 from agentbus.core.names import BROADCAST
 from agentbus.core.ports import Delivery, Handled, Trigger
+from agentbus.core.records import PushStamp
 from agentbus.core.registration import Registration
 
 T = TypeVar("T")
@@ -38,6 +39,9 @@ DRAIN_BATCH = 100
 #: Most sends committed in one transaction (group commit of concurrent tool calls).
 SEND_BATCH = 256
 PRUNE_EVERY_SECONDS = 600.0
+#: A push to a peer with receipts is stamped in the endpoint's next write transaction (its receipt,
+#: usually a few milliseconds later, or its next claim), or on its own once this much time passed.
+PUSH_STAMP_DELAY = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +123,10 @@ class Endpoint:
         self._awaiting: dict[int, float] = {}
         self._awaiting_lock = threading.Lock()
         self._recheck: asyncio.TimerHandle | None = None
+        #: Push stamps not written yet (PUSH_STAMP_DELAY), and the timer that writes them on their own.
+        self._unstamped: list[PushStamp] = []
+        self._unstamped_lock = threading.Lock()
+        self._stamp_timer: asyncio.TimerHandle | None = None
         self._announced_push = False
         self._drain_lock = anyio.Lock()
         self._outbox: list[_PendingSend] = []
@@ -160,10 +168,13 @@ class Endpoint:
                     yield self
                 finally:
                     tasks.cancel_scope.cancel()
-                    if self._recheck is not None:
-                        self._recheck.cancel()
-                        self._recheck = None
+                    for timer in (self._recheck, self._stamp_timer):
+                        if timer is not None:
+                            timer.cancel()
+                    self._recheck = self._stamp_timer = None
         finally:
+            with anyio.CancelScope(shield=True):
+                await self._write_push_stamps()
             self._disarm_trigger()
             self.trigger.close()
             if self._owns_registration:
@@ -201,9 +212,16 @@ class Endpoint:
             await self._quietly(self._confirm, sightings)
 
     def _confirm(self, sightings: list[Sighting], *, wait: bool = True) -> None:
+        """One transaction: the push stamps not written yet, then what the sightings prove."""
+        pushes = self._push_stamps_due()
         seen, received = self.bus.confirm_receipts(
-            self.name, [(s.msg_id, s.sender, s.ts, s.seen) for s in sightings], wait=wait
+            self.name,
+            [(s.msg_id, s.sender, s.ts, s.seen) for s in sightings],
+            wait=wait,
+            claimer=self.claimer,
+            pushes=pushes,
         )
+        self._push_stamps_written(pushes)
         if seen or received:
             log.debug("receipts: seen %s, received %s", seen, received)
             with self._awaiting_lock:
@@ -331,26 +349,69 @@ class Endpoint:
                 finally:
                     if done or consumed:
                         with anyio.CancelScope(shield=True):
-                            await self._on_bus(self._stamp_pushes, done, first_at, consumed)
-                        if self.receipts and done:
-                            self._await_receipts(done)
+                            await self._stamp_pushes(done, first_at or time.time(), consumed)
                 if len(batch) < DRAIN_BATCH:
                     return pushed
 
-    def _stamp_pushes(
-        self, ids: list[int], at: float | None = None, consumed: list[int] | None = None, *, wait: bool = True
-    ) -> None:
+    async def _stamp_pushes(self, ids: list[int], at: float, consumed: list[int]) -> None:
+        """After a batch's pushes: without receipts they are delivered now (DELIV-3); with receipts
+        they are pushed, and that stamp waits for the endpoint's next write (PUSH_STAMP_DELAY)."""
         if not self.receipts:
-            self.bus.mark_delivered([*ids, *(consumed or [])], wait=wait)
+            await self._on_bus(self.bus.mark_delivered, [*ids, *consumed])
             return
-        if consumed:  # stamped again (a no-op) if the push stamp below has to wait and this is redone
-            self.bus.mark_delivered(consumed, wait=wait)
-        if not ids:
-            return
-        self.bus.mark_pushed(ids, self.claimer, at=at, wait=wait)
+        if consumed:
+            await self._on_bus(self.bus.mark_delivered, consumed)
+        if ids:
+            self._keep_push_stamps([PushStamp(tuple(ids), at)])
+            self._await_receipts(ids)
 
-    def _claim(self, look_first: bool = True, *, wait: bool = True) -> list[Envelope]:
-        return self.bus.claim(self.name, self.claimer, limit=DRAIN_BATCH, look_first=look_first, wait=wait)
+    def _push_stamps_due(self) -> list[PushStamp]:
+        """The push stamps not written yet, for a write transaction to write first. They stay listed
+        until that transaction committed (``_push_stamps_written``): a claim running meanwhile in
+        another thread writes them too (a no-op twice), so their rows are never claimable again."""
+        with self._unstamped_lock:
+            return list(self._unstamped)
+
+    def _push_stamps_written(self, pushes: list[PushStamp]) -> None:
+        if pushes:
+            with self._unstamped_lock:
+                self._unstamped = [stamp for stamp in self._unstamped if not any(stamp is p for p in pushes)]
+
+    def _keep_push_stamps(self, pushes: list[PushStamp]) -> None:
+        """Loop thread: list these for the endpoint's next write, and arm the timer that writes them."""
+        with self._unstamped_lock:
+            self._unstamped.extend(pushes)
+        self._arm_stamp_timer()
+
+    def _arm_stamp_timer(self) -> None:
+        if self._stamp_timer is None:
+            self._stamp_timer = asyncio.get_running_loop().call_later(PUSH_STAMP_DELAY, self._on_stamp_timer)
+
+    def _on_stamp_timer(self) -> None:
+        self._stamp_timer = None
+        if self._unstamped and self._tasks is not None:
+            self._tasks.start_soon(self._write_push_stamps)
+
+    async def _write_push_stamps(self) -> None:
+        """Write the push stamps still waiting (the timer, or shutdown); kept for later if the bus fails."""
+        pushes = self._push_stamps_due()
+        if not pushes:
+            return
+        try:
+            await self._on_bus(self.bus.mark_pushed, self.claimer, pushes)
+        except BusError as exc:
+            log.warning("could not stamp pushes, will try again: %s", exc)
+            if self._tasks is not None:
+                self._arm_stamp_timer()
+            return
+        self._push_stamps_written(pushes)
+
+    def _claim(self, look_first: bool = True, *, wait: bool = True, limit: int = DRAIN_BATCH) -> list[Envelope]:
+        """A claim that first writes the push stamps still waiting (so their rows are not claimable)."""
+        pushes = self._push_stamps_due()
+        batch = self.bus.claim(self.name, self.claimer, limit=limit, look_first=look_first, wait=wait, pushes=pushes)
+        self._push_stamps_written(pushes)
+        return batch
 
     async def _on_bus(self, write: Callable[..., T], *args: Any) -> T:
         """``write(*args)`` here on the loop when the bus can begin it at once (a SQLite bus whose
@@ -366,7 +427,7 @@ class Endpoint:
         async with self._drain_lock:
 
             def take() -> list[Envelope]:
-                batch = self.bus.claim(self.name, self.claimer, limit=limit)
+                batch = self._claim(limit=limit)
                 self.bus.mark_delivered((e.id for e in batch), pushed=False)
                 return batch
 

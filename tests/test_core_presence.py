@@ -9,6 +9,8 @@ import pytest
 
 from agentbus.core import Bus
 from agentbus.core.bus import claimer_id
+from agentbus.core.envelope import iso_utc
+from agentbus.core.records import PushStamp
 
 
 def dead_pid() -> int:
@@ -177,3 +179,37 @@ def test_a_reply_before_the_push_stamp_leaves_the_push_on_the_ladder(bus: Bus) -
     assert stamped.pushed_at is not None and stamped.seen_at is not None
     assert stamped.pushed_at <= stamped.seen_at, "the push came before the reply that proved it seen"
     assert stamped.delivered_at == answered.delivered_at, "the earlier delivered stamp must stay"
+
+
+def test_push_stamps_handed_to_the_next_claim_are_written_first(bus: Bus) -> None:
+    """A peer with receipts hands its push stamps to its next write (SPEC SCHEMA-4): written first, so
+    the rows they name are not claimed again, and with the time each push resolved."""
+    bus.register("alice", session_id="a", adapter="test", can_push=True)
+    bus.register("bob", session_id="b", adapter="test", can_push=True, receipts=True)
+    me = claimer_id("b")
+    first, second = (bus.send("alice", "bob", text).ids[0] for text in ("one", "two"))
+    assert [e.id for e in bus.claim("bob", me, limit=1)] == [first]
+    # Without its stamp the pushed row is claimable again by the same claimer: the duplicate it prevents.
+    assert [e.id for e in bus.claim("bob", me, limit=1)] == [first]
+    pushed_at = time.time() - 0.05
+    again = bus.claim("bob", me, pushes=[PushStamp((first,), pushed_at)])
+    assert [e.id for e in again] == [second]
+    assert bus.receipt(first).pushed_at == pushed_at and bus.receipt(first).state == "pushed"
+
+
+def test_push_stamps_handed_to_a_receipt_keep_the_push_time(bus: Bus) -> None:
+    bus.register("alice", session_id="a", adapter="test", can_push=True)
+    bus.register("bob", session_id="b", adapter="test", can_push=True, receipts=True)
+    me = claimer_id("b")
+    message = bus.send("alice", "bob", "seen soon").ids[0]
+    (envelope,) = bus.claim("bob", me)
+    pushed_at = time.time() - 0.05
+    seen, _ = bus.confirm_receipts(
+        "bob",
+        [(message, "alice", iso_utc(envelope.created_at), True)],
+        claimer=me,
+        pushes=[PushStamp((message,), pushed_at)],
+    )
+    assert seen == [message]
+    receipt = bus.receipt(message)
+    assert receipt.pushed_at == pushed_at < receipt.seen_at == receipt.delivered_at

@@ -52,7 +52,7 @@ from agentbus.core.names import BROADCAST, validate_name
 from agentbus.core.pgdriver import PgDriver
 from agentbus.core.presence import LEAVE, arriving, first_free, take_name
 from agentbus.core.readonly import readonly_engine
-from agentbus.core.records import MailboxStats, Outgoing, Peer, Receipt, SendReceipt
+from agentbus.core.records import MailboxStats, Outgoing, Peer, PushStamp, Receipt, SendReceipt
 from agentbus.core.schema import messages, peers
 
 # The records and the liveness helpers live in their own modules (importable without SQLAlchemy);
@@ -528,7 +528,14 @@ class Bus:
         return [_peer(row)] if row is not None and self._is_live(row, time.time()) else []
 
     def claim(
-        self, recipient: str, claimer: str, *, limit: int = 100, look_first: bool = True, wait: bool = True
+        self,
+        recipient: str,
+        claimer: str,
+        *,
+        limit: int = 100,
+        look_first: bool = True,
+        wait: bool = True,
+        pushes: Sequence[PushStamp] = (),
     ) -> list[Envelope]:
         """Lease the oldest pending messages of ``recipient`` to ``claimer``, in id order.
 
@@ -537,7 +544,11 @@ class Bus:
         ``look_first``: find out with a read whether anything is claimable before taking the write
         lock (an empty mailbox, as at every safety poll, then costs a read); False when the caller
         was just told mail is waiting. ``wait``: see _hot_write (a look first always may wait).
+        ``pushes``: this claimer's push stamps not written yet (see mark_pushed), written first in
+        the same transaction, so the rows they name are not claimable again. With pushes there is
+        no look first: the transaction is taken anyway.
         """
+        look_first = look_first and not pushes
         if not wait and look_first:
             raise WouldWait
         now = time.time()
@@ -548,6 +559,7 @@ class Bus:
                 if conn.execute(_ANY_PENDING, {"mailbox": recipient, **bounds}).first() is None:
                     return []
         with self._hot_write(wait) as tx:
+            self._stamp_pushed(tx, claimer, pushes)
             tx.lock_mailbox(recipient)
             others = tx.rows(
                 sql.OTHER_LEASES,
@@ -572,35 +584,51 @@ class Bus:
         with self._hot_write(wait) as tx:
             tx.run(sql.STAMP_DELIVERED, {"ids": id_list, "now": now, "pushed": now if pushed else None})
 
-    def mark_pushed(self, ids: Iterable[int], claimer: str, *, at: float | None = None, wait: bool = True) -> None:
+    def mark_pushed(self, claimer: str, pushes: Sequence[PushStamp], *, wait: bool = True) -> None:
         """Stamp pushed_at for a recipient with receipts: delivered comes with ``confirm_receipts``.
 
-        ``at`` is when the push resolved (default now). Until seen the message is not pushed again,
-        unless the client has not received it within ``receipt_grace_seconds`` (SPEC RCPT-3).
+        Each stamp's ``at`` is when its push resolved; the lease is renewed to it (SPEC SCHEMA-4).
+        Until seen the message is not pushed again, unless the client has not received it within
+        ``receipt_grace_seconds`` (SPEC RCPT-3). An endpoint may hand these stamps to its next
+        ``claim`` or ``confirm_receipts`` instead: one write transaction fewer per message.
         """
-        id_list = list(ids)
-        if not id_list:
+        if not any(stamp.ids for stamp in pushes):
             return
-        now = time.time()
         with self._hot_write(wait) as tx:
-            tx.run(sql.STAMP_PUSHED, {"ids": id_list, "now": now, "at": at or now, "claimer": claimer})
+            self._stamp_pushed(tx, claimer, pushes)
+
+    @staticmethod
+    def _stamp_pushed(tx: sql.Tx, claimer: str, pushes: Sequence[PushStamp]) -> None:
+        for stamp in pushes:
+            if stamp.ids:
+                tx.run(sql.STAMP_PUSHED, {"ids": list(stamp.ids), "now": stamp.at, "at": stamp.at, "claimer": claimer})
 
     def confirm_receipts(
-        self, recipient: str, sightings: Iterable[tuple[int, str, str, bool]], *, wait: bool = True
+        self,
+        recipient: str,
+        sightings: Iterable[tuple[int, str, str, bool]],
+        *,
+        wait: bool = True,
+        claimer: str = "",
+        pushes: Sequence[PushStamp] = (),
     ) -> tuple[list[int], list[int]]:
         """Stamp what ``recipient``'s client showed, in one transaction; returns (seen, received) ids.
 
         Each sighting is ``(msg_id, sender, ts, seen)``; it counts only for an undelivered message of
         this recipient with that sender and ``ts`` (its envelope's, to the millisecond). A sighting
         may come before the push stamp landed (the client is that fast): the row is still pending.
+        ``pushes``: ``claimer``'s push stamps not written yet, written first (see mark_pushed).
         """
         wanted: dict[int, tuple[str, str, bool]] = {}
         for msg_id, sender, ts, in_context in sightings:
             wanted[msg_id] = (sender, ts, in_context or wanted.get(msg_id, ("", "", False))[2])
-        if not wanted:
+        if not wanted and not pushes:
             return [], []
         now = time.time()
         with self._hot_write(wait) as tx:
+            self._stamp_pushed(tx, claimer, pushes)
+            if not wanted:
+                return [], []
             rows = tx.rows(sql.SIGHTED, {"ids": sorted(wanted), "recipient": recipient})
             matched = [
                 (msg_id, received_at)

@@ -29,6 +29,16 @@ class SendReceipt:
 
 
 @dataclass(frozen=True, slots=True)
+class PushStamp:
+    """Pushes to a peer with receipts whose ``pushed_at`` is not written yet: the ids, and when they
+    resolved (written to the client). Written in the next write transaction of that peer's endpoint
+    (its claim or its receipts), or on their own after a moment (Endpoint.PUSH_STAMP_DELAY)."""
+
+    ids: tuple[int, ...]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class Outgoing:
     """One send of a batch (``Bus.send_many``): a name or ``*``, the text, and what it replies to."""
 
