@@ -208,8 +208,12 @@ class Endpoint:
 
     async def confirm(self, sightings: list[Sighting]) -> None:
         """Stamp received / seen for the sightings that match a message pushed to this peer."""
-        if sightings:
-            await self._quietly(self._confirm, sightings)
+        if not sightings:
+            return
+        try:
+            await self._on_bus(self._confirm, sightings)
+        except BusError as exc:
+            log.warning("could not stamp receipts: %s", exc)
 
     def _confirm(self, sightings: list[Sighting], *, wait: bool = True) -> None:
         """One transaction: the push stamps not written yet, then what the sightings prove."""
@@ -415,12 +419,20 @@ class Endpoint:
 
     async def _on_bus(self, write: Callable[..., T], *args: Any) -> T:
         """``write(*args)`` here on the loop when the bus can begin it at once (a SQLite bus whose
-        write lock is free), else in a worker thread, where it may wait. A thread hop costs ~200 us
+        write lock is free), else in the bus file's writer thread, which waits for the lock and runs
+        it (busfile.write_in_turn), or on PostgreSQL in a worker thread. A thread hop costs ~200 us
         of CPU and a wake-up of another thread; the transaction itself ~20-50 us."""
         try:
             return write(*args, wait=False)
         except WouldWait:
-            return await anyio.to_thread.run_sync(write, *args)
+            pass
+        # Like a worker thread's, the write runs to its end even if this caller is cancelled meanwhile.
+        with anyio.CancelScope(shield=True):
+            if self.bus.file is not None:
+                result = await self.bus.file.write_in_turn(write, *args)
+            else:
+                result = await anyio.to_thread.run_sync(write, *args)
+        return result
 
     async def take_pending(self, limit: int = 50) -> list[Envelope]:
         """Pull path (no push available): claim pending mail and mark it delivered as it is returned."""

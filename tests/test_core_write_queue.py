@@ -1,5 +1,6 @@
 """The write queue: writers of one SQLite bus take turns on bus.write.lock before BEGIN IMMEDIATE."""
 
+import asyncio
 import fcntl
 import os
 import sqlite3
@@ -113,3 +114,41 @@ def test_a_broadcast_or_a_look_first_always_may_wait(tmp_path: Path) -> None:
             bus.send_many("alice", [Outgoing("*", "to everyone")], wait=False)
         with pytest.raises(WouldWait):
             bus.claim("bob", "claimer-1", wait=False)
+
+
+def test_the_writer_thread_runs_a_write_the_moment_the_lock_is_free(tmp_path: Path) -> None:
+    """A write an event loop could not begin at once goes to the bus file's writer thread, which
+    blocks for the lock and runs it itself (writer_thread.py)."""
+    with Bus(Settings(home=tmp_path / "bus", busy_timeout_seconds=10)) as bus:
+        bus.register("bob", session_id="b", adapter="test")
+        assert bus.file is not None
+        fd = _hold(tmp_path / "bus" / WRITE_LOCK_FILE)
+
+        async def queued_then_released() -> list[object]:
+            assert bus.file is not None
+            write = asyncio.ensure_future(bus.file.write_in_turn(bus.send_many, "alice", [Outgoing("bob", "in turn")]))
+            await asyncio.sleep(0.3)
+            assert not write.done(), "the write did not wait for the lock"
+            os.close(fd)
+            return list(await asyncio.wait_for(write, 5))
+
+        (receipt,) = asyncio.run(queued_then_released())
+        assert not isinstance(receipt, Exception) and len(receipt.ids) == 1
+        assert [e.body for e in bus.pending("bob")] == ["in turn"]
+
+
+def test_a_write_given_up_at_the_busy_timeout_is_never_run_later(tmp_path: Path) -> None:
+    with Bus(Settings(home=tmp_path / "bus", busy_timeout_seconds=0.3)) as bus:
+        bus.register("bob", session_id="b", adapter="test")
+        fd = _hold(tmp_path / "bus" / WRITE_LOCK_FILE)
+
+        async def given_up_then_another() -> None:
+            assert bus.file is not None
+            with pytest.raises(BusUnavailable, match="stayed locked by another process longer than the busy timeout"):
+                await bus.file.write_in_turn(bus.send_many, "alice", [Outgoing("bob", "too late")])
+            os.close(fd)
+            # The writer thread takes writes in order: once this one ran, the given-up one had its turn.
+            await bus.file.write_in_turn(bus.send_many, "alice", [Outgoing("bob", "in time")])
+
+        asyncio.run(given_up_then_another())
+        assert [e.body for e in bus.pending("bob")] == ["in time"]

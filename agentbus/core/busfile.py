@@ -14,9 +14,9 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from agentbus.core.config import Settings
 from agentbus.core.errors import BusUnavailable, WouldWait
@@ -25,9 +25,12 @@ from agentbus.core.paths import ensure_home, restrict_file
 from agentbus.core.presence import LEAVE, arriving, first_free, take_name
 from agentbus.core.records import Peer
 from agentbus.core.writequeue import WRITE_LOCK_FILE, WriteQueue
+from agentbus.core.writer_thread import WriterThread
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+T = TypeVar("T")
 
 #: Kept in step with schema.SCHEMA_HEAD (a test checks): reading it must not import SQLAlchemy.
 SCHEMA_HEAD = "0002"
@@ -119,6 +122,7 @@ class BusFile:
                 f"check the permissions of {db_file.parent}"
             ) from exc
         self._queue = WriteQueue(db_file.with_name(WRITE_LOCK_FILE), self.where)
+        self._writer = WriterThread(self.where)
         self._lock = threading.Lock()
         self._engine: Engine | None = None
         try:
@@ -196,6 +200,12 @@ class BusFile:
         finally:
             self._lock.release()
 
+    async def write_in_turn(self, call: Callable[..., T], *args: Any) -> T:
+        """``call(*args)`` (a write through ``write``) in this file's writer thread, which waits for the
+        write lock and runs it at once (writer_thread.py); BusUnavailable after the busy timeout."""
+        result: T = await self._writer.run(call, *args, timeout=self.settings.busy_timeout_seconds)
+        return result
+
     def _begin(self, wait: bool) -> None:
         if wait:
             self._conn.execute("BEGIN IMMEDIATE")
@@ -228,6 +238,7 @@ class BusFile:
             conn.execute(LEAVE, {"name": name, "session_id": session_id})
 
     def close(self) -> None:
+        self._writer.close()
         with self._lock:
             self._conn.close()
         engine = self.take_engine()

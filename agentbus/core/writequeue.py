@@ -9,7 +9,8 @@ lock is released. The busy timeout stays the deadline (the same clear error when
 (SPEC SCHEMA-1).
 
 Each acquisition opens its own descriptor (flock belongs to the open file, not to the thread), so
-threads of one process queue like processes do; closing it releases the lock.
+threads of one process queue like processes do; closing it releases the lock. A write of a bus file's
+writer thread (writer_thread.py) blocks in ``flock`` itself and runs as soon as it has the lock.
 """
 
 import contextlib
@@ -19,6 +20,7 @@ import threading
 from pathlib import Path
 
 from agentbus.core.errors import BusUnavailable
+from agentbus.core.writer_thread import blocks_in_turn
 
 WRITE_LOCK_FILE = "bus.write.lock"
 
@@ -32,12 +34,27 @@ class WriteQueue:
 
     def acquire(self, timeout: float) -> int:
         fd = self._open()
-        if self._take_at_once(fd) or self._wait(fd, timeout):
+        start = blocks_in_turn()
+        if start is not None:  # the bus file's writer thread: it blocks here and runs the write itself
+            if not self._take_at_once(fd):
+                self._block(fd)
+            if start():
+                return fd
+            os.close(fd)
+        elif self._take_at_once(fd) or self._wait(fd, timeout):
             return fd
         raise BusUnavailable(
             f"the bus at {self.where} stayed locked by another process longer than the busy timeout; "
             "try again, or find the process holding it (agentbus doctor)"
         )
+
+    @staticmethod
+    def _block(fd: int) -> None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            os.close(fd)
+            raise
 
     def try_acquire(self) -> int | None:
         """The lock's descriptor if the lock is free at once, else None (nothing is left open)."""

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from agentbus.adapters.claude_mcp.app import PushOpener
 
 LOG_FORMAT = "agentbus[{adapter}] %(levelname)s %(name)s: %(message)s"
+GIL_SWITCH_SECONDS = 0.001
 
 
 def configure_logging(name: str, adapter: str = "claude-mcp") -> None:
@@ -75,6 +76,10 @@ def main(adapter: str | None = None, push: "PushOpener | None" = None) -> int:
                 return 0
             from agentbus.adapters.claude_mcp.app import open_channel, run
 
+            # A write waiting for the bus's write lock runs in the bus file's writer thread, which
+            # then holds that lock until it also has the GIL: the loop thread hands the GIL over
+            # after this interval (Python's default is 5 ms), and every other writer waits for it.
+            sys.setswitchinterval(GIL_SWITCH_SECONDS)
             return run(fds, opening, joined, router, approver, push or open_channel)
         finally:
             joined.leave()
