@@ -329,8 +329,7 @@ class Endpoint:
         pushed = 0
         async with self._drain_lock:
             while True:
-                leased = self._leased() if expect_mail else None
-                batch = leased if leased is not None else await self._on_bus(self._claim, not expect_mail)
+                batch = await self._on_bus(self._claim, not expect_mail)
                 expect_mail = False
                 if not batch:
                     return pushed
@@ -410,18 +409,6 @@ class Endpoint:
                 self._arm_stamp_timer()
             return
         self._push_stamps_written(pushes)
-
-    def _leased(self) -> list[Envelope] | None:
-        """Mail its senders leased to this session (no claim needed: a read), or None: claim instead.
-        On a SQLite bus only, where the read is a local one on the loop (PostgreSQL's is a round trip)."""
-        if self.bus.file is None:
-            return None
-        pushed = [msg_id for stamp in self._push_stamps_due() for msg_id in stamp.ids]  # before the read
-        try:
-            return self.bus.leased(self.name, self.claimer, skip=pushed, limit=DRAIN_BATCH)
-        except BusError as exc:
-            log.debug("look at the mailbox failed, claiming instead: %s", exc)
-            return None
 
     def _claim(self, look_first: bool = True, *, wait: bool = True, limit: int = DRAIN_BATCH) -> list[Envelope]:
         """A claim that first writes the push stamps still waiting (so their rows are not claimable)."""

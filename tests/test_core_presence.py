@@ -213,32 +213,3 @@ def test_push_stamps_handed_to_a_receipt_keep_the_push_time(bus: Bus) -> None:
     assert seen == [message]
     receipt = bus.receipt(message)
     assert receipt.pushed_at == pushed_at < receipt.seen_at == receipt.delivered_at
-
-
-def test_a_sender_leases_new_mail_to_a_recipient_that_pushes(bus: Bus) -> None:
-    """SPEC SCHEMA-4: the row comes leased to the recipient's claimer, which pushes it without a claim;
-    for any other drainer it is that session's live lease."""
-    bus.register("alice", session_id="a", adapter="test", can_push=True)
-    bus.register("bob", session_id="b", adapter="test", can_push=True, receipts=True)
-    bob = claimer_id("b")
-    message = bus.send("alice", "bob", "leased").ids[0]
-    assert [e.id for e in bus.leased("bob", bob) or []] == [message]
-    assert bus.claim("bob", claimer_id("someone else")) == [], "another drainer took a live lease"
-    assert bus.leased("bob", bob, skip=[message]) == [], "a push whose stamp is not written yet counts as pushed"
-    bus.mark_pushed(bob, [PushStamp((message,), time.time())])
-    assert bus.receipt(message).attempts == 1
-    assert bus.leased("bob", bob) == [], "a push awaiting its receipt is passed over"
-
-
-def test_mail_that_needs_a_claim_is_not_taken_by_a_look(bus: Bus) -> None:
-    bus.register("alice", session_id="a", adapter="test", can_push=True)
-    bus.register("bob", session_id="b", adapter="test", can_push=False)
-    bob = claimer_id("b")
-    queued = bus.send("alice", "bob", "while bob did not push").ids[0]  # no lease: bob was not pushing
-    bus.heartbeat("bob", "b", can_push=True)
-    leased = bus.send("alice", "bob", "after").ids[0]
-    assert bus.leased("bob", bob) is None, "an older claimable row must go first, through a claim"
-    assert [e.id for e in bus.claim("bob", bob)] == [queued, leased], "the claim takes the leased row too, in order"
-    bus.release([queued, leased], bob)  # a failed push: the claim is cleared and the try counted
-    assert [bus.receipt(i).attempts for i in (queued, leased)] == [1, 1]
-    assert bus.leased("bob", bob) is None

@@ -20,7 +20,6 @@ from sqlalchemy import (
     TextClause,
     and_,
     bindparam,
-    case,
     delete,
     func,
     make_url,
@@ -48,7 +47,7 @@ from agentbus.core.errors import (
     UnknownMessage,
     WouldWait,
 )
-from agentbus.core.liveness import HOST, claimer_id, claimer_is_dead, claimer_of, new_session_id, pid_alive
+from agentbus.core.liveness import HOST, claimer_id, claimer_is_dead, new_session_id, pid_alive
 from agentbus.core.names import BROADCAST, validate_name
 from agentbus.core.pgdriver import PgDriver
 from agentbus.core.presence import LEAVE, arriving, first_free, take_name
@@ -93,14 +92,6 @@ _ANY_PENDING = select(messages.c.id).where(_CLAIMABLE).limit(1)
 
 
 _TEXTS: dict[tuple[str, tuple[str, ...]], TextClause] = {}
-
-
-def _lease(recipient: Peer | None, now: float) -> dict[str, Any]:
-    """A new row's lease (SPEC SCHEMA-4): to its recipient's claimer when that session is live and
-    pushes, so it pushes the row without claiming it; else none."""
-    if recipient is None or not recipient.can_push:
-        return {"leased_to": None, "leased_at": None}
-    return {"leased_to": claimer_of(recipient.host, recipient.pid, recipient.session_id), "leased_at": now}
 
 
 def _text(statement: str, params: Mapping[str, Any]) -> TextClause:
@@ -475,7 +466,6 @@ class Bus:
                     "created_at": now,
                     "reply_to": checked[index][1],
                     "attempts": 0,
-                    **_lease(live.get(recipient), now),
                 }
                 for index, recipients in planned
                 for recipient in recipients
@@ -581,38 +571,6 @@ class Bus:
                 sql.CLAIM_OLDEST, {"mailbox": recipient, "claimer": claimer, "now": now, "limit": limit, **bounds}
             )
         return [Envelope(*row) for row in sorted(rows, key=lambda row: row[0])]
-
-    def leased(
-        self, recipient: str, claimer: str, *, skip: Iterable[int] = (), limit: int = 100
-    ) -> list[Envelope] | None:
-        """The oldest pending messages of ``recipient`` leased to ``claimer`` by their senders and never
-        pushed (SPEC SCHEMA-4): its to push without a claim. None when a claim is needed instead:
-        some row is claimable but not leased to it (queued while it did not push, or due again).
-
-        A read, no write transaction. ``skip``: ids ``claimer`` pushed whose push stamp is not
-        written yet (they count as pushed). Rows pushed and awaiting their receipt are passed over.
-        """
-        repush_before = time.time() - self.settings.receipt_grace_seconds
-        max_pushes = self.settings.receipt_max_pushes
-        skipped = set(skip)
-        params = {"mailbox": recipient, "limit": limit}
-        if self.file is not None:
-            rows = self.file.read(sql.MAILBOX, params)
-        else:
-            with self._read() as conn:
-                rows = list(conn.execute(_text(sql.MAILBOX, params), params))
-        taken: list[Envelope] = []
-        for msg_id, sender, to, body, created_at, reply_to, claimed_by, claimed_at, attempts, pushed_at in rows:
-            if msg_id in skipped:
-                continue
-            if pushed_at is not None and (
-                attempts >= max_pushes or (claimed_at is not None and claimed_at >= repush_before)
-            ):
-                continue  # pushed, awaiting its receipt: not claimable now
-            if claimed_by != claimer or attempts != 0 or pushed_at is not None:
-                return None
-            taken.append(Envelope(msg_id, sender, to, body, created_at, reply_to))
-        return taken
 
     def mark_delivered(self, ids: Iterable[int], *, pushed: bool = True, wait: bool = True) -> None:
         """Stamp delivered_at; call only after the Delivery port resolved for these ids.
@@ -728,11 +686,7 @@ class Bus:
                         messages.c.delivered_at.is_(None),
                     )
                 )
-                .values(
-                    claimed_by=None,
-                    claimed_at=None,
-                    attempts=case((messages.c.attempts == 0, 1), else_=messages.c.attempts),
-                )
+                .values(claimed_by=None, claimed_at=None)
             )
 
     def pending(self, recipient: str) -> list[Envelope]:

@@ -123,8 +123,6 @@ class BusFile:
             ) from exc
         self._queue = WriteQueue(db_file.with_name(WRITE_LOCK_FILE), self.where)
         self._writer = WriterThread(self.where)
-        self._reader: sqlite3.Connection | None = None
-        self._read_lock = threading.Lock()
         self._lock = threading.Lock()
         self._engine: Engine | None = None
         try:
@@ -239,22 +237,8 @@ class BusFile:
         with self.write() as conn:
             conn.execute(LEAVE, {"name": name, "session_id": session_id})
 
-    def read(self, sql: str, params: Mapping[str, Any]) -> list[Sequence[Any]]:
-        """A read on a connection of its own (a WAL reader waits for no writer, nor for ``write``)."""
-        with self._read_lock:
-            try:
-                if self._reader is None:
-                    self._reader = connect_sqlite(self.path, self.settings.busy_timeout_seconds)
-                return self._reader.execute(*expand_lists(sql, params)).fetchall()
-            except sqlite3.Error as exc:
-                raise _driver_error(exc, self.where) from exc
-
     def close(self) -> None:
         self._writer.close()
-        with self._read_lock:
-            if self._reader is not None:
-                self._reader.close()
-                self._reader = None
         with self._lock:
             self._conn.close()
         engine = self.take_engine()

@@ -40,12 +40,7 @@ def new_session_id() -> str:
 
 def claimer_id(session_id: str) -> str:
     """A claim owner names its host and pid, so a claim left by a dead process is recognisable."""
-    return claimer_of(HOST, os.getpid(), session_id)
-
-
-def claimer_of(host: str, pid: int, session_id: str) -> str:
-    """The claimer of a registered session (its peers row's host, pid, session_id; SPEC SCHEMA-5)."""
-    return f"{host}:{pid}:{session_id}"
+    return f"{HOST}:{os.getpid()}:{session_id}"
 
 
 def claimer_is_dead(claimer: str) -> bool:

@@ -47,7 +47,6 @@ STAMP_DELIVERED = (
 # so no other drainer takes it while its receipt is awaited.
 STAMP_PUSHED = (
     "UPDATE messages SET pushed_at = COALESCE(pushed_at, :at), "
-    "attempts = CASE WHEN attempts = 0 THEN 1 ELSE attempts END, "
     "claimed_at = CASE WHEN delivered_at IS NULL AND claimed_by = :claimer THEN :now ELSE claimed_at END "
     "WHERE id IN (:ids)"
 )
@@ -71,16 +70,9 @@ PEER_COLUMNS = "name, session_id, pid, host, adapter, can_push, started_at, last
 PEERS_NAMED = f"SELECT {PEER_COLUMNS} FROM peers WHERE name IN (:names)"
 SENT_SINCE = "SELECT COUNT(*) FROM messages WHERE sender = :sent_by AND created_at > :since"
 MAY_REPLY = "SELECT id FROM messages WHERE id = :reply_to AND (recipient = :sender OR sender = :sender)"
-# ``:leased_to``: the recipient's claimer when it is live and pushes (SCHEMA-4's lease by the
-# sender), so it pushes the row without a claim of its own; else NULL.
 ENQUEUE = (
-    "INSERT INTO messages (sender, recipient, body, created_at, reply_to, attempts, claimed_by, claimed_at) "
-    "VALUES (:sender, :recipient, :body, :created_at, :reply_to, 0, :leased_to, :leased_at) RETURNING id"
-)
-# A drainer's look at its own mailbox (Bus.leased): every row it might push, oldest first.
-MAILBOX = (
-    f"SELECT {ENVELOPE_COLUMNS}, claimed_by, claimed_at, attempts, pushed_at FROM messages "
-    "WHERE recipient = :mailbox AND delivered_at IS NULL AND received_at IS NULL ORDER BY id LIMIT :limit"
+    "INSERT INTO messages (sender, recipient, body, created_at, reply_to, attempts) "
+    "VALUES (:sender, :recipient, :body, :created_at, :reply_to, 0) RETURNING id"
 )
 # A reply is proof that its sender's model saw the message it answers (RCPT-1).
 ANSWER_PROVES_SEEN = (
