@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from agentbus.core.config import Settings
-from agentbus.core.errors import BusUnavailable, WouldWait
+from agentbus.core.errors import BusUnavailable, WouldWait, locked_too_long
 from agentbus.core.mailbox_sql import expand_lists
 from agentbus.core.paths import ensure_home, restrict_file
 from agentbus.core.presence import LEAVE, arriving, first_free, take_name
@@ -56,10 +56,7 @@ def describe_db_error(message: str, where: str, *, operational: bool) -> BusUnav
     """Turn a driver's error message into a sentence naming the bus and what to do about it."""
     lowered = message.lower()
     if operational and ("locked" in lowered or "lock timeout" in lowered):
-        return BusUnavailable(
-            f"the bus at {where} stayed locked by another process longer than the busy timeout; "
-            "try again, or find the process holding it (agentbus doctor)"
-        )
+        return locked_too_long(where)
     if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
         return BusUnavailable(
             f"the bus file {where} is corrupt or not an agentbus database ({message}); "

@@ -41,6 +41,14 @@ class BusUnavailable(BusError):
     code = "bus_unavailable"
 
 
+def locked_too_long(where: str) -> BusUnavailable:
+    """The one sentence for a write that waited out the busy timeout (SQLite's lock or the write queue's)."""
+    return BusUnavailable(
+        f"the bus at {where} stayed locked by another process longer than the busy timeout; "
+        "try again, or find the process holding it (agentbus doctor)"
+    )
+
+
 class WouldWait(Exception):
     """A write asked not to wait (``wait=False``) found the bus busy; nothing was written. Not a
     refusal (so not a BusError): the caller does the same write where it may wait (a worker thread)."""

@@ -19,7 +19,7 @@ import os
 import threading
 from pathlib import Path
 
-from agentbus.core.errors import BusUnavailable
+from agentbus.core.errors import BusUnavailable, locked_too_long
 from agentbus.core.writer_thread import blocks_in_turn
 
 WRITE_LOCK_FILE = "bus.write.lock"
@@ -43,10 +43,7 @@ class WriteQueue:
             os.close(fd)
         elif self._take_at_once(fd) or self._wait(fd, timeout):
             return fd
-        raise BusUnavailable(
-            f"the bus at {self.where} stayed locked by another process longer than the busy timeout; "
-            "try again, or find the process holding it (agentbus doctor)"
-        )
+        raise locked_too_long(self.where)
 
     @staticmethod
     def _block(fd: int) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentbus.core.errors import BusUnavailable
+from agentbus.core.errors import locked_too_long
 
 _IN_TURN = threading.local()
 
@@ -97,10 +97,7 @@ class WriterThread:
         except TimeoutError:
             if write.give_up():
                 write.future.cancel()
-                raise BusUnavailable(
-                    f"the bus at {self.where} stayed locked by another process longer than the busy timeout; "
-                    "try again, or find the process holding it (agentbus doctor)"
-                ) from None
+                raise locked_too_long(self.where) from None
             return await write.future
 
     def _ensure_thread(self) -> None:
