@@ -16,24 +16,20 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from agentbus.core.config import Settings
+from agentbus.core.driver_base import SCHEMA_HEAD as SCHEMA_HEAD  # read by tests and tools here, where it lived
+from agentbus.core.driver_base import DriverBus
 from agentbus.core.errors import BusUnavailable, WouldWait, locked_too_long
 from agentbus.core.mailbox_sql import expand_lists
 from agentbus.core.paths import ensure_home, restrict_file
-from agentbus.core.presence import LEAVE, arriving, first_free, take_name
+from agentbus.core.presence import LEAVE, arriving, take_name
 from agentbus.core.records import Peer
 from agentbus.core.writequeue import WRITE_LOCK_FILE, WriteQueue
 from agentbus.core.writer_thread import WriterThread
 
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
 T = TypeVar("T")
-
-#: Kept in step with schema.SCHEMA_HEAD (a test checks): reading it must not import SQLAlchemy.
-SCHEMA_HEAD = "0002"
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -96,7 +92,7 @@ class DriverTx:
         """Nothing to do: BEGIN IMMEDIATE already admits one writer at a time."""
 
 
-class BusFile:
+class BusFile(DriverBus):
     """An open SQLite bus at the driver level. Thread-safe (one connection, one writer at a time)."""
 
     def __init__(self, settings: Settings) -> None:
@@ -121,18 +117,11 @@ class BusFile:
         self._queue = WriteQueue(db_file.with_name(WRITE_LOCK_FILE), self.where)
         self._writer = WriterThread(self.where)
         self._lock = threading.Lock()
-        self._engine: Engine | None = None
         try:
             self._conn = connect_sqlite(db_file, settings.busy_timeout_seconds)
         except sqlite3.Error as exc:
             raise _driver_error(exc, self.where) from exc
-        try:
-            self.schema_revision = self._revision()
-            if self.schema_revision != SCHEMA_HEAD:
-                self.schema_revision = self._migrate()
-        except BaseException:
-            self.close()
-            raise
+        self._reach_head()
 
     def _revision(self) -> str | None:
         try:
@@ -146,25 +135,8 @@ class BusFile:
             raise _driver_error(exc, self.where) from exc
         return None if row is None else str(row[0])
 
-    def _migrate(self) -> str:
-        """Bring the bus to the schema head (SQLAlchemy, and for an older revision Alembic, load here)."""
-        from sqlalchemy.exc import DBAPIError
-
-        from agentbus.core import migrate
-        from agentbus.core.engine import make_engine, translate_db_error
-
-        self._engine = make_engine(
-            self.settings.url, busy_timeout_seconds=self.settings.busy_timeout_seconds, where=self.where
-        )
-        try:
-            return migrate.upgrade(self._engine, self.path.with_name("bus.lock"))
-        except DBAPIError as exc:
-            raise translate_db_error(exc, self.where) from exc
-
-    def take_engine(self) -> "Engine | None":
-        """The engine made for a migration, if any, for the Bus built on this file (it disposes it)."""
-        engine, self._engine = self._engine, None
-        return engine
+    def _migration_lock(self) -> Path:
+        return self.path.with_name("bus.lock")
 
     @contextlib.contextmanager
     def write(self, *, wait: bool = True) -> Iterator[sqlite3.Connection]:
@@ -226,10 +198,6 @@ class BusFile:
             take_name(DriverTx(conn), peer, self.settings.stale_seconds)
         return peer
 
-    def register_unique(self, preferred: str, **kwargs: Any) -> Peer:
-        """``preferred``, else ``preferred-2``, ``-3``... (presence.first_free)."""
-        return first_free(lambda name: self.register(name, **kwargs), preferred)
-
     def unregister(self, name: str, session_id: str) -> None:
         with self.write() as conn:
             conn.execute(LEAVE, {"name": name, "session_id": session_id})
@@ -238,6 +206,4 @@ class BusFile:
         self._writer.close()
         with self._lock:
             self._conn.close()
-        engine = self.take_engine()
-        if engine is not None:
-            engine.dispose()
+        super().close()

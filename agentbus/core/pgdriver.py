@@ -17,16 +17,16 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from agentbus.core.busfile import SCHEMA_HEAD, describe_db_error
+from agentbus.core.busfile import describe_db_error
 from agentbus.core.config import Settings
+from agentbus.core.driver_base import DriverBus
 from agentbus.core.errors import BusUnavailable
 from agentbus.core.mailbox_sql import LOCK_NAME_PG
-from agentbus.core.presence import LEAVE, arriving, first_free, take_name
+from agentbus.core.presence import LEAVE, arriving, take_name
 from agentbus.core.records import Peer
 
 if TYPE_CHECKING:
     import psycopg
-    from sqlalchemy import Engine
 
 _NAMED = re.compile(r"(?<!:):([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -69,7 +69,7 @@ class PgTx:
         return row
 
 
-class PgDriver:
+class PgDriver(DriverBus):
     """An open PostgreSQL bus at the driver level. Thread-safe (one connection, one transaction at a time)."""
 
     def __init__(self, settings: Settings) -> None:
@@ -78,20 +78,13 @@ class PgDriver:
         self.settings = settings
         self.where = masked(settings.url)
         self._lock = threading.Lock()
-        self._engine: Engine | None = None
         try:
             self._conn = psycopg.connect(
                 libpq_conninfo(settings.url), autocommit=True, **connect_options(settings.busy_timeout_seconds)
             )
         except psycopg.Error as exc:
             raise _driver_error(exc, self.where) from exc
-        try:
-            self.schema_revision = self._revision()
-            if self.schema_revision != SCHEMA_HEAD:
-                self.schema_revision = self._migrate()
-        except BaseException:
-            self.close()
-            raise
+        self._reach_head()
 
     def _revision(self) -> str | None:
         import psycopg
@@ -104,26 +97,6 @@ class PgDriver:
         except psycopg.Error as exc:
             raise _driver_error(exc, self.where) from exc
         return None if row is None else str(row[0])
-
-    def _migrate(self) -> str:
-        """Bring the database to the schema head (SQLAlchemy, and for an older revision Alembic, load here)."""
-        from sqlalchemy.exc import DBAPIError
-
-        from agentbus.core import migrate
-        from agentbus.core.engine import make_engine, translate_db_error
-
-        self._engine = make_engine(
-            self.settings.url, busy_timeout_seconds=self.settings.busy_timeout_seconds, where=self.where
-        )
-        try:
-            return migrate.upgrade(self._engine, None)
-        except DBAPIError as exc:
-            raise translate_db_error(exc, self.where) from exc
-
-    def take_engine(self) -> "Engine | None":
-        """The engine made for a migration, if any, for the Bus built on this driver (it disposes it)."""
-        engine, self._engine = self._engine, None
-        return engine
 
     @contextlib.contextmanager
     def write(self) -> Iterator[PgTx]:
@@ -147,10 +120,6 @@ class PgDriver:
             take_name(tx, peer, self.settings.stale_seconds)
         return peer
 
-    def register_unique(self, preferred: str, **kwargs: Any) -> Peer:
-        """``preferred``, else ``preferred-2``, ``-3``... (presence.first_free)."""
-        return first_free(lambda name: self.register(name, **kwargs), preferred)
-
     def unregister(self, name: str, session_id: str) -> None:
         with self.write() as tx:
             tx.run(LEAVE, {"name": name, "session_id": session_id})
@@ -158,9 +127,7 @@ class PgDriver:
     def close(self) -> None:
         with self._lock, contextlib.suppress(Exception):
             self._conn.close()
-        engine = self.take_engine()
-        if engine is not None:
-            engine.dispose()
+        super().close()
 
 
 def _driver_error(exc: "psycopg.Error", where: str) -> BusUnavailable:
