@@ -113,7 +113,9 @@ class Endpoint:
         self._delivery: Delivery | None = None
         self.receipts = False
         self._tasks: anyio.abc.TaskGroup | None = None
-        self._wake_event = anyio.Event()
+        # asyncio's Event and Lock, not anyio's: anyio's acquire yields to the loop once more even when
+        # the lock is free, one more loop pass per wake-up (the adapter runs on asyncio anyway).
+        self._wake_event = asyncio.Event()
         self._poll_only_wake = False
         #: The wake came from the trigger (a sender's notify): mail is almost surely waiting, so the
         #: first claim of the pass skips its read-only look (one read transaction fewer per message).
@@ -128,7 +130,7 @@ class Endpoint:
         self._unstamped_lock = threading.Lock()
         self._stamp_timer: asyncio.TimerHandle | None = None
         self._announced_push = False
-        self._drain_lock = anyio.Lock()
+        self._drain_lock = asyncio.Lock()
         self._outbox: list[_PendingSend] = []
         self._send_lock = anyio.Lock()
         self._disarm: Callable[[], None] | None = None
@@ -295,7 +297,7 @@ class Endpoint:
         while True:
             await self._wake_event.wait()
             # Re-arm before draining: a wake that lands during the drain sets the fresh event.
-            self._wake_event = anyio.Event()
+            self._wake_event = asyncio.Event()
             from_poll, self._poll_only_wake = self._poll_only_wake, False
             expect_mail, self._mail_expected = self._mail_expected, False
             if self._delivery is None:

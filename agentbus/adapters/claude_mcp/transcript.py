@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 _TAG_HEAD = re.compile(r"<channel\s([^>]*)>")
 _ATTRIBUTE = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="([^"]*)"')
 _SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
-READ_CHUNK = 1 << 20
+READ_CHUNK = 1 << 16
 #: Longer project keys get a hashed directory name (seen with 2.1.331): receipts are off there.
 PROJECT_KEY_LIMIT = 200
 
