@@ -14,6 +14,7 @@ FULL = {
     "burst.py": [],
     "fanout.py": [],
     "idle.py": [],
+    "cpu_cost.py": [],
 }
 QUICK = {
     "cold_start.py": ["--runs", "3"],
@@ -21,6 +22,7 @@ QUICK = {
     "burst.py": ["--count", "1000"],
     "fanout.py": ["--rounds", "10"],
     "idle.py": ["--idle-seconds", "10", "--messages", "200"],
+    "cpu_cost.py": ["--count", "100", "--peers", "10", "--rounds", "5"],
 }
 
 
