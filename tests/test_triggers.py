@@ -48,6 +48,23 @@ def test_file_watch_ignores_other_peers_wake_files(tmp_path: Path) -> None:
         dispose_carol()
 
 
+def test_notify_rewrites_the_wake_file_in_place_and_each_notify_wakes(tmp_path: Path) -> None:
+    """No truncation (ext4 writes a truncated-and-rewritten file back to disk on close: ~240 us a
+    wake), yet every notify is a wake: a foreign core's longer content keeps its tail."""
+    trigger = FileWatchTrigger(tmp_path / "wake")
+    wakes = threading.Semaphore(0)
+    dispose = trigger.arm("bob", wakes.release)
+    try:
+        (tmp_path / "wake" / "bob").write_bytes(b"wake from another core\n")
+        assert wakes.acquire(timeout=5), "a foreign write must wake too (TRIG-1)"
+        for _ in range(3):
+            trigger.notify("bob")
+            assert wakes.acquire(timeout=5), "no wake arrived"
+        assert (tmp_path / "wake" / "bob").read_bytes() == b"1ake from another core\n"
+    finally:
+        dispose()
+
+
 def test_notify_without_wake_dir_does_not_raise(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     FileWatchTrigger(tmp_path / "missing" / "wake").notify("bob")
     assert "could not wake bob" in caplog.text
