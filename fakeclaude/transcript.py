@@ -8,6 +8,7 @@ dequeue record and a ``{"type": "user", "message": {"role": "user", "content": <
 """
 
 import json
+import random
 import re
 import threading
 import uuid
@@ -42,11 +43,18 @@ class TranscriptWriter:
         self._held: list[str] = []
         self._parent: str | None = None
         self._lock = threading.Lock()
+        self._directory_made = False
+        # Record ids without a system call each: one harness process may write 50 sessions' transcripts,
+        # and every call that releases the GIL there waits to take it back behind the other sessions.
+        self._ids = random.Random()
 
     def _append(self, records: list[dict[str, Any]]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write("".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records))
+        if not self._directory_made:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._directory_made = True
+        text = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records)
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(text)
 
     def prompt(self, text: str) -> None:
         """A prompt the user typed (a plain user record)."""
@@ -90,7 +98,7 @@ class TranscriptWriter:
         return {"type": "queue-operation", "operation": "dequeue", "timestamp": _now(), "sessionId": self.session_id}
 
     def _user(self, content: str, *, channel: bool) -> dict[str, Any]:
-        record_id = str(uuid.uuid4())
+        record_id = str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
         record: dict[str, Any] = {
             "parentUuid": self._parent,
             "isSidechain": False,

@@ -28,7 +28,8 @@ class Change(enum.Enum):
 
     #: A file closed after being written (a wake file: one event per notify).
     WRITTEN = "written"
-    #: A file written to (each append), replaced, moved or removed (a transcript).
+    #: A file written to (each append), replaced, moved or removed (a transcript). Not its close: a write
+    #: already woke the watcher, and the close after it would wake it once more to read nothing.
     GROWN = "grown"
     #: A directory gaining an entry, created or moved in (waiting for a file to appear).
     ENTRIES = "entries"
@@ -68,7 +69,7 @@ def _inotify_descriptor(path: Path, change: Change) -> int:
 
     masks = {
         Change.WRITTEN: flags.IN_CLOSE_WRITE,
-        Change.GROWN: flags.IN_MODIFY | flags.IN_CLOSE_WRITE | flags.IN_MOVE_SELF | flags.IN_DELETE_SELF,
+        Change.GROWN: flags.IN_MODIFY | flags.IN_MOVE_SELF | flags.IN_DELETE_SELF,
         Change.ENTRIES: flags.IN_CREATE | flags.IN_MOVED_TO | flags.IN_ONLYDIR,
     }
     fd = inotify_init()
