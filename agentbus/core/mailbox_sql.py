@@ -8,6 +8,7 @@ for both, like the name writes in presence.py. A list parameter (``IN (:ids)``) 
 executor. The rules they encode are SPEC SCHEMA-4's: what is claimable, leases, the receipt ladder.
 """
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -103,11 +104,18 @@ def expand_lists(sql: str, params: Mapping[str, Any]) -> tuple[str, dict[str, An
     flat = {name: value for name, value in params.items() if name not in lists}
     for name, values in lists.items():
         flat.update({f"{name}_{i}": value for i, value in enumerate(values)})
+    return _expanded(sql, tuple((name, len(values)) for name, values in lists.items())), flat
+
+
+@functools.lru_cache(maxsize=256)
+def _expanded(sql: str, lengths: tuple[tuple[str, int], ...]) -> str:
+    """The statement with each list parameter spelled out (cached: a message's lists are mostly of one)."""
+    sizes = dict(lengths)
 
     def placeholders(match: re.Match[str]) -> str:
         name = match.group(1)
-        if name not in lists:
+        if name not in sizes:
             return match.group(0)
-        return ", ".join(f":{name}_{i}" for i in range(len(lists[name]))) or "NULL"
+        return ", ".join(f":{name}_{i}" for i in range(sizes[name])) or "NULL"
 
-    return _LIST_PARAMETER.sub(placeholders, sql), flat
+    return _LIST_PARAMETER.sub(placeholders, sql)

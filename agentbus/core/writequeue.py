@@ -19,10 +19,14 @@ import os
 import threading
 from pathlib import Path
 
+from agentbus.core import alarm_flock
 from agentbus.core.errors import BusUnavailable, locked_too_long
 from agentbus.core.writer_thread import blocks_in_turn
 
 WRITE_LOCK_FILE = "bus.write.lock"
+#: How long an adapter's event loop may block for the lock (alarm_flock.py) before it hands the
+#: write to the writer thread: a broadcast's queue of writers is usually through in a few ms.
+LOOP_WAIT_SECONDS = 0.2
 
 
 class WriteQueue:
@@ -31,6 +35,10 @@ class WriteQueue:
     def __init__(self, path: Path, where: str) -> None:
         self.path = path
         self.where = where
+        #: A wait of the loop ran out: the lock is held long (a stuck writer), so the loop does not
+        #: wait again until some write of this process had its turn. Without this, every tool call
+        #: during a long lock would hold the loop LOOP_WAIT_SECONDS once more.
+        self._held_long = False
 
     def acquire(self, timeout: float) -> int:
         fd = self._open()
@@ -39,9 +47,11 @@ class WriteQueue:
             if not self._take_at_once(fd):
                 self._block(fd)
             if start():
+                self._held_long = False
                 return fd
             os.close(fd)
         elif self._take_at_once(fd) or self._wait(fd, timeout):
+            self._held_long = False
             return fd
         raise locked_too_long(self.where)
 
@@ -54,10 +64,16 @@ class WriteQueue:
             raise
 
     def try_acquire(self) -> int | None:
-        """The lock's descriptor if the lock is free at once, else None (nothing is left open)."""
+        """The lock's descriptor if the lock is free at once (or, in an adapter's main thread once
+        alarm_flock is enabled, within LOOP_WAIT_SECONDS), else None (nothing is left open)."""
         fd = self._open()
         if self._take_at_once(fd):
+            self._held_long = False
             return fd
+        if not self._held_long:
+            if self._take_within(fd, LOOP_WAIT_SECONDS):
+                return fd
+            self._held_long = alarm_flock.enabled()
         os.close(fd)
         return None
 
@@ -77,6 +93,14 @@ class WriteQueue:
             os.close(fd)
             raise
         return True
+
+    @staticmethod
+    def _take_within(fd: int, seconds: float) -> bool:
+        try:
+            return alarm_flock.flock_within(fd, seconds)
+        except OSError:
+            os.close(fd)
+            raise
 
     @staticmethod
     def release(fd: int) -> None:

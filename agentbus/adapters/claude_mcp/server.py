@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from agentbus.adapters.claude_mcp import permission
 from agentbus.adapters.claude_mcp.opening import answer_opening, claim_stdio, stderr_line
 from agentbus.adapters.claude_mcp.protocol import build_router
+from agentbus.core import alarm_flock
 
 if TYPE_CHECKING:
     from agentbus.adapters.claude_mcp.app import PushOpener
@@ -80,6 +81,9 @@ def main(adapter: str | None = None, push: "PushOpener | None" = None) -> int:
             # then holds that lock until it also has the GIL: the loop thread hands the GIL over
             # after this interval (Python's default is 5 ms), and every other writer waits for it.
             sys.setswitchinterval(GIL_SWITCH_SECONDS)
+            # The loop may wait briefly for the write lock itself instead of handing every write that
+            # finds it taken to that thread (alarm_flock.py): this process's SIGALRM is its own.
+            alarm_flock.enable()
             return run(fds, opening, joined, router, approver, push or open_channel)
         finally:
             joined.leave()
