@@ -233,6 +233,24 @@ class Endpoint:
             with self._awaiting_lock:
                 for msg_id in (*seen, *received):
                     self._awaiting.pop(msg_id, None)
+        self._drop_idle_timers()
+
+    def _drop_idle_timers(self) -> None:
+        """On the loop thread, cancel the stamp and recheck timers once nothing is left for them: a
+        timer that fires for nothing still costs a pass of the loop, and under a broadcast every
+        recipient had both armed for each message."""
+        if threading.get_ident() != self._loop_thread:
+            return
+        with self._unstamped_lock:
+            stamps_left = bool(self._unstamped)
+        if self._stamp_timer is not None and not stamps_left:
+            self._stamp_timer.cancel()
+            self._stamp_timer = None
+        with self._awaiting_lock:
+            awaiting = bool(self._awaiting)
+        if self._recheck is not None and not awaiting:
+            self._recheck.cancel()
+            self._recheck = None
 
     def confirm_now(self, sightings: list[Sighting]) -> None:
         """``confirm`` for a synchronous caller (a transcript watch), on any thread; logs bus errors.
@@ -353,9 +371,12 @@ class Endpoint:
                         first_at = first_at or time.time()
                         pushed += 1
                 finally:
-                    if done or consumed:
+                    at = first_at or time.time()
+                    if done and not consumed and self.receipts:
+                        self._expect_receipts(done, at)  # no write now: nothing to shield
+                    elif done or consumed:
                         with anyio.CancelScope(shield=True):
-                            await self._stamp_pushes(done, first_at or time.time(), consumed)
+                            await self._stamp_pushes(done, at, consumed)
                 if len(batch) < DRAIN_BATCH:
                     return pushed
 
@@ -368,8 +389,12 @@ class Endpoint:
         if consumed:
             await self._on_bus(self.bus.mark_delivered, consumed)
         if ids:
-            self._keep_push_stamps([PushStamp(tuple(ids), at)])
-            self._await_receipts(ids)
+            self._expect_receipts(ids, at)
+
+    def _expect_receipts(self, ids: list[int], at: float) -> None:
+        """Loop thread: these pushes' stamp waits for the next write, and their receipts are due."""
+        self._keep_push_stamps([PushStamp(tuple(ids), at)])
+        self._await_receipts(ids)
 
     def _push_stamps_due(self) -> list[PushStamp]:
         """The push stamps not written yet, for a write transaction to write first. They stay listed
