@@ -9,6 +9,7 @@ from fakeclaude.assertions import SessionChecks
 from fakeclaude.process import AdapterProcess, child_pid
 from fakeclaude.profiles import Profile
 from fakeclaude.results import CloseResult, ShutdownResult
+from fakeclaude.transcript import TranscriptWriter
 
 
 class SessionEnding(SessionChecks):
@@ -25,6 +26,7 @@ class SessionEnding(SessionChecks):
     _process: AdapterProcess | None
     _tasks: "queue.SimpleQueue[Callable[[], object] | None]"
     _dispatcher: threading.Thread | None
+    transcript: TranscriptWriter | None
 
     @property
     def pid(self) -> int | None:
@@ -119,6 +121,8 @@ class SessionEnding(SessionChecks):
         self._process.release()
         if self.app_server is not None:
             self.app_server.close()  # Codex goes with its session
+        if self.transcript is not None:
+            self.transcript.close()
         self._tasks.put(None)
         if self._dispatcher is not None and self._dispatcher is not threading.current_thread():
             self._dispatcher.join(timeout=2.0)

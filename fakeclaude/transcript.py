@@ -8,6 +8,7 @@ dequeue record and a ``{"type": "user", "message": {"role": "user", "content": <
 """
 
 import json
+import os
 import random
 import re
 import threading
@@ -43,18 +44,27 @@ class TranscriptWriter:
         self._held: list[str] = []
         self._parent: str | None = None
         self._lock = threading.Lock()
-        self._directory_made = False
-        # Record ids without a system call each: one harness process may write 50 sessions' transcripts,
-        # and every call that releases the GIL there waits to take it back behind the other sessions.
+        # The file stays open between records, and record ids are drawn without a system call: one
+        # harness process may write the transcripts of 50 sessions, and opening the file for every
+        # event cost more CPU there than all the rest of handling it.
+        self._fd: int | None = None
         self._ids = random.Random()
 
     def _append(self, records: list[dict[str, Any]]) -> None:
-        if not self._directory_made:
+        data = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records).encode()
+        if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._directory_made = True
-        text = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records)
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(text)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        view = memoryview(data)
+        while view:  # one write() is one append (one change the adapter sees) unless the disk is full
+            view = view[os.write(self._fd, view) :]
+
+    def close(self) -> None:
+        """Close the file (the session ended); a later record opens it again."""
+        with self._lock:
+            fd, self._fd = self._fd, None
+            if fd is not None:
+                os.close(fd)
 
     def prompt(self, text: str) -> None:
         """A prompt the user typed (a plain user record)."""
