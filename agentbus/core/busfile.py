@@ -117,8 +117,6 @@ class BusFile(DriverBus):
         self._queue = WriteQueue(db_file.with_name(WRITE_LOCK_FILE), self.where)
         self._writer = WriterThread(self.where)
         self._lock = threading.Lock()
-        #: Whether the connection's busy timeout is the settings' (True) or 0 (the last write could not wait).
-        self._busy_wait = True
         try:
             self._conn = connect_sqlite(db_file, settings.busy_timeout_seconds)
         except sqlite3.Error as exc:
@@ -179,25 +177,20 @@ class BusFile(DriverBus):
         return result
 
     def _begin(self, wait: bool) -> None:
-        # A writer of another core that bypasses the flock may hold SQLite's lock: a write that may
-        # not wait must not sleep in the busy handler for it. The connection keeps the busy timeout
-        # the last write needed (two statements fewer per write while the writes do not change kind).
-        self._set_busy_wait(wait)
         if wait:
             self._conn.execute("BEGIN IMMEDIATE")
             return
+        # A writer of another core that bypasses the flock may hold SQLite's lock: do not sleep in
+        # the busy handler for it here.
+        self._conn.execute("PRAGMA busy_timeout = 0")
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise WouldWait from exc
             raise
-
-    def _set_busy_wait(self, wait: bool) -> None:
-        if wait != self._busy_wait:
-            milliseconds = int(self.settings.busy_timeout_seconds * 1000) if wait else 0
-            self._conn.execute(f"PRAGMA busy_timeout = {milliseconds}")
-            self._busy_wait = wait
+        finally:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(self.settings.busy_timeout_seconds * 1000)}")
 
     def register(self, name: str, **fields: Any) -> Peer:
         """Take ``name`` for this session (presence.arriving's fields); NameTaken if a live session holds it."""
