@@ -2,24 +2,26 @@
 
 A hot write on an adapter's event loop that finds the bus's write lock taken used to go to the bus
 file's writer thread at once (writer_thread.py): a queue, a thread switch, the loop woken through its
-self-pipe, ~0.15 ms of CPU per write on this machine's 2 cores, paid by every recipient of a
-broadcast twice (its claim and its receipt). Once ``enable`` ran in the process's main thread (an
-adapter's entry, before its loop starts), the loop may instead block in ``flock`` for up to a short
-while: most waits are over in a few milliseconds, and a longer one (a stuck writer elsewhere) is
-cut off there and handed to the writer thread, so the loop is never held longer than that (SPEC
-LIFE-1: exit within 1 s of EOF). Only the main thread waits here; anywhere else, and in any process
-whose SIGALRM someone else owns (pytest-timeout's signal method, say), ``flock_within`` declines.
+self-pipe, more CPU on this machine's 2 cores than the transaction itself, paid by every recipient
+of a broadcast twice (its claim and its receipt). Once ``enable`` ran in the process's main thread
+(an adapter's entry, before its loop starts), a write inside ``allowed()`` (the endpoint's drain
+and receipts, not its sends) may instead block in ``flock`` for up to a short while: most waits are
+over in a few milliseconds, and a longer one (a stuck writer elsewhere) is cut off there and handed
+to the writer thread, so the loop is never held longer than that (SPEC LIFE-1: exit within 1 s of
+EOF). Only the main thread waits here; anywhere else, and in any process whose SIGALRM someone else
+owns (pytest-timeout's signal method, say), ``flock_within`` declines.
 
 ``flock`` is called through ctypes, not ``fcntl.flock``: Python retries a system call interrupted by
 a signal whose handler returns (PEP 475), and here the interruption is the point.
 """
 
+import contextlib
 import errno
 import fcntl
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 #: After the first alarm, more at this interval: one that fired before the wait began would
 #: otherwise leave it without an end.
@@ -28,6 +30,8 @@ _REPEAT_SECONDS = 0.01
 #: The C library's ``flock`` and ctypes' ``get_errno`` once ``enable`` ran, else None.
 _libc: tuple[Callable[[int, int], int], Callable[[], int]] | None = None
 _main_thread = threading.main_thread().ident
+#: Set by ``allowed()`` around the writes that may wait here; any other write does not.
+_allowed = False
 
 
 def _ignore(_signum: int, _frame: object) -> None:
@@ -59,18 +63,29 @@ def enable() -> bool:
 
 
 def enabled() -> bool:
-    """Whether ``flock_within`` can wait here (``enable`` ran, and this is the main thread)."""
-    return _libc is not None and threading.get_ident() == _main_thread
+    """Whether ``flock_within`` can wait here (``enable`` ran, this is the main thread, inside ``allowed``)."""
+    return _allowed and _libc is not None and threading.get_ident() == _main_thread
+
+
+@contextlib.contextmanager
+def allowed() -> Iterator[None]:
+    """The main thread's writes in this block may wait in ``flock_within``; nested blocks are fine."""
+    global _allowed
+    before, _allowed = _allowed, True
+    try:
+        yield
+    finally:
+        _allowed = before
 
 
 def flock_within(fd: int, seconds: float) -> bool:
     """Take the exclusive ``flock`` on ``fd``, waiting at most about ``seconds``; True if taken.
 
-    False at once when ``enable`` did not run, or on any thread but the main one. OSError for a
+    False at once when ``enable`` did not run, outside ``allowed``, or on any thread but the main one. OSError for a
     failure other than the wait running out.
     """
     libc = _libc
-    if libc is None or threading.get_ident() != _main_thread:
+    if libc is None or not _allowed or threading.get_ident() != _main_thread:
         return False
     flock, get_errno = libc
     signal.setitimer(signal.ITIMER_REAL, seconds, _REPEAT_SECONDS)

@@ -144,7 +144,7 @@ class BusFile(DriverBus):
 
         ``wait=False``: only if it can begin at once (no other write of this process under way, the
         write queue's flock free, SQLite's write lock free), else WouldWait before anything is done;
-        in an adapter's main thread the flock may be waited for briefly (writequeue.LOOP_WAIT_SECONDS).
+        inside ``alarm_flock.allowed()`` an adapter's loop may wait for the flock briefly (writequeue.py).
         """
         if not self._lock.acquire(blocking=wait):
             raise WouldWait

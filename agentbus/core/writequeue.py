@@ -64,8 +64,8 @@ class WriteQueue:
             raise
 
     def try_acquire(self) -> int | None:
-        """The lock's descriptor if the lock is free at once (or, in an adapter's main thread once
-        alarm_flock is enabled, within LOOP_WAIT_SECONDS), else None (nothing is left open)."""
+        """The lock's descriptor if the lock is free at once (or within LOOP_WAIT_SECONDS, in an
+        adapter's main thread inside ``alarm_flock.allowed()``), else None (nothing is left open)."""
         fd = self._open()
         if self._take_at_once(fd):
             self._held_long = False
