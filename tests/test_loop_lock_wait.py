@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from conftest import sqlite_only
+from helpers.waiting import wait_until
 
 from agentbus.core import Bus, Settings
 from agentbus.core.writequeue import LOOP_WAIT_SECONDS, WRITE_LOCK_FILE
+from agentbus.triggers.file_watch import FileWatchTrigger
 from fakeclaude import Sandbox
 
 pytestmark = sqlite_only
@@ -98,19 +100,21 @@ def test_a_long_lock_holds_the_loop_once_and_briefly_and_the_mail_goes_after_it(
     Bus.open(Settings(home=fakeclaude_bus.bus_home)).close()
     env = {"AGENTBUS_BUSY_TIMEOUT_SECONDS": "10", "AGENTBUS_SAFETY_POLL_SECONDS": "0.2"}
     (bob,) = fakeclaude_bus.start_sessions("bob", env=env)
+    wait_until(lambda: bob.call_tool("whoami").structured["can_push"], timeout=10, what="bob to push")
     lock = os.open(fakeclaude_bus.bus_home / WRITE_LOCK_FILE, os.O_RDWR)
     fcntl.flock(lock, fcntl.LOCK_EX)  # another writer of this core, in a long transaction
     try:
-        # Mail for bob that no wake announces: his safety poll finds it and his drain must claim it,
-        # a write that waits on the loop first (alarm_flock), then in the writer thread.
+        # Mail for bob, and his wake (as a sender's would): his drain claims it, a write that waits
+        # on the loop first (alarm_flock), then in the writer thread.
         with sqlite3.connect(db, isolation_level=None) as conn:
             conn.execute(
                 "INSERT INTO messages (sender, recipient, body, created_at, attempts)"
                 " VALUES ('alice', 'bob', 'after the lock', ?, 0)",
                 (time.time(),),
             )
+        FileWatchTrigger(fakeclaude_bus.bus_home / "wake").notify("bob")
         assert LOOP_WAIT_SECONDS < 0.5
-        deadline = time.monotonic() + 2.0  # ten safety polls: each would hold the loop if it waited again
+        deadline = time.monotonic() + 2.0  # and ten safety polls meanwhile
         while time.monotonic() < deadline:
             started = time.monotonic()
             bob.ping(timeout=5)
@@ -130,7 +134,8 @@ def test_after_a_wait_ran_out_the_loop_does_not_wait_again_until_a_write_had_its
         from agentbus.core import alarm_flock
         from agentbus.core.writequeue import WriteQueue
         alarm_flock.enable()
-        alarm_flock.allowed().__enter__()
+        allowing = alarm_flock.allowed()  # kept: the block lasts as long as this object
+        allowing.__enter__()
         queue = WriteQueue(Path("{tmp_path / "bus.write.lock"}"), "test bus")
         other = os.open(queue.path, os.O_RDWR | os.O_CREAT)
         fcntl.flock(other, fcntl.LOCK_EX)
