@@ -81,13 +81,13 @@ def allowed() -> Iterator[None]:
 def flock_within(fd: int, seconds: float) -> bool:
     """Take the exclusive ``flock`` on ``fd``, waiting at most about ``seconds``; True if taken.
 
-    False at once when ``enable`` did not run, outside ``allowed``, or on any thread but the main one. OSError for a
-    failure other than the wait running out.
+    False at once where it may not wait (``enabled``). OSError for a failure other than the wait
+    running out.
     """
-    libc = _libc
-    if libc is None or not _allowed or threading.get_ident() != _main_thread:
+    if not enabled():
         return False
-    flock, get_errno = libc
+    assert _libc is not None
+    flock, get_errno = _libc
     signal.setitimer(signal.ITIMER_REAL, seconds, _REPEAT_SECONDS)
     try:
         result = flock(fd, fcntl.LOCK_EX)
