@@ -13,10 +13,11 @@ Not part of the test run: ``python benchmarks/soak.py --seconds 120``.
 """
 
 import argparse
+import csv
 import random
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from _harness import (
     NO_RATE_LIMIT,
@@ -49,6 +50,7 @@ def main() -> None:
         "--aligned-broadcasts", action="store_true", help="every peer broadcasts at the same sends (a storm)"
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--dump", default="", help="write every delivered message's stamps to this CSV file")
     parser.add_argument("--trigger", default="", help="AGENTBUS_TRIGGER for the adapters (default: theirs)")
     parser.add_argument("--db-url", default=None, help="AGENTBUS_DB_URL (PostgreSQL); default: a SQLite bus")
     args = parser.parse_args()
@@ -144,11 +146,25 @@ def main() -> None:
             # the sender's created_at (taken before its write transaction) to the recipient's stamp.
             with bus.engine.connect() as conn:
                 stamped = conn.execute(
-                    select(messages.c.created_at, messages.c.pushed_at, messages.c.delivered_at).where(
-                        messages.c.delivered_at.is_not(None), messages.c.created_at >= started_at
-                    )
+                    select(
+                        messages.c.sender,
+                        messages.c.created_at,
+                        messages.c.claimed_at,
+                        messages.c.pushed_at,
+                        messages.c.delivered_at,
+                    ).where(messages.c.delivered_at.is_not(None), messages.c.created_at >= started_at)
                 ).all()
         on_bus = [(row.delivered_at - row.created_at) * 1000 for row in stamped]
+        # A broadcast's rows share their sender and created_at: the tail is mostly where one lands.
+        copies = Counter((row.sender, row.created_at) for row in stamped)
+        fanned = [ms for row, ms in zip(stamped, on_bus, strict=True) if copies[row.sender, row.created_at] > 1]
+        direct = [ms for row, ms in zip(stamped, on_bus, strict=True) if copies[row.sender, row.created_at] == 1]
+        if args.dump:
+            with open(args.dump, "w", newline="") as out:
+                rows = csv.writer(out)
+                rows.writerow(["sender", "copies", "created_at", "claimed_at", "pushed_at", "delivered_at"])
+                for row in stamped:
+                    rows.writerow([row.sender, copies[row.sender, row.created_at], *row[1:]])
         # Where the tail is: up to the push (sender's commit, wake, claim, write to the pipe) or after
         # it (the client reading it and its transcript line reaching the adapter's receipts follower).
         to_push = [(row.pushed_at - row.created_at) * 1000 for row in stamped if row.pushed_at is not None]
@@ -168,6 +184,9 @@ def main() -> None:
             print(f"   result->event ms: {summary(latencies)}")
         if on_bus:
             print(f"   created->delivered stamp on the bus ms: {summary(on_bus)}")
+        if direct and fanned:
+            print(f"     direct messages ms: {summary(direct)}")
+            print(f"     broadcast copies ms: {summary(fanned)}")
         if to_push:
             print(f"     of which created->pushed ms: {summary(to_push)}")
             print(f"     and pushed->delivered ms: {summary(after_push)}")

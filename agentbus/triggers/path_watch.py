@@ -30,6 +30,8 @@ class Change(enum.Enum):
     WRITTEN = "written"
     #: A file written to (each append), replaced, moved or removed (a transcript). Not its close: a write
     #: already woke the watcher, and the close after it would wake it once more to read nothing.
+    #: Removed shows as a change of its link count (IN_ATTRIB): a reader that keeps the file open
+    #: holds its inode, and IN_DELETE_SELF comes only once the last descriptor is closed.
     GROWN = "grown"
     #: A directory gaining an entry, created or moved in (waiting for a file to appear).
     ENTRIES = "entries"
@@ -69,7 +71,7 @@ def _inotify_descriptor(path: Path, change: Change) -> int:
 
     masks = {
         Change.WRITTEN: flags.IN_CLOSE_WRITE,
-        Change.GROWN: flags.IN_MODIFY | flags.IN_MOVE_SELF | flags.IN_DELETE_SELF,
+        Change.GROWN: flags.IN_MODIFY | flags.IN_ATTRIB | flags.IN_MOVE_SELF | flags.IN_DELETE_SELF,
         Change.ENTRIES: flags.IN_CREATE | flags.IN_MOVED_TO | flags.IN_ONLYDIR,
     }
     fd = inotify_init()

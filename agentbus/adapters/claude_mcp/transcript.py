@@ -116,6 +116,9 @@ class TranscriptFollower:
         self.on_sightings = on_sightings
         self._offset = 0
         self._partial = b""
+        #: The transcript stays open between reads (one read per change is a pread, not an open,
+        #: fstat, seek, reads and close); ``_identity`` is the (device, inode) it was opened as.
+        self._fd: int | None = None
         self._identity: tuple[int, int] | None = None
         self._lock = threading.Lock()
         self._watched: Path | None = None
@@ -134,6 +137,12 @@ class TranscriptFollower:
         self._watch_nearest()
 
     def close(self) -> None:
+        """Stop following and close the transcript."""
+        self._stop_watching()
+        with self._lock:
+            self._close_file()
+
+    def _stop_watching(self) -> None:
         stop, self._stop_watch = self._stop_watch, None
         if stop is not None:
             stop()
@@ -146,7 +155,7 @@ class TranscriptFollower:
             if target == self._watched:
                 return
             change = Change.GROWN if target == self.path else Change.ENTRIES
-            self.close()
+            self._stop_watching()
             self._stop_watch = watch(target, change, self._on_change)
             self._watched = target
             self._watched_file = self._file_identity() if target == self.path else None
@@ -198,16 +207,28 @@ class TranscriptFollower:
         """Complete lines appended since the last read, a chunk at a time (a long transcript is not
         held in memory whole); a line still being written waits in ``_partial``."""
         try:
-            handle = open(self.path, "rb")  # noqa: SIM115 - closed below
+            size = self._open_current()
         except OSError:
+            self._close_file()  # removed: do not hold on to it
             return
-        with handle:
-            info = os.fstat(handle.fileno())
-            identity = (info.st_dev, info.st_ino)
-            if identity != self._identity or info.st_size < self._offset:
-                self._identity, self._offset, self._partial = identity, 0, b""
-            handle.seek(self._offset)
-            while chunk := handle.read(READ_CHUNK):
-                self._offset += len(chunk)
-                *lines, self._partial = (self._partial + chunk).split(b"\n")
-                yield from lines
+        assert self._fd is not None
+        while self._offset < size and (chunk := os.pread(self._fd, min(READ_CHUNK, size - self._offset), self._offset)):
+            self._offset += len(chunk)
+            *lines, self._partial = (self._partial + chunk).split(b"\n")
+            yield from lines
+
+    def _open_current(self) -> int:
+        """The transcript's size now; opened anew (read from its start) if it is new, was replaced or shrank."""
+        info = os.stat(self.path)
+        if self._fd is not None and (info.st_dev, info.st_ino) == self._identity and info.st_size >= self._offset:
+            return info.st_size
+        self._close_file()
+        fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        info = os.fstat(fd)
+        self._fd, self._identity, self._offset, self._partial = fd, (info.st_dev, info.st_ino), 0, b""
+        return info.st_size
+
+    def _close_file(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
