@@ -149,20 +149,20 @@ def main() -> None:
                     select(
                         messages.c.sender,
                         messages.c.created_at,
-                        messages.c.claimed_at,
                         messages.c.pushed_at,
                         messages.c.delivered_at,
                     ).where(messages.c.delivered_at.is_not(None), messages.c.created_at >= started_at)
                 ).all()
         on_bus = [(row.delivered_at - row.created_at) * 1000 for row in stamped]
-        # A broadcast's rows share their sender and created_at: the tail is mostly where one lands.
+        # A broadcast's rows share their sender and created_at (a direct message is alone: each sender
+        # here has one send in flight, never a batch): the tail is mostly where a broadcast lands.
         copies = Counter((row.sender, row.created_at) for row in stamped)
         fanned = [ms for row, ms in zip(stamped, on_bus, strict=True) if copies[row.sender, row.created_at] > 1]
         direct = [ms for row, ms in zip(stamped, on_bus, strict=True) if copies[row.sender, row.created_at] == 1]
         if args.dump:
             with open(args.dump, "w", newline="") as out:
                 rows = csv.writer(out)
-                rows.writerow(["sender", "copies", "created_at", "claimed_at", "pushed_at", "delivered_at"])
+                rows.writerow(["sender", "copies", "created_at", "pushed_at", "delivered_at"])
                 for row in stamped:
                     rows.writerow([row.sender, copies[row.sender, row.created_at], *row[1:]])
         # Where the tail is: up to the push (sender's commit, wake, claim, write to the pipe) or after
