@@ -373,25 +373,17 @@ class Endpoint:
                         first_at = first_at or time.time()
                         pushed += 1
                 finally:
-                    at = first_at or time.time()
-                    if done and not consumed and self.receipts:
-                        self._expect_receipts(done, at)  # no write now: nothing to shield
-                    elif done or consumed:
+                    # Without receipts a batch's pushes are delivered now (DELIV-3); with receipts they
+                    # are pushed, and that stamp waits for the endpoint's next write (PUSH_STAMP_DELAY).
+                    # What the adapter handled itself is delivered either way.
+                    if done and self.receipts:
+                        self._expect_receipts(done, first_at or time.time())
+                    delivered = consumed if self.receipts else [*done, *consumed]
+                    if delivered:
                         with anyio.CancelScope(shield=True):
-                            await self._stamp_pushes(done, at, consumed)
+                            await self._on_bus(self.bus.mark_delivered, delivered)
                 if len(batch) < DRAIN_BATCH:
                     return pushed
-
-    async def _stamp_pushes(self, ids: list[int], at: float, consumed: list[int]) -> None:
-        """After a batch's pushes: without receipts they are delivered now (DELIV-3); with receipts
-        they are pushed, and that stamp waits for the endpoint's next write (PUSH_STAMP_DELAY)."""
-        if not self.receipts:
-            await self._on_bus(self.bus.mark_delivered, [*ids, *consumed])
-            return
-        if consumed:
-            await self._on_bus(self.bus.mark_delivered, consumed)
-        if ids:
-            self._expect_receipts(ids, at)
 
     def _expect_receipts(self, ids: list[int], at: float) -> None:
         """Loop thread: these pushes' stamp waits for the next write, and their receipts are due."""
