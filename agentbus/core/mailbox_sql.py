@@ -45,9 +45,11 @@ STAMP_DELIVERED = (
     "WHERE id IN (:ids) AND (delivered_at IS NULL OR pushed_at IS NULL)"
 )
 # A push to a peer with receipts: written, but delivered only once seen. The lease stays (renewed),
-# so no other drainer takes it while its receipt is awaited.
+# so no other drainer takes it while its receipt is awaited. As in STAMP_DELIVERED, a sighting or a
+# reply stamped first (its time taken before the push resolved here) bounds the push: seen_at is
+# never before pushed_at.
 STAMP_PUSHED = (
-    "UPDATE messages SET pushed_at = COALESCE(pushed_at, :at), "
+    "UPDATE messages SET pushed_at = COALESCE(pushed_at, CASE WHEN seen_at < :at THEN seen_at ELSE :at END), "
     "claimed_at = CASE WHEN delivered_at IS NULL AND claimed_by = :claimer THEN :now ELSE claimed_at END "
     "WHERE id IN (:ids)"
 )
@@ -58,7 +60,8 @@ SIGHTED = (
 )
 STAMP_SEEN = (
     "UPDATE messages SET seen_at = :now, received_at = COALESCE(received_at, :now), delivered_at = :now, "
-    "pushed_at = COALESCE(pushed_at, :now), claimed_by = NULL, claimed_at = NULL WHERE id IN (:ids)"
+    "pushed_at = CASE WHEN pushed_at IS NULL OR pushed_at > :now THEN :now ELSE pushed_at END, "
+    "claimed_by = NULL, claimed_at = NULL WHERE id IN (:ids)"
 )
 STAMP_RECEIVED = "UPDATE messages SET received_at = :now WHERE id IN (:ids)"
 
