@@ -181,6 +181,23 @@ def test_a_reply_before_the_push_stamp_leaves_the_push_on_the_ladder(bus: Bus) -
     assert stamped.delivered_at == answered.delivered_at, "the earlier delivered stamp must stay"
 
 
+def test_a_reply_before_a_later_push_stamp_keeps_the_ladder_in_order(bus: Bus) -> None:
+    """With receipts the push stamp is written after the push resolved, and a reply can be stamped
+    before it with an earlier time (the codex kit on PostgreSQL saw seen_at 0.3 ms before pushed_at):
+    the push is then stamped no later than the sight it preceded (SPEC RCPT-1's order)."""
+    bus.register("alice", session_id="a", adapter="test", can_push=True)
+    bus.register("carol", session_id="c", adapter="test", can_push=True, receipts=True)
+    me = claimer_id("c")
+    question = bus.send("alice", "carol", "question").ids[0]
+    bus.claim("carol", me)
+    bus.send("carol", "alice", "answer", reply_to=question)
+    seen_at = bus.receipt(question).seen_at
+    assert seen_at is not None
+    bus.mark_pushed(me, [PushStamp((question,), seen_at + 0.001)])
+    stamped = bus.receipt(question)
+    assert stamped.pushed_at is not None and stamped.pushed_at <= stamped.seen_at, stamped
+
+
 def test_push_stamps_handed_to_the_next_claim_are_written_first(bus: Bus) -> None:
     """A peer with receipts hands its push stamps to its next write (SPEC SCHEMA-4): written first, so
     the rows they name are not claimed again, and with the time each push resolved."""
