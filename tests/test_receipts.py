@@ -14,6 +14,7 @@ from helpers.waiting import wait_until
 
 from agentbus.adapters.claude_mcp import transcript
 from agentbus.core import Bus, Settings
+from agentbus.core.schema import SCHEMA_HEAD
 from agentbus.endpoint import Sighting
 from fakeclaude import Sandbox
 
@@ -221,7 +222,7 @@ def test_an_existing_0001_bus_migrates_and_its_pending_mail_arrives(tmp_path: Pa
         bob = sandbox.start_session("bob", bus_home=home)
         assert bob.wait_for_channel(timeout=15).content == "from 0001"
         with Bus(Settings(home=home)) as bus:
-            assert bus.schema_revision == "0002"
+            assert bus.schema_revision == SCHEMA_HEAD
             wait_until(lambda: bus.receipt(1).state == "seen", timeout=10, what="the old mail seen")
 
 

@@ -139,8 +139,8 @@ def _envelope(row: Any) -> Envelope:
 
 def _peer_of(values: Sequence[Any]) -> Peer:
     """A Peer from a row of mailbox_sql.PEER_COLUMNS."""
-    name, session_id, pid, host, adapter, can_push, started_at, last_seen, receipts = values
-    return Peer(name, session_id, pid, host, adapter, bool(can_push), started_at, last_seen, bool(receipts))
+    name, session_id, pid, host, adapter, can_push, started_at, last_seen, receipts, door = values
+    return Peer(name, session_id, pid, host, adapter, bool(can_push), started_at, last_seen, bool(receipts), door)
 
 
 def _peer(row: Any) -> Peer:
@@ -154,6 +154,7 @@ def _peer(row: Any) -> Peer:
         started_at=row.started_at,
         last_seen=row.last_seen,
         receipts=bool(row.receipts),
+        door=row.door,
     )
 
 
@@ -283,6 +284,7 @@ class Bus:
         host: str = HOST,
         can_push: bool = False,
         receipts: bool = False,
+        door: str | None = None,
     ) -> Peer:
         """Take ``name`` for this session; NameTaken if another live session holds it.
 
@@ -292,10 +294,24 @@ class Bus:
         """
         if self.names is not None:
             return self.names.register(
-                name, session_id=session_id, adapter=adapter, pid=pid, host=host, can_push=can_push, receipts=receipts
+                name,
+                session_id=session_id,
+                adapter=adapter,
+                pid=pid,
+                host=host,
+                can_push=can_push,
+                receipts=receipts,
+                door=door,
             )
         peer = arriving(
-            name, session_id=session_id, adapter=adapter, pid=pid, host=host, can_push=can_push, receipts=receipts
+            name,
+            session_id=session_id,
+            adapter=adapter,
+            pid=pid,
+            host=host,
+            can_push=can_push,
+            receipts=receipts,
+            door=door,
         )
         with self._write() as conn:
             # Under READ COMMITTED two first starts could both find the name free and the second
@@ -309,14 +325,23 @@ class Bus:
         return first_free(lambda name: self.register(name, **kwargs), preferred)
 
     def heartbeat(
-        self, name: str, session_id: str, *, can_push: bool | None = None, receipts: bool | None = None
+        self,
+        name: str,
+        session_id: str,
+        *,
+        can_push: bool | None = None,
+        receipts: bool | None = None,
+        door: str | None = None,
     ) -> bool:
-        """Refresh last_seen; False when the row is gone (reaped) and the caller must register again."""
+        """Refresh last_seen (and whichever of can_push, receipts and door is given); False when the row
+        is gone (reaped) and the caller must register again."""
         values: dict[str, Any] = {"last_seen": time.time()}
         if can_push is not None:
             values["can_push"] = can_push
         if receipts is not None:
             values["receipts"] = receipts
+        if door is not None:
+            values["door"] = door
         with self._write() as conn:
             result = conn.execute(
                 update(peers).where(and_(peers.c.name == name, peers.c.session_id == session_id)).values(**values)

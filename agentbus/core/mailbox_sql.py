@@ -70,7 +70,7 @@ STAMP_RECEIVED = "UPDATE messages SET received_at = :now WHERE id IN (:ids)"
 LOCK_NAME_PG = "SELECT pg_advisory_xact_lock(727275, hashtext(:name))"
 
 # Sending (Bus.send_many): the recipients' rows, the sender's rate budget, a reply's original, the rows.
-PEER_COLUMNS = "name, session_id, pid, host, adapter, can_push, started_at, last_seen, receipts"
+PEER_COLUMNS = "name, session_id, pid, host, adapter, can_push, started_at, last_seen, receipts, door"
 PEERS_NAMED = f"SELECT {PEER_COLUMNS} FROM peers WHERE name IN (:names)"
 SENT_SINCE = "SELECT COUNT(*) FROM messages WHERE sender = :sent_by AND created_at > :since"
 MAY_REPLY = "SELECT id FROM messages WHERE id = :reply_to AND (recipient = :sender OR sender = :sender)"

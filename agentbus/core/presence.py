@@ -18,7 +18,7 @@ from agentbus.core.names import suffixed, validate_name
 from agentbus.core.records import Peer
 
 MAX_NAME_SUFFIX = 99
-COLUMNS = ("name", "session_id", "pid", "host", "adapter", "can_push", "started_at", "last_seen", "receipts")
+COLUMNS = ("name", "session_id", "pid", "host", "adapter", "can_push", "started_at", "last_seen", "receipts", "door")
 HOLDER = f"SELECT {', '.join(COLUMNS)} FROM peers WHERE name = :name"
 DROP_NAME = "DELETE FROM peers WHERE name = :name"
 TAKE_NAME = f"INSERT INTO peers ({', '.join(COLUMNS)}) VALUES ({', '.join(':' + c for c in COLUMNS)})"
@@ -49,11 +49,12 @@ def arriving(
     host: str = HOST,
     can_push: bool = False,
     receipts: bool = False,
+    door: str | None = None,
 ) -> Peer:
     """The row a session registering as ``name`` writes now (InvalidName if the name breaks the rule)."""
     validate_name(name)
     now = time.time()
-    return Peer(name, session_id, os.getpid() if pid is None else pid, host, adapter, can_push, now, now, receipts)
+    return Peer(name, session_id, os.getpid() if pid is None else pid, host, adapter, can_push, now, now, receipts, door)
 
 
 def take_name(tx: Tx, peer: Peer, stale_seconds: float) -> None:

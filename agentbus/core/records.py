@@ -16,6 +16,8 @@ class Peer:
     started_at: float
     last_seen: float
     receipts: bool = False
+    #: How messages reach its model (native, channel, app-server, pull); None: an older core, or connecting.
+    door: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,10 +28,17 @@ class Registration:
         self.peer: Peer | None = None
         self._left = False
 
-    def join(self, preferred: str, *, can_push: bool = False, receipts: bool = False) -> Peer:
+    def join(
+        self, preferred: str, *, can_push: bool = False, receipts: bool = False, door: str | None = None
+    ) -> Peer:
         """Register as ``preferred`` (``preferred-2``... if a live peer holds it); BusError if it cannot."""
         peer = self.bus.register_unique(
-            preferred, session_id=self.session_id, adapter=self.adapter, can_push=can_push, receipts=receipts
+            preferred,
+            session_id=self.session_id,
+            adapter=self.adapter,
+            can_push=can_push,
+            receipts=receipts,
+            door=door,
         )
         if peer.name != preferred:
             log.warning("name %r is held by a live session; registered as %r", preferred, peer.name)

@@ -14,7 +14,7 @@ from sqlalchemy import (
 )
 
 # Bumped with every Alembic revision; SPEC.md documents each version.
-SCHEMA_REVISIONS = ("0001", "0002")
+SCHEMA_REVISIONS = ("0001", "0002", "0003")
 SCHEMA_HEAD = SCHEMA_REVISIONS[-1]
 
 metadata = MetaData()
@@ -32,6 +32,8 @@ peers = Table(
     Column("last_seen", Float, nullable=False),
     # 0002: the peer proves what its model saw (receipts), so senders may wait for "seen".
     Column("receipts", Boolean, nullable=False, default=False, server_default=false()),
+    # 0003: the door its messages reach its model through (native, channel, app-server, pull; SPEC DOOR-1).
+    Column("door", String(32), nullable=True),
 )
 
 messages = Table(
