@@ -113,6 +113,8 @@ class Endpoint:
         self.claimer = claimer_id(self.session_id)
         self._delivery: Delivery | None = None
         self.receipts = False
+        #: The door presence shows (SPEC DOOR-1): set by ``attach``, or by ``announce_door`` for pull.
+        self.door: str | None = None
         self._tasks: anyio.abc.TaskGroup | None = None
         # asyncio's Event and Lock, not anyio's: anyio's acquire yields to the loop once more even when
         # the lock is free, one more loop pass per wake-up (the adapter runs on asyncio anyway).
@@ -185,7 +187,7 @@ class Endpoint:
                     await anyio.to_thread.run_sync(self.registration.leave)
 
     def _register(self, name: str) -> Peer:
-        return self.registration.join(name, can_push=self.can_push, receipts=self.receipts)
+        return self.registration.join(name, can_push=self.can_push, receipts=self.receipts, door=self.door)
 
     def _arm(self) -> None:
         self._disarm = self.trigger.arm(self.name, self._wake_from_thread)
@@ -195,15 +197,27 @@ class Endpoint:
             self._disarm()
             self._disarm = None
 
-    def attach(self, delivery: Delivery, *, receipts: bool = False) -> None:
+    def attach(self, delivery: Delivery, *, receipts: bool = False, door: str = "channel") -> None:
         """Start pushing to ``delivery`` (the client is ready); drains what is waiting.
 
         ``receipts``: the adapter will ``confirm`` what the client received and saw, so a push is
         stamped ``pushed`` (not delivered) and pushed again if not received within the grace.
+        ``door``: how ``delivery`` reaches the model, as presence shows it (SPEC DOOR-1).
         """
         self._delivery = delivery
         self.receipts = receipts
+        self.door = door
         self.wake()
+
+    async def announce_door(self, door: str) -> None:
+        """Say on the bus which door this session has when it has no delivery to attach (``pull``)."""
+        self.door = door
+        await self._quietly(self._announce)
+
+    def _announce(self) -> bool:
+        return self.bus.heartbeat(
+            self.name, self.session_id, can_push=self.can_push, receipts=self.receipts, door=self.door
+        )
 
     def detach(self) -> None:
         self._delivery = None
@@ -324,9 +338,7 @@ class Endpoint:
                 continue
             if not self._announced_push:
                 self._announced_push = True
-                await self._quietly(
-                    self.bus.heartbeat, self.name, self.session_id, can_push=True, receipts=self.receipts
-                )
+                await self._quietly(self._announce)
             try:
                 pushed = await self.drain(expect_mail=expect_mail)
             except BusError as exc:
@@ -484,9 +496,7 @@ class Endpoint:
                 await self._quietly(self.bus.prune)
             await anyio.sleep(self.settings.heartbeat_seconds)
             since_prune += self.settings.heartbeat_seconds
-            alive = await self._quietly(
-                self.bus.heartbeat, self.name, self.session_id, can_push=self.can_push, receipts=self.receipts
-            )
+            alive = await self._quietly(self._announce)
             if alive is False:
                 log.warning("registration of %s was reaped; registering again", self.name)
                 await self._reregister()

@@ -13,6 +13,7 @@ PEERS = {
     "started_at": ("REAL", True, 0),
     "last_seen": ("REAL", True, 0),
     "receipts": ("NUMERIC", True, 0),
+    "door": ("TEXT", False, 0),
 }
 MESSAGES = {
     "id": ("INTEGER", False, 1),

@@ -1,4 +1,4 @@
-"""claude-mcp adapter pieces that need no process: push-mode detection, rendering, identity, opening."""
+"""claude-mcp adapter pieces that need no process: the doors a session plans, rendering, identity, opening."""
 
 import json
 import os
@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 import fakeclaude
-from agentbus.adapters.claude_mcp import pushmode, wire
+from agentbus.adapters import doors
+from agentbus.adapters.claude_mcp import wire
 from agentbus.adapters.claude_mcp.opening import StdioFds, answer_opening
 from agentbus.adapters.claude_mcp.protocol import build_router, render_channel
 from agentbus.adapters.claude_mcp.startup import identity_from_env
@@ -20,8 +21,11 @@ from agentbus.core.config import Settings
 def parent_argv(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     """Pretend ancestors: set the list to the argv of the parent, grandparent, ..."""
     chain: list[list[str]] = []
-    monkeypatch.setattr(pushmode, "_ancestor_commands", lambda _pid: iter(chain))
+    monkeypatch.setattr(doors, "_ancestor_commands", lambda _pid: iter(chain))
     return chain
+
+
+NATIVE_ENV = {doors.SOCKET_VARIABLE: "/tmp/cc-socks/1.sock", doors.TOKEN_VARIABLE: "0" * 32}
 
 
 @pytest.mark.parametrize(
@@ -37,30 +41,69 @@ def parent_argv(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
         (["bash"], True),
     ],
 )
-def test_push_mode_follows_the_claude_code_command_line(
+def test_without_a_messaging_socket_the_channel_follows_the_claude_code_command_line(
     parent_argv: list[list[str]], argv: list[str], push: bool
 ) -> None:
     parent_argv.append(argv)
-    assert pushmode.decide("auto").push is push
+    plan = doors.claude_plan("auto", {})
+    assert plan.push is push
+    assert plan.doors == ((doors.CHANNEL,) if push else ())
 
 
-def test_push_mode_looks_past_a_wrapper_shell(parent_argv: list[list[str]]) -> None:
+@pytest.mark.parametrize(
+    ("argv", "opened"),
+    [
+        (["claude"], (doors.NATIVE,)),
+        (["claude", "--dangerously-load-development-channels", "server:agentbus"], (doors.NATIVE, doors.CHANNEL)),
+    ],
+)
+def test_a_messaging_socket_opens_the_native_door_first(
+    parent_argv: list[list[str]], argv: list[str], opened: tuple[str, ...]
+) -> None:
+    parent_argv.append(argv)
+    plan = doors.claude_plan("auto", NATIVE_ENV)
+    assert plan.doors == opened
+    assert plan.door == doors.NATIVE
+
+
+def test_the_channel_door_looks_past_a_wrapper_shell(parent_argv: list[list[str]]) -> None:
     parent_argv.extend([["sh", "-c", "python -m agentbus.adapters.claude_mcp"], ["claude"]])
-    decision = pushmode.decide("auto")
-    assert not decision.push
-    assert "--dangerously-load-development-channels server:agentbus" in decision.reason
+    plan = doors.claude_plan("auto", {})
+    assert not plan.push
+    assert plan.door == doors.PULL
+    assert "--dangerously-load-development-channels server:agentbus" in plan.reason
 
 
-@pytest.mark.parametrize(("value", "push"), [("on", True), ("OFF", False), ("pull", False), ("1", True)])
-def test_push_mode_env_override_wins(parent_argv: list[list[str]], value: str, push: bool) -> None:
+@pytest.mark.parametrize(
+    ("value", "env", "opened"),
+    [
+        ("on", {}, (doors.CHANNEL,)),
+        ("channel", NATIVE_ENV, (doors.CHANNEL,)),
+        ("native", NATIVE_ENV, (doors.NATIVE,)),
+        ("native", {}, ()),
+        ("app-server", NATIVE_ENV, ()),
+        ("OFF", NATIVE_ENV, ()),
+        ("pull", NATIVE_ENV, ()),
+        ("1", {}, (doors.CHANNEL,)),
+    ],
+)
+def test_agentbus_push_chooses_the_doors(
+    parent_argv: list[list[str]], value: str, env: dict[str, str], opened: tuple[str, ...]
+) -> None:
     parent_argv.append(["claude"])
-    assert pushmode.decide(Settings.from_env({"AGENTBUS_PUSH": value}).push).push is push
+    assert doors.claude_plan(Settings.from_env({"AGENTBUS_PUSH": value}).push, env).doors == opened
 
 
-def test_push_mode_reads_this_process_ancestry() -> None:
-    """Under pytest the parent is not Claude Code, so pushing stays on."""
-    assert pushmode.decide("auto", parent=os.getpid()).push is True
-    assert next(pushmode._ancestor_commands(os.getpid()))  # this process' own argv is readable
+def test_a_forced_door_the_client_did_not_open_says_why(parent_argv: list[list[str]]) -> None:
+    plan = doors.claude_plan("native", {})
+    assert plan.doors == ()
+    assert doors.SOCKET_VARIABLE in plan.reason
+
+
+def test_the_plan_reads_this_process_ancestry() -> None:
+    """Under pytest the parent is not Claude Code, so the channel stays open."""
+    assert doors.claude_plan("auto", {}, parent=os.getpid()).doors == (doors.CHANNEL,)
+    assert next(doors._ancestor_commands(os.getpid()))  # this process' own argv is readable
 
 
 def test_render_channel_escapes_attributes_and_defuses_closing_tags() -> None:

@@ -170,6 +170,7 @@ def _peer_json(peer: Peer, live: bool) -> dict[str, object]:
         "name": peer.name,
         "adapter": peer.adapter,
         "can_push": peer.can_push,
+        "door": peer.door if peer.can_push else "pull",
         "pid": peer.pid,
         "host": peer.host,
         "started_at": peer.started_at,
@@ -203,8 +204,7 @@ def peers(
     rows = []
     for peer in found:
         state = "live" if peer.name in live else f"stale ({why_stale(peer, settings, now)})"
-        push = "push" if peer.can_push else "pull only"
-        rows.append([peer.name, peer.adapter, push, str(peer.pid), since(peer.last_seen, now), state])
+        rows.append([peer.name, peer.adapter, peer.receives, str(peer.pid), since(peer.last_seen, now), state])
     out.table(["NAME", "ADAPTER", "RECEIVES", "PID", "SEEN", "STATE"], rows)
 
 

@@ -99,7 +99,7 @@ class Settings:
     trigger: str | None = field(default=None, metadata=env_var("AGENTBUS_TRIGGER", _word))
     #: Seconds between the poll trigger's checks.
     poll_seconds: float = field(default=0.5, metadata=env_var("AGENTBUS_POLL_SECONDS", _number))
-    #: ``auto``, ``on`` or ``off``: whether the adapter pushes (pushmode.py).
+    #: Which doors the adapter opens: ``auto``, ``on``, ``off`` or a door's name (adapters/doors.py).
     push: str = field(default="auto", metadata=env_var("AGENTBUS_PUSH", _word))
     #: The adapter's log level (it logs to stderr).
     log_level: str = field(default="WARNING", metadata=env_var("AGENTBUS_LOG_LEVEL", _level))

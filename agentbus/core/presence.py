@@ -54,7 +54,9 @@ def arriving(
     """The row a session registering as ``name`` writes now (InvalidName if the name breaks the rule)."""
     validate_name(name)
     now = time.time()
-    return Peer(name, session_id, os.getpid() if pid is None else pid, host, adapter, can_push, now, now, receipts, door)
+    return Peer(
+        name, session_id, os.getpid() if pid is None else pid, host, adapter, can_push, now, now, receipts, door
+    )
 
 
 def take_name(tx: Tx, peer: Peer, stale_seconds: float) -> None:

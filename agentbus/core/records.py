@@ -19,6 +19,13 @@ class Peer:
     #: How messages reach its model (native, channel, app-server, pull); None: an older core, or connecting.
     door: str | None = None
 
+    @property
+    def receives(self) -> str:
+        """How it receives, in words: ``push (<door>)``, ``push`` (a core that names no door), or ``pull only``."""
+        if not self.can_push:
+            return "pull only"
+        return f"push ({self.door})" if self.door else "push"
+
 
 @dataclass(frozen=True, slots=True)
 class SendReceipt:

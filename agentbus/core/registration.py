@@ -28,9 +28,7 @@ class Registration:
         self.peer: Peer | None = None
         self._left = False
 
-    def join(
-        self, preferred: str, *, can_push: bool = False, receipts: bool = False, door: str | None = None
-    ) -> Peer:
+    def join(self, preferred: str, *, can_push: bool = False, receipts: bool = False, door: str | None = None) -> Peer:
         """Register as ``preferred`` (``preferred-2``... if a live peer holds it); BusError if it cannot."""
         peer = self.bus.register_unique(
             preferred,

@@ -11,23 +11,26 @@ it alive (stdin is read on the event loop, not in a worker thread).
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
 import anyio.abc
 import anyio.to_thread
 
-from agentbus.adapters.claude_mcp import permission, protocol, pushmode, transcript, wire
+from agentbus.adapters import doors
+from agentbus.adapters.claude_mcp import permission, protocol, transcript, wire
+from agentbus.adapters.claude_mcp.native import DoorClosed, NativeDoor
 from agentbus.adapters.claude_mcp.opening import Opening, StdioFds, stderr_line
 from agentbus.adapters.claude_mcp.router import Router
 from agentbus.adapters.claude_mcp.startup import Identity, Joined
 from agentbus.adapters.claude_mcp.tools import TOOLS, ToolBox
 from agentbus.adapters.claude_mcp.transcript import TranscriptFollower
 from agentbus.adapters.claude_mcp.transport import LineWriter, StdioTransport, TransportClosed
+from agentbus.adapters.runtime import Runtime
 from agentbus.core.envelope import Envelope
 from agentbus.core.errors import BusError
-from agentbus.core.ports import Handled
+from agentbus.core.ports import Delivery, Handled
 from agentbus.endpoint import Endpoint
 
 log = logging.getLogger(__name__)
@@ -38,26 +41,52 @@ EOF_GRACE_SECONDS = 0.5
 #: Tool calls running at once; past this the reader waits, so a client flooding the adapter with
 #: pipelined calls meets back-pressure on its pipe instead of growing the adapter's memory.
 MAX_CALLS_IN_FLIGHT = 512
-#: A client that says initialized but never lists tools still gets pushes, this much later.
+#: How often a session whose safety poll is off looks for a ``/clear`` (a new transcript).
+DEFAULT_CLEAR_CHECK_SECONDS = 3.0
+#: A Claude Code that says initialized but never lists tools still gets channel events, this much later.
 TOOLS_LIST_GRACE_SECONDS = 1.0
+#: The ``clientInfo.name`` of Claude Code, the client whose channel handler registers late (SPEC MCP-8).
+CLAUDE_CODE_CLIENT = "claude-code"
 INITIALIZED = "notifications/initialized"
 TOOLS_LIST_RESULT: dict[str, Any] = {"tools": TOOLS}
+#: A door: anything that hands one envelope to the client for its model (raises DoorClosed if it did not).
+Door = Delivery
 
 
-class ChannelDelivery:
-    """Delivery port: one ``notifications/claude/channel`` per envelope, written straight to the wire.
+class ChannelDoor:
+    """The channel door: one ``notifications/claude/channel`` per envelope, written straight to the wire.
 
-    ``deliver`` returns once the line is in the stdout pipe and raises when the client is gone, so
-    the endpoint marks a message delivered only after a write that resolved. With a permission
-    relay, the approver's answer to an open request is written as the verdict notification instead
-    (never shown to the model: CONSUMED).
+    ``deliver`` returns once the line is in the stdout pipe and raises when the client is gone.
+    """
+
+    def __init__(self, writer: LineWriter) -> None:
+        self.writer = writer
+
+    async def deliver(self, envelope: Envelope) -> Handled:
+        params = protocol.channel_params(envelope.body, envelope.meta())
+        await self.writer.write(wire.notification_line(protocol.CHANNEL_METHOD, params))
+        return Handled.SHOWN
+
+
+class DoorDelivery:
+    """Delivery port over the doors a session opened, best first: each message goes through the first
+    door that takes it, never through two (a door that refuses raises DoorClosed, and the next is
+    tried). With a permission relay, the approver's answer to an open request is written as the
+    verdict notification instead (never shown to the model: CONSUMED).
+
+    The endpoint marks a message pushed only after a door's write resolved, and leaves it pending when
+    every open door refused it.
     """
 
     def __init__(self, writer: LineWriter, relay: permission.PermissionRelay | None = None) -> None:
         self.writer = writer
         self.relay = relay
+        self.doors: list[tuple[str, Door]] = []
 
-    async def deliver(self, envelope: Envelope) -> Handled:
+    def open(self, name: str, door: "Door") -> None:
+        self.doors.append((name, door))
+
+    async def deliver(self, envelope: Envelope) -> Handled | None:
         verdict = self.relay.take_verdict(envelope.sender, envelope.body) if self.relay is not None else None
         if verdict is not None:
             await self.writer.write(wire.notification_line(permission.VERDICT_METHOD, verdict.params()))
@@ -69,17 +98,21 @@ class ChannelDelivery:
                 envelope.id,
             )
             return Handled.CONSUMED
-        params = protocol.channel_params(envelope.body, envelope.meta())
-        await self.writer.write(wire.notification_line(protocol.CHANNEL_METHOD, params))
-        return Handled.SHOWN
+        refused: DoorClosed | None = None
+        for name, door in self.doors:
+            try:
+                return await door.deliver(envelope)
+            except DoorClosed as exc:
+                log.warning("the %s door did not take message %d: %s", name, envelope.id, exc)
+                refused = exc
+        raise refused or DoorClosed("no door is open")
 
 
 class ClientSession:
-    """One MCP client on stdio: routes its lines, runs its tool calls, opens the channel when it can hear.
+    """One MCP client on stdio: routes its lines, runs its tool calls, opens the doors its plan names.
 
-    Claude Code registers its channel handler only after it has the ``tools/list`` answer (20-400 ms
-    later, SPEC MCP-9) and silently drops events that arrive sooner. So pushing starts
-    ``push_settle_seconds`` after that answer (and after ``notifications/initialized``).
+    ``plan``: the doors this session opens (adapters/doors.py). ``client``: the ``clientInfo.name`` of
+    the client's ``initialize``, which the channel door's gate reads (SPEC MCP-8).
     """
 
     def __init__(
@@ -88,15 +121,18 @@ class ClientSession:
         identity: Identity,
         router: Router,
         tasks: anyio.abc.TaskGroup,
+        plan: doors.Plan,
         relay: permission.PermissionRelay | None = None,
+        client: str | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.router = router
         self.tasks = tasks
         self.relay = relay
-        self.push_mode = pushmode.decide(endpoint.settings.push)
-        log.info("push: %s (%s)", "on" if self.push_mode.push else "off", self.push_mode.reason)
-        self.toolbox = ToolBox(endpoint, identity, self.push_mode, transcript.locate(os.environ))
+        self.plan = plan
+        self.client = client
+        log.info("doors: %s (%s)", ", ".join(plan.doors) or doors.PULL, plan.reason)
+        self.toolbox = ToolBox(endpoint, identity, plan, transcript.locate(os.environ))
         self.follower: TranscriptFollower | None = None
         self.settle_seconds = endpoint.settings.push_settle_seconds
         self._initialized = anyio.Event()
@@ -147,18 +183,42 @@ class ClientSession:
             raise wire.RpcError(wire.INVALID_PARAMS, "Invalid params: tools/call arguments must be an object")
         return await self.toolbox.call(name, arguments)
 
-    async def open_channel_when_heard(self, delivery: ChannelDelivery) -> None:
-        """Attach the delivery once the client can hear pushes (never before the tools/list answer).
+    async def open_claude_doors(self, writer: LineWriter) -> None:
+        """Open the plan's doors: the native door at once (Claude Code keeps a write made even before the
+        session is ready), the channel once the client can hear it (MCP-8). With a transcript to read,
+        receipts are on; what it already shows (a restarted adapter) is stamped first, so none of it is
+        pushed again, and the transcript is followed across ``/clear`` until the session ends."""
+        if not self.plan.push:
+            await self.endpoint.announce_door(doors.PULL)
+            return
+        delivery = DoorDelivery(writer, self.relay)
+        receipts = await self.follow_transcript()
+        socket = doors.native_socket(os.environ)
+        if doors.NATIVE in self.plan.doors and socket is not None:
+            delivery.open(doors.NATIVE, NativeDoor(socket))
+            self.endpoint.attach(delivery, receipts=receipts, door=doors.NATIVE)
+        if doors.CHANNEL in self.plan.doors:
+            await self.channel_heard()
+            delivery.open(doors.CHANNEL, ChannelDoor(writer))
+            if not self.endpoint.can_push:
+                self.endpoint.attach(delivery, receipts=receipts, door=doors.CHANNEL)
+        if receipts:
+            await self._follow_clears()
 
-        With a transcript to read, receipts are on: what this session's transcript already shows
-        (a restarted adapter) is stamped first, so none of it is pushed again.
-        """
+    async def channel_heard(self) -> None:
+        """The channel door's gate (SPEC MCP-8): after ``notifications/initialized``; for Claude Code,
+        which registers its channel handler only after it has the ``tools/list`` answer (20-400 ms
+        later) and drops earlier events, also after that answer (or a second without one) and the
+        settle time."""
         await self._initialized.wait()
+        if self.client != CLAUDE_CODE_CLIENT:
+            return
         with anyio.move_on_after(TOOLS_LIST_GRACE_SECONDS):
             await self._tools_listed.wait()
         await anyio.sleep(self.settle_seconds)
-        if not self.push_mode.push or self.endpoint.can_push:
-            return
+
+    async def follow_transcript(self) -> bool:
+        """Start reading this session's transcript for receipts; whether receipts are on."""
         receipts = False
         if self.toolbox.transcript.path is not None:
             follower = TranscriptFollower(self.toolbox.transcript.path, self.endpoint.confirm_now)
@@ -172,7 +232,19 @@ class ClientSession:
                 self.endpoint.poll_hooks.append(follower.check)
                 receipts = True
         log.info("receipts: %s (%s)", "on" if receipts else "off", self.toolbox.transcript.reason)
-        self.endpoint.attach(delivery, receipts=receipts)
+        return receipts
+
+    async def _follow_clears(self) -> None:
+        """A ``/clear`` gives the session a new id and transcript while this adapter runs on: look for it
+        at the safety poll's pace (before a push's receipt grace runs out), and follow the new file."""
+        period = self.endpoint.settings.safety_poll_seconds or DEFAULT_CLEAR_CHECK_SECONDS
+        while self.follower is not None:
+            await anyio.sleep(period)
+            found = transcript.locate(os.environ)
+            if found.path is not None and found.path != self.follower.path:
+                log.info("the session's transcript is now %s", found.path)
+                self.toolbox.transcript = found
+                self.follower.retarget(found.path)
 
     def close(self) -> None:
         if self.follower is not None:
@@ -215,16 +287,6 @@ async def _stop_on_signal(signals: AsyncIterator[int], scope: anyio.CancelScope)
         return
 
 
-#: How a runtime's pushes start: attach a Delivery to ``session.endpoint`` once its client can hear.
-#: Claude Code's is the channel on the wire (``open_channel``); Codex's is its app-server (adapters/codex).
-PushOpener = Callable[["ClientSession", LineWriter], Coroutine[Any, Any, None]]
-
-
-async def open_channel(session: ClientSession, writer: LineWriter) -> None:
-    """Claude Code: ``notifications/claude/channel`` on the MCP wire, once the client listens (MCP-8)."""
-    await session.open_channel_when_heard(ChannelDelivery(writer, session.relay))
-
-
 async def _serve_client(
     endpoint: Endpoint,
     identity: Identity,
@@ -232,15 +294,16 @@ async def _serve_client(
     opening: Opening,
     router: Router,
     approver: str | None,
-    push: PushOpener,
+    runtime: Runtime,
 ) -> None:
     relay = permission.PermissionRelay(approver) if approver is not None else None
+    plan = runtime.plan(endpoint.settings)
     async with anyio.create_task_group() as tasks:
         async with anyio.create_task_group() as answers:
-            session = ClientSession(endpoint, identity, router, answers, relay)
+            session = ClientSession(endpoint, identity, router, answers, plan, relay, opening.client)
             transport = StdioTransport(fds, opening, lambda line: session.handle(line, transport.writer))
             await transport.open()
-            tasks.start_soon(push, session, transport.writer)
+            tasks.start_soon(runtime.open, session, transport.writer)
 
             async def stop_when_the_client_is_gone() -> None:
                 # A client that closed our stdout cannot hear anything more, even if stdin stays open.
@@ -261,12 +324,12 @@ async def _serve_client(
 
 
 async def _session(
-    joined: Joined, fds: StdioFds, opening: Opening, router: Router, approver: str | None, push: PushOpener
+    joined: Joined, fds: StdioFds, opening: Opening, router: Router, approver: str | None, runtime: Runtime
 ) -> int:
     failures: list[str] = []
     try:
         async with joined.endpoint.running():
-            await _serve_client(joined.endpoint, joined.identity, fds, opening, router, approver, push)
+            await _serve_client(joined.endpoint, joined.identity, fds, opening, router, approver, runtime)
     except* BusError as group:
         # A bus failure the endpoint could not ride out: say it in one line, exit non-zero.
         failures.extend(str(exc) for exc in _leaves(group))
@@ -287,8 +350,8 @@ async def serve(
     opening: Opening,
     joined: Joined,
     router: Router,
+    runtime: Runtime,
     approver: str | None = None,
-    push: PushOpener = open_channel,
 ) -> int:
     """Run until the client goes away or a stop signal arrives; the process exit code.
 
@@ -299,7 +362,7 @@ async def serve(
     with anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_stop_on_signal, signals, tasks.cancel_scope)
-            exit_code = await _session(joined, fds, opening, router, approver, push)
+            exit_code = await _session(joined, fds, opening, router, approver, runtime)
             tasks.cancel_scope.cancel()
     return exit_code
 
@@ -309,9 +372,9 @@ def run(
     opening: Opening,
     joined: Joined,
     router: Router,
+    runtime: Runtime,
     approver: str | None = None,
-    push: PushOpener = open_channel,
 ) -> int:
-    """Serve the session; ``approver``: the peer this session's permission prompts are relayed to, if any;
-    ``push``: how pushes reach this runtime's model."""
-    return anyio.run(serve, fds, opening, joined, router, approver, push)
+    """Serve the session; ``runtime``: its doors (adapters/runtime.py); ``approver``: the peer this
+    session's permission prompts are relayed to, if any."""
+    return anyio.run(serve, fds, opening, joined, router, runtime, approver)

@@ -30,6 +30,8 @@ class Opening:
     framer: wire.Framer = field(default_factory=wire.Framer)
     unread: list[bytes | wire.Refusal] = field(default_factory=list)
     eof: bool = False
+    #: The ``clientInfo.name`` the client's ``initialize`` gave ("claude-code" for Claude Code).
+    client: str | None = None
 
 
 @dataclass
@@ -95,6 +97,7 @@ def answer_opening(fds: StdioFds, router: Router) -> Opening:
                 return opening
             write_blocking(fds.wire_out, router.answer_inline(request))
             if request.method == "initialize":
+                opening.client = _client_name(request.params)
                 opening.unread = lines[index + 1 :]
                 return opening
         chunk = read_blocking(fds.wire_in)
@@ -102,6 +105,12 @@ def answer_opening(fds: StdioFds, router: Router) -> Opening:
             opening.eof = True
             return opening
         opening.framer.feed(chunk)
+
+
+def _client_name(params: wire.Params) -> str | None:
+    info = (params or {}).get("clientInfo")
+    name = info.get("name") if isinstance(info, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def stderr_line(text: str) -> None:

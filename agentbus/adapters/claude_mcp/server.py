@@ -6,17 +6,21 @@ Only the standard library and the light opening modules are imported at module l
 """
 
 import logging
+import os
 import signal
 import sys
 from typing import TYPE_CHECKING
 
-from agentbus.adapters.claude_mcp import permission
+from agentbus.adapters import doors
+from agentbus.adapters.claude_mcp import ADAPTER_ID, permission
 from agentbus.adapters.claude_mcp.opening import answer_opening, claim_stdio, stderr_line
 from agentbus.adapters.claude_mcp.protocol import build_router
+from agentbus.adapters.runtime import Runtime
 from agentbus.core import alarm_flock
 
 if TYPE_CHECKING:
-    from agentbus.adapters.claude_mcp.app import PushOpener
+    from agentbus.adapters.claude_mcp.app import ClientSession
+    from agentbus.adapters.claude_mcp.transport import LineWriter
 
 LOG_FORMAT = "agentbus[{adapter}] %(levelname)s %(name)s: %(message)s"
 GIL_SWITCH_SECONDS = 0.001
@@ -36,6 +40,14 @@ def configure_logging(name: str, adapter: str = "claude-mcp") -> None:
         root.warning("AGENTBUS_LOG_LEVEL=%r is not a logging level; using WARNING", name)
 
 
+async def _open_claude_doors(session: "ClientSession", writer: "LineWriter") -> None:
+    await session.open_claude_doors(writer)
+
+
+#: Claude Code: the native door, then the channel, else pull (adapters/doors.py).
+CLAUDE_CODE = Runtime(ADAPTER_ID, lambda settings: doors.claude_plan(settings.push, os.environ), _open_claude_doors)
+
+
 class _Stop(BaseException):
     """SIGTERM or SIGHUP before the event loop handles signals: unwind so the session unregisters."""
 
@@ -44,12 +56,12 @@ def _raise_stop(signum: int, _frame: object) -> None:
     raise _Stop(signum)
 
 
-def main(adapter: str | None = None, push: "PushOpener | None" = None) -> int:
+def main(runtime: Runtime = CLAUDE_CODE) -> int:
     """Serve one MCP client on stdin/stdout until it goes away or the process is told to stop.
 
     Order: claim stdio, read the settings (logging follows them), join the bus (so the peer is
     registered before the client hears anything), answer the opening, then serve. Returns the exit code.
-    ``adapter`` and ``push``: another runtime's id and push path on the same server (adapters/codex).
+    ``runtime``: another runtime's id and doors on the same server (adapters/codex).
     """
     fds = claim_stdio()
     for signum in (signal.SIGTERM, signal.SIGHUP):
@@ -59,8 +71,8 @@ def main(adapter: str | None = None, push: "PushOpener | None" = None) -> int:
 
         try:
             settings = read_settings()
-            configure_logging(settings.log_level, adapter or "claude-mcp")
-            joined = join_bus(settings, adapter) if adapter is not None else join_bus(settings)
+            configure_logging(settings.log_level, runtime.adapter)
+            joined = join_bus(settings, runtime.adapter)
         except StartupError as exc:
             stderr_line(str(exc))
             return exc.exit_code
@@ -75,7 +87,7 @@ def main(adapter: str | None = None, push: "PushOpener | None" = None) -> int:
                 return 1
             if opening.eof and not opening.unread:
                 return 0
-            from agentbus.adapters.claude_mcp.app import open_channel, run
+            from agentbus.adapters.claude_mcp.app import run
 
             # A write waiting for the bus's write lock runs in the bus file's writer thread, which
             # then holds that lock until it also has the GIL: the loop thread hands the GIL over
@@ -84,7 +96,7 @@ def main(adapter: str | None = None, push: "PushOpener | None" = None) -> int:
             # The loop may wait briefly for the write lock itself instead of handing every write that
             # finds it taken to that thread (alarm_flock.py): this process's SIGALRM is its own.
             alarm_flock.enable()
-            return run(fds, opening, joined, router, approver, push or open_channel)
+            return run(fds, opening, joined, router, runtime, approver)
         finally:
             joined.leave()
     except (_Stop, KeyboardInterrupt):

@@ -11,9 +11,9 @@ from typing import Any
 import anyio.to_thread
 
 from agentbus.adapters.claude_mcp.protocol import render_channel
-from agentbus.adapters.claude_mcp.pushmode import PushMode
 from agentbus.adapters.claude_mcp.startup import Identity
 from agentbus.adapters.claude_mcp.transcript import Location
+from agentbus.adapters.doors import PULL, Plan
 from agentbus.core.bus import Peer, Receipt
 from agentbus.core.envelope import iso_utc
 from agentbus.core.errors import BusError, UnknownMessage
@@ -190,19 +190,28 @@ def error_result(message: str) -> dict[str, Any]:
     return {"content": [{"type": "text", "text": message}], "isError": True}
 
 
+#: How a door reads in list_peers and whoami.
+DOOR_WORDS = {
+    "native": "Claude Code's messaging socket",
+    "channel": "Claude Code channel events",
+    "app-server": "Codex's app-server",
+}
+
+
 def _delivery_mode(peer: Peer) -> str:
-    return "receives by push" if peer.can_push else "pull only (sees messages when it calls read_messages)"
+    if not peer.can_push:
+        return "pull only (sees messages when it calls read_messages)"
+    how = DOOR_WORDS.get(peer.door or "")
+    return f"receives by push ({how})" if how else "receives by push"
 
 
 class ToolBox:
     """Maps tool calls onto an Endpoint."""
 
-    def __init__(
-        self, endpoint: Endpoint, identity: Identity, push_mode: PushMode, transcript: Location | None = None
-    ) -> None:
+    def __init__(self, endpoint: Endpoint, identity: Identity, plan: Plan, transcript: Location | None = None) -> None:
         self.endpoint = endpoint
         self.identity = identity
-        self.push_mode = push_mode
+        self.plan = plan
         #: Where this session's receipts come from (or why there are none).
         self.transcript = transcript or Location(None, "no transcript was looked for")
         self._handlers: dict[str, Callable[[Mapping[str, Any]], Awaitable[dict[str, Any]]]] = {
@@ -275,6 +284,7 @@ class ToolBox:
                 "name": p.name,
                 "you": p.name == me,
                 "can_push": self.endpoint.can_push if p.name == me else p.can_push,
+                "door": (self.endpoint.door if p.name == me else p.door) or None,
                 "adapter": p.adapter,
                 "since": iso_utc(p.started_at),
             }
@@ -305,13 +315,14 @@ class ToolBox:
         elif identity.raw is not None and identity.raw != identity.asked_for:
             lines.append(f"AGENTBUS_NAME {identity.raw!r} was turned into the valid name {identity.asked_for!r}.")
         if endpoint.can_push:
-            lines.append('Messages reach you by push, as <channel source="agentbus"> events.')
+            door = DOOR_WORDS.get(endpoint.door or "", endpoint.door or "")
+            lines.append(f'Messages reach you by push ({door}), as <channel source="agentbus"> tags.')
             if endpoint.receipts:
                 lines.append(f"Receipts: on; agentbus confirms what you saw from {self.transcript.reason}.")
             else:
                 lines.append(f"Receipts: off ({self.transcript.reason}); a push counts as delivered once written.")
-        elif not self.push_mode.push:
-            lines.append(f"Messages are not pushed to you: {self.push_mode.reason}. Call read_messages to fetch them.")
+        elif not self.plan.push:
+            lines.append(f"Messages are not pushed to you: {self.plan.reason}. Call read_messages to fetch them.")
         else:
             lines.append("Messages are not pushed to you yet (the client is still connecting); call read_messages.")
         hint = await self._waiting_hint()
@@ -321,6 +332,8 @@ class ToolBox:
             "name": me,
             "requested": identity.asked_for,
             "can_push": endpoint.can_push,
+            "door": endpoint.door if endpoint.can_push else PULL,
+            "doors": list(self.plan.doors),
             "receipts": endpoint.receipts,
             "receipts_source": self.transcript.reason,
             "bus": endpoint.bus.where,

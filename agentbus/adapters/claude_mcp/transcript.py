@@ -42,9 +42,11 @@ class Location:
     reason: str
 
 
-def locate(env: Mapping[str, str]) -> Location:
-    """The transcript of the Claude Code session that started this adapter, from its environment."""
-    session = env.get("CLAUDE_CODE_SESSION_ID", "")
+def locate(env: Mapping[str, str], parent: int | None = None) -> Location:
+    """The transcript of the Claude Code session that started this adapter. The session is the one
+    Claude Code's ``sessions/<pid>.json`` names now (``parent``: its pid, default ours), which a
+    ``/clear`` changes while the adapter runs on; else the ``CLAUDE_CODE_SESSION_ID`` it started with."""
+    session = current_session(env, os.getppid() if parent is None else parent) or env.get("CLAUDE_CODE_SESSION_ID", "")
     project = env.get("CLAUDE_PROJECT_DIR", "")
     if not session:
         return Location(None, "the client set no CLAUDE_CODE_SESSION_ID (not a Claude Code session)")
@@ -52,18 +54,42 @@ def locate(env: Mapping[str, str]) -> Location:
         return Location(None, f"CLAUDE_CODE_SESSION_ID {session[:40]!r} is not a session id")
     if not project:
         return Location(None, "the client set no CLAUDE_PROJECT_DIR")
-    config = env.get("CLAUDE_CONFIG_DIR") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".claude")
     key = re.sub(r"[^A-Za-z0-9]", "-", project)
     if len(key) > PROJECT_KEY_LIMIT:
         return Location(
             None, f"Claude Code hashes the transcript directory of a project path over {PROJECT_KEY_LIMIT} characters"
         )
-    path = Path(config).expanduser() / "projects" / key / f"{session}.jsonl"
+    path = _config_dir(env) / "projects" / key / f"{session}.jsonl"
     return Location(path, f"Claude Code's transcript {path}")
 
 
+def _config_dir(env: Mapping[str, str]) -> Path:
+    config = env.get("CLAUDE_CONFIG_DIR") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".claude")
+    return Path(config).expanduser()
+
+
+def current_session(env: Mapping[str, str], pid: int) -> str | None:
+    """The session id Claude Code process ``pid`` keeps in ``<config>/sessions/<pid>.json`` (2.1.197 and
+    later write it; ``/clear`` gives the session a new id there), or None."""
+    try:
+        record = json.loads((_config_dir(env) / "sessions" / f"{pid}.json").read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("pid") != pid:
+        return None
+    session = record.get("sessionId")
+    return session if isinstance(session, str) and _SESSION_ID.fullmatch(session) else None
+
+
 def sightings_in(line: bytes) -> list[Sighting]:
-    """The channel events one transcript line shows: enqueued (received) or in a user turn (seen)."""
+    """The events of ours one transcript line shows: enqueued (received) or shown to the model (seen).
+
+    Seen is a ``user`` record, or mid-turn a ``queued_command`` attachment, from a channel event or
+    from this session's own native door (``origin.kind`` "peer" with ``selfSent``: written by a
+    child process of this Claude Code, which is what the adapter is). Claude Code frames a native
+    message with a line of its own ("Another Claude session sent a message:"); the tag opens the
+    text after it.
+    """
     if b"<channel" not in line:
         return []
     try:
@@ -76,23 +102,47 @@ def sightings_in(line: bytes) -> list[Sighting]:
     if kind == "queue-operation" and record.get("operation") == "enqueue":
         return list(_tags(record.get("content"), seen=False))
     if kind == "user":
-        origin = record.get("origin")
-        if isinstance(origin, dict) and origin.get("kind") != "channel":
-            return []  # a prompt the user typed (or pasted a tag into) is not a channel event
+        framed = _ours(record.get("origin"), default=True)
+        if framed is None:
+            return []  # a prompt the user typed (or pasted a tag into) is not one of our events
         message = record.get("message")
-        return list(_tags(message.get("content") if isinstance(message, dict) else None, seen=True))
+        return list(_tags(message.get("content") if isinstance(message, dict) else None, seen=True, framed=framed))
+    if kind == "attachment":
+        attachment = record.get("attachment")
+        if not isinstance(attachment, dict) or attachment.get("type") != "queued_command":
+            return []
+        if _ours(attachment.get("origin"), default=False) is None:
+            return []
+        return list(_tags(attachment.get("prompt"), seen=True))
     return []
 
 
-def _tags(content: object, *, seen: bool) -> Iterator[Sighting]:
-    """The tag a channel record consists of: the content must open with it (a quoted tag does not count)."""
+def _ours(origin: object, *, default: bool) -> bool | None:
+    """Whether a record's origin is one of our doors: False for a channel event, True for a native
+    write (its text may be framed), None for anything else. A record without an origin counts as a
+    channel event only where ``default`` says so (older builds wrote none)."""
+    if not isinstance(origin, dict):
+        return False if default else None
+    if origin.get("kind") == "channel":
+        return False
+    if origin.get("kind") == "peer" and origin.get("selfSent") is True:
+        return True
+    return None
+
+
+def _tags(content: object, *, seen: bool, framed: bool = False) -> Iterator[Sighting]:
+    """The tag a record of ours consists of: the text must open with it (a quoted tag does not count),
+    or, in a ``framed`` text, the text after its first line."""
     texts: list[str] = []
     if isinstance(content, str):
         texts.append(content)
     elif isinstance(content, list):
         texts += [str(b.get("text")) for b in content if isinstance(b, dict) and b.get("type") == "text"]
     for text in texts:
-        if (head := _TAG_HEAD.match(text.lstrip())) is not None:
+        head = _TAG_HEAD.match(text.lstrip())
+        if head is None and framed:
+            head = _TAG_HEAD.match(text.partition("\n")[2])
+        if head is not None:
             attributes = {key: html.unescape(value) for key, value in _ATTRIBUTE.findall(head.group(1))}
             msg_id, sender, ts = attributes.get("msg_id", ""), attributes.get("from"), attributes.get("ts")
             if msg_id.isdigit() and sender is not None and ts is not None:
@@ -135,6 +185,15 @@ class TranscriptFollower:
     def follow(self) -> None:
         """Watch for what is written next (call it on the loop thread to be told there)."""
         self._watch_nearest()
+
+    def retarget(self, path: Path) -> None:
+        """Follow another file from its start (the session's new transcript after a ``/clear``)."""
+        with self._lock:
+            self.path = path
+            self._close_file()
+        self._watched = None
+        self._watch_nearest()
+        self._check_quietly()
 
     def close(self) -> None:
         """Stop following and close the transcript."""

@@ -13,21 +13,25 @@ from typing import Any
 
 import anyio
 
+from agentbus.adapters import doors
 from agentbus.adapters.claude_mcp import wire
 from agentbus.adapters.claude_mcp.app import ClientSession
 from agentbus.adapters.claude_mcp.protocol import render_channel
-from agentbus.adapters.claude_mcp.pushmode import PushMode
 from agentbus.adapters.claude_mcp.transport import LineWriter
 from agentbus.adapters.codex.appserver import AppServerClient, AppServerError
+from agentbus.adapters.codex.discovery import find_app_server
 from agentbus.core.envelope import Envelope
 from agentbus.core.ports import Handled
 
 log = logging.getLogger(__name__)
 
-NO_SOCKET = (
-    "no Codex app-server to push through (AGENTBUS_CODEX_SOCKET is unset: start the session with "
-    "agentbus launch codex NAME)"
-)
+#: The key of the ``_meta`` our ``tools/list`` answer carries: Codex keeps it per thread
+#: (``mcpServerStatus/list`` ``toolListMeta``), which tells the adapter which thread is its own.
+SESSION_META = "agentbus/session"
+#: The server's name in Codex's config (``agentbus enable codex`` writes ``[mcp_servers.agentbus]``): with a
+#: thread and a server name, ``mcpServerStatus/list`` reports that thread's own connection to it; without
+#: the name it starts a fresh one for discovery (seen with 0.171.0), which is some other process.
+LIST_OUR_SERVER = {"serverName": "agentbus", "detail": "toolsAndAuthOnly"}
 
 
 def render_turn(envelope: Envelope) -> str:
@@ -46,17 +50,23 @@ def thread_of_call(params: wire.Params) -> str | None:
 
 
 class TurnDelivery:
-    """Delivery port for Codex: ``turn/start`` on the session's thread through its app-server."""
+    """Delivery port for Codex: ``turn/start`` on the session's thread through its app-server.
 
-    def __init__(self, socket: Path, thread_id: str | None = None) -> None:
+    ``session``: this adapter's session id, which its ``tools/list`` answer carries in ``_meta``.
+    """
+
+    def __init__(self, socket: Path, session: str = "", thread_id: str | None = None) -> None:
         self.client = AppServerClient(socket)
-        #: The thread of this session: learned from its tool calls, else the app-server's loaded one.
+        self.session = session
+        #: The thread of this session: named by its tool calls, else found by ``_own_thread``.
         self.thread_id = thread_id
 
     async def deliver(self, envelope: Envelope) -> Handled:
         if not self.client.connected:
             await self.client.connect()
-        thread = self.thread_id or await self._loaded_thread()
+        if self.thread_id is None:
+            self.thread_id = await self._own_thread()
+        thread = self.thread_id
         params: dict[str, Any] = {"threadId": thread, "input": [{"type": "text", "text": render_turn(envelope)}]}
         result = await self.client.call("turn/start", params)
         turn = result.get("turn")
@@ -65,30 +75,51 @@ class TurnDelivery:
         )
         return Handled.SHOWN
 
-    async def _loaded_thread(self) -> str:
+    async def _own_thread(self) -> str:
+        """The loaded thread whose MCP connection to us carries our session in ``toolListMeta`` (a daemon
+        runs the threads of every ``codex`` of its user); the only one, if Codex does not say."""
         loaded = (await self.client.call("thread/loaded/list")).get("data")
         threads = [thread for thread in loaded or [] if isinstance(thread, str)]
         if not threads:
             raise AppServerError("no Codex thread is loaded on the app-server yet")
-        if len(threads) > 1:
-            log.info("the app-server has %d threads; pushing to the first until a tool call names ours", len(threads))
-        return threads[0]
+        for thread in threads:
+            if await self._serves_us(thread):
+                return thread
+        if len(threads) == 1:
+            return threads[0]
+        raise AppServerError(f"none of the {len(threads)} threads on the app-server names this session yet")
+
+    async def _serves_us(self, thread: str) -> bool:
+        try:
+            status = await self.client.call("mcpServerStatus/list", {"threadId": thread, **LIST_OUR_SERVER})
+        except AppServerError as exc:
+            log.debug("mcpServerStatus/list on thread %s: %s", thread, exc)
+            return False
+        servers = status.get("data")
+        for server in servers if isinstance(servers, list) else []:
+            meta = server.get("toolListMeta") if isinstance(server, dict) else None
+            if isinstance(meta, dict) and meta.get(SESSION_META) == self.session:
+                return True
+        return False
 
     async def close(self) -> None:
         await self.client.close()
 
 
 async def open_app_server(session: ClientSession, _writer: LineWriter) -> None:
-    """The codex adapter's push opener: attach a TurnDelivery (AGENTBUS_CODEX_SOCKET), or stay pull only."""
-    socket = session.endpoint.settings.codex_socket
-    if not session.push_mode.push:
+    """The codex adapter's doors: attach a TurnDelivery on the app-server that runs this thread, or stay
+    pull only (the plan says which, adapters/codex/discovery.py)."""
+    if not session.plan.push:
+        await session.endpoint.announce_door(doors.PULL)
         return
-    if socket is None:
-        session.push_mode = session.toolbox.push_mode = PushMode(False, NO_SOCKET)
-        log.info("push: off (%s)", NO_SOCKET)
-        return
-    delivery = TurnDelivery(socket)
+    found = find_app_server(session.endpoint.settings)
+    assert found.socket is not None  # the plan opened the door because there is one
+    delivery = TurnDelivery(found.socket, session.endpoint.session_id)
     answer_tool_call = session.router.concurrent["tools/call"]
+    list_tools = session.router.inline["tools/list"]
+
+    def tools_with_our_session(params: wire.Params) -> dict[str, Any]:
+        return {**list_tools(params), "_meta": {SESSION_META: session.endpoint.session_id}}
 
     async def call_tool(params: wire.Params) -> dict[str, Any]:
         thread = thread_of_call(params)
@@ -97,8 +128,9 @@ async def open_app_server(session: ClientSession, _writer: LineWriter) -> None:
             delivery.thread_id = thread
         return await answer_tool_call(params)
 
+    session.router.inline["tools/list"] = tools_with_our_session
     session.router.concurrent["tools/call"] = call_tool
-    session.endpoint.attach(delivery, receipts=False)
+    session.endpoint.attach(delivery, receipts=False, door=doors.APP_SERVER)
     try:
         await anyio.sleep_forever()
     finally:

@@ -35,9 +35,7 @@ def check_peers(ctx: Context) -> list[Check]:
     stale = [p for p in everyone if p.name not in live]
     checks: list[Check] = []
     if ctx.live:
-        shown = ", ".join(
-            f"{p.name} ({'push' if p.can_push else 'pull only'}, pid {p.pid}{_elsewhere(p)})" for p in ctx.live
-        )
+        shown = ", ".join(f"{p.name} ({p.receives}, pid {p.pid}{_elsewhere(p)})" for p in ctx.live)
         checks.append(Check("bus.peers", "peers", "pass", f"{len(ctx.live)} live: {shown}"))
     else:
         checks.append(Check("bus.peers", "peers", "info", "no session is running"))
