@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import Any
 
 ENTRY_POINT_GROUP = "agentbus.adapters"
-REQUIRED_FIELDS = ("id", "title", "runtime", "delivery", "trigger", "command")
+REQUIRED_FIELDS = ("id", "title", "runtime", "trigger", "command")
+#: The doors an adapter may name (SPEC section 8, DOOR-1), and the doors of each older ``delivery`` value.
+KNOWN_DOORS = ("native", "channel", "app-server")
+DELIVERY_DOORS = {"mcp-channel": ("channel",), "codex-app-server": ("app-server",)}
 
 
 class ManifestError(ValueError):
@@ -24,7 +27,8 @@ class Manifest:
     title: str
     version: str
     runtime: str
-    delivery: str
+    #: The doors the adapter can open, best first (SPEC DOOR-1).
+    doors: tuple[str, ...]
     trigger: str
     command: tuple[str, ...]
     path: Path
@@ -74,7 +78,7 @@ def load_manifest(path: str | Path) -> Manifest:
         title=str(data["title"]),
         version=str(data.get("version", "0")),
         runtime=str(data["runtime"]),
-        delivery=str(data["delivery"]),
+        doors=_doors(data, path),
         trigger=str(data["trigger"]),
         command=tuple(_fill(part, path.parent) for part in command),
         path=path,
@@ -86,6 +90,26 @@ def load_manifest(path: str | Path) -> Manifest:
         spec=str(data.get("spec", "1")),
         raw=data,
     )
+
+
+def _doors(data: dict[str, Any], path: Path) -> tuple[str, ...]:
+    """``doors`` (a list of known doors, best first), or the doors of the older ``delivery`` field."""
+    if "doors" in data:
+        doors = data["doors"]
+        if not (isinstance(doors, list) and doors and all(isinstance(d, str) for d in doors)):
+            raise ManifestError(f"{path}: 'doors' must be a non-empty list of door names")
+        unknown = [door for door in doors if door not in KNOWN_DOORS]
+        if unknown:
+            raise ManifestError(
+                f"{path}: unknown door(s) {', '.join(map(repr, unknown))}; doors are {', '.join(KNOWN_DOORS)}"
+            )
+        return tuple(doors)
+    delivery = data.get("delivery")
+    if delivery is None:
+        raise ManifestError(f"{path}: missing field doors (the doors the adapter opens, best first)")
+    if delivery not in DELIVERY_DOORS:
+        raise ManifestError(f"{path}: unknown delivery {delivery!r}; name the adapter's doors in 'doors'")
+    return DELIVERY_DOORS[str(delivery)]
 
 
 def installed_adapters() -> dict[str, Path]:

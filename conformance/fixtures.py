@@ -60,7 +60,14 @@ def harness(
     the tier's gate (``conformance.tiers``)."""
     cited = rule_of(request.node) if isinstance(request.node, pytest.Item) else None
     gate = BusGate(agentbus_tier, cited.id if cited else None)
-    made = Harness(agentbus_manifest, tmp_path / "sandbox", backend=agentbus_backend, client=agentbus_client, gate=gate)
+    made = Harness(
+        agentbus_manifest,
+        tmp_path / "sandbox",
+        backend=agentbus_backend,
+        client=agentbus_client,
+        gate=gate,
+        door=cited.door if cited else None,
+    )
     try:
         yield made
     finally:

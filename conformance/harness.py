@@ -33,7 +33,9 @@ class Harness:
     harness creates a database for the test, every session gets ``AGENTBUS_DB_URL`` pointing at it,
     and ``close`` drops it). ``env`` is added to every session's environment (AGENTBUS_HOME and HOME
     point into the test's temp directory; the test process's own AGENTBUS_* variables are never
-    passed on).
+    passed on). ``door``: the door the test's rule is about; its sessions offer that door (a test of
+    the ``channel`` door runs Claude Code sessions without the messaging socket, so an adapter that
+    prefers the native door still pushes channel events).
     """
 
     def __init__(
@@ -44,8 +46,10 @@ class Harness:
         backend: Backend | None = None,
         client: Profile | None = None,
         gate: BusGate | None = None,
+        door: str | None = None,
     ) -> None:
         self.manifest = manifest
+        self.door = door
         self.root = root
         self.backend = backend or Backend()
         self.client = client or profiles.load()
@@ -109,7 +113,9 @@ class Harness:
         return {**self.env, **(extra or {})}
 
     def session(self, name: str | None, *, env: Mapping[str, str] | None = None, **kwargs: Any) -> Session:
-        """A fakeclaude Session on this bus, not started."""
+        """A fakeclaude Session on this bus, not started (without the native door in a test of another door)."""
+        if self.door is not None and self.door != "native":
+            kwargs.setdefault("native", False)
         return self.sandbox.session(name, env=self.session_env(env), cwd=self.home, **kwargs)
 
     def start(self, name: str | None, *, env: Mapping[str, str] | None = None, **kwargs: Any) -> Session:

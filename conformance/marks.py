@@ -5,7 +5,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from conformance.requirements import DELIVERY_REQUIREMENTS
+from conformance.requirements import DOOR_REQUIREMENTS
 from conformance.rules import LEVELS, RULES, Rule
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -30,22 +30,22 @@ def rule(rule_id: str) -> Callable[[F], F]:
 
     The level comes from SPEC.md (``conformance.rules``), so a test cannot misstate it; a MAY rule
     also gets ``requires(<capability>)``, so it is skipped unless the manifest claims it, and a rule
-    about one delivery kind the requirement of that kind (not applicable to adapters of another).
+    about one door the requirement of that door (not applicable to adapters that do not open it).
     """
     found: Rule | None = RULES.get(rule_id)
     if found is None:
         raise ValueError(f"unknown SPEC rule {rule_id!r}")
     assert found.level in LEVELS
-    if found.delivery is not None and found.delivery not in DELIVERY_REQUIREMENTS:
-        raise ValueError(f"SPEC rule {rule_id} names delivery {found.delivery!r}, which the kit does not know")
+    if found.door is not None and found.door not in DOOR_REQUIREMENTS:
+        raise ValueError(f"SPEC rule {rule_id} names door {found.door!r}, which the kit does not know")
 
     def apply(func: F) -> F:
         marked: Any = getattr(pytest.mark, SPEC_MARK)(rule_id)(func)
         marked = getattr(pytest.mark, PREFIX + found.level)(marked)
         if found.capability:
             marked = getattr(pytest.mark, REQUIRES_MARK)(found.capability)(marked)
-        if found.delivery:
-            marked = getattr(pytest.mark, REQUIRES_MARK)(DELIVERY_REQUIREMENTS[found.delivery])(marked)
+        if found.door:
+            marked = getattr(pytest.mark, REQUIRES_MARK)(DOOR_REQUIREMENTS[found.door])(marked)
         return marked
 
     return apply

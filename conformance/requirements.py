@@ -3,9 +3,9 @@
 Modelled on SQLAlchemy's ``SuiteRequirements``: a test declares what it needs with
 ``@requires("read_messages")`` (``conformance.marks``); the plugin looks the name up here at setup and
 skips the test with the reason when the requirement is closed. A claimed capability is open, so its
-test runs and fails if the adapter does not honour the claim (SPEC MAN-3). A rule about one delivery
-kind (SPEC section 8, "Delivery kinds") needs the requirement ``DELIVERY_REQUIREMENTS`` names for it;
-for an adapter of another kind its tests are *not applicable*, with the sentence that says why.
+test runs and fails if the adapter does not honour the claim (SPEC MAN-3). A rule about one door
+(SPEC section 8, "Doors") needs the requirement ``DOOR_REQUIREMENTS`` names for it; for an adapter
+whose manifest does not list that door its tests are *not applicable*, with the sentence that says why.
 """
 
 import sys
@@ -30,8 +30,14 @@ class Requirement:
         return self.enabled
 
 
-#: The requirement a rule limited to a delivery kind (``delivery `kind``` in SPEC.md) needs.
-DELIVERY_REQUIREMENTS = {"mcp-channel": "channel_delivery", "codex-app-server": "app_server_delivery"}
+#: The requirement a rule limited to a door (``door `name``` in SPEC.md) needs.
+DOOR_REQUIREMENTS = {"native": "native_door", "channel": "channel_door", "app-server": "app_server_door"}
+#: What each door is, for the sentence of a check that does not apply.
+DOOR_WORDS = {
+    "native": "Claude Code's messaging socket",
+    "channel": "Claude Code's channel notifications on the MCP stdio wire",
+    "app-server": "user input through Codex's app-server",
+}
 
 
 def open_() -> Requirement:
@@ -89,25 +95,28 @@ class Requirements:
         """The adapter relays its client's permission prompts to AGENTBUS_APPROVER (capability, PERM-1 to PERM-4)."""
         return self._capability("permission_relay")
 
-    @property
-    def channel_delivery(self) -> Requirement:
-        """The adapter pushes Claude Code channel notifications on stdio (manifest delivery ``mcp-channel``)."""
-        if self.manifest.delivery == "mcp-channel":
+    def _door(self, door: str) -> Requirement:
+        if door in self.manifest.doors:
             return open_()
         return closed(
-            f"{NOT_APPLICABLE} to delivery {self.manifest.delivery!r}: this check is about Claude Code's channel "
-            "notifications on the MCP stdio wire (delivery 'mcp-channel', SPEC section 8)"
+            f"{NOT_APPLICABLE} to doors {', '.join(self.manifest.doors)}: this check is about {DOOR_WORDS[door]} "
+            f"(door '{door}', SPEC section 8)"
         )
 
     @property
-    def app_server_delivery(self) -> Requirement:
-        """The adapter pushes user input through Codex's app-server (manifest delivery ``codex-app-server``)."""
-        if self.manifest.delivery == "codex-app-server":
-            return open_()
-        return closed(
-            f"{NOT_APPLICABLE} to delivery {self.manifest.delivery!r}: this check is about pushing through "
-            "Codex's app-server (delivery 'codex-app-server', SPEC section 8b)"
-        )
+    def native_door(self) -> Requirement:
+        """The adapter writes into Claude Code's messaging socket (manifest door ``native``)."""
+        return self._door("native")
+
+    @property
+    def channel_door(self) -> Requirement:
+        """The adapter pushes Claude Code channel notifications on stdio (manifest door ``channel``)."""
+        return self._door("channel")
+
+    @property
+    def app_server_door(self) -> Requirement:
+        """The adapter pushes user input through Codex's app-server (manifest door ``app-server``)."""
+        return self._door("app-server")
 
     @property
     def shared_bus(self) -> Requirement:

@@ -190,8 +190,8 @@ class Results:
         for rule in self.rules():
             word = rule.outcome.upper() if rule.outcome != "passed" else "passed"
             cap = f" [capability {rule.capability}]" if rule.capability else ""
-            kind = RULES[rule.rule].delivery if rule.rule in RULES else None
-            cap += f" [delivery {kind}]" if kind else ""
+            door = RULES[rule.rule].door if rule.rule in RULES else None
+            cap += f" [door {door}]" if door else ""
             tests = f"{rule.tests} test{'s' if rule.tests != 1 else ''}"
             text = f"{rule.rule:<10}{rule.level.upper():<7}{word:<8} ({tests}){cap}"
             if rule.outcome != "passed" and rule.reason:

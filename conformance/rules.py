@@ -18,7 +18,7 @@ _TITLE = re.compile(r"^# agentbus standard, version (\S+)", re.M)
 _SCHEMA_VERSION = re.compile(r"^## \d+\. The bus file \(shared schema, version `(\w+)`\)", re.M)
 _SECTION = re.compile(r"^## (\d+[a-z]?\. .+)$")
 _RULE = re.compile(
-    r"^- \*\*([A-Z]+-\d+) \((MUST|SHOULD|MAY)(?:, capability `(\w+)`)?(?:, delivery `([\w-]+)`)?\)\*\* (.*)$"
+    r"^- \*\*([A-Z]+-\d+) \((MUST|SHOULD|MAY)(?:, capability `(\w+)`)?(?:, door `([\w-]+)`)?\)\*\* (.*)$"
 )
 _END = "## Decisions recorded here"
 
@@ -26,20 +26,20 @@ _END = "## Decisions recorded here"
 @dataclass(frozen=True)
 class Rule:
     """One numbered rule: ``id`` (``DELIV-3``), ``level``, the capability a MAY rule needs, the quoted text,
-    and the delivery kind it is about (``mcp-channel``, ``codex-app-server``; None: every adapter)."""
+    and the door it is about (``native``, ``channel``, ``app-server``; None: every adapter)."""
 
     id: str
     level: Level
     section: str
     text: str
     capability: str | None = None
-    delivery: str | None = None
+    door: str | None = None
 
     @property
     def heading(self) -> str:
         """``DELIV-3 (MUST)``, as SPEC.md writes it."""
         cap = f", capability `{self.capability}`" if self.capability else ""
-        kind = f", delivery `{self.delivery}`" if self.delivery else ""
+        kind = f", door `{self.door}`" if self.door else ""
         return f"{self.id} ({self.level.upper()}{cap}{kind})"
 
 
@@ -59,11 +59,11 @@ def parse_spec(text: str) -> tuple[str, dict[str, Rule]]:
 
     def finish() -> None:
         if head is not None and current is not None:
-            rule_id, level, capability, delivery = head
+            rule_id, level, capability, door = head
             if rule_id in rules:
                 raise SpecError(f"SPEC.md defines {rule_id} twice")
             text = " ".join(" ".join(current).split())
-            rules[rule_id] = Rule(rule_id, level, section, text, capability, delivery)
+            rules[rule_id] = Rule(rule_id, level, section, text, capability, door)
 
     for line in text.split(_END, 1)[0].splitlines():
         if (heading := _SECTION.match(line)) is not None:
@@ -105,5 +105,5 @@ NOT_TESTABLE: dict[str, str] = {
 
 #: Capabilities that SPEC.md defines (MAN-3); a manifest may claim others, which the kit ignores.
 KNOWN_CAPABILITIES: frozenset[str] = frozenset(r.capability for r in RULES.values() if r.capability)
-#: Delivery kinds some rule is limited to (SPEC section 8, "Delivery kinds").
-KNOWN_DELIVERIES: frozenset[str] = frozenset(r.delivery for r in RULES.values() if r.delivery)
+#: Doors some rule is limited to (SPEC section 8, "Doors").
+KNOWN_DOORS: frozenset[str] = frozenset(r.door for r in RULES.values() if r.door)

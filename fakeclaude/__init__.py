@@ -15,7 +15,7 @@ Library (synchronous; reader threads and a Condition, no asyncio)::
 protocol_version=None, channel_handler_delay=None, as_claude=True, list_tools_on_start=True,
 tool_call_meta=True, on_channel=, ...)``; ``adapter`` is an ``agentbus.adapters`` entry-point name or a
 module.json path. ``client`` names a recorded client profile (``fakeclaude.profiles``:
-``claude-code@2.1.197``, ``claude-code@2.1.331``; default the newest): the session then sends what
+``claude-code@2.1.197``, ``claude-code@2.1.331``, ``claude-code@2.1.337``; default the newest): the session then sends what
 that Claude Code binary sent, byte for byte where the binary's bytes are known: its opening (2.1.331
 probes ``server/discover`` first, 2.1.197 sends ``initialize`` at once), its initialize params,
 ``notifications/initialized`` and ``tools/list`` in one write, and ``tools/call`` with its ``_meta``
@@ -55,7 +55,16 @@ ShutdownResult(exit_code, signals, seconds, needed_kill)`` (the profile's client
 SIGTERM 100 ms later, SIGKILL 400 ms after that, each only while the adapter runs),
 ``close_stdin()``, ``kill()``.
 
-Codex adapters (manifest ``"delivery": "codex-app-server"``, e.g. ``codex``): the session runs a fake
+Claude Code's messaging socket (the native door; profiles 2.1.331 and later, ``native=False`` turns it
+off): the session listens on a Unix socket (``fakeclaude.native.FakeMessagingSocket``,
+``session.messaging``) and passes it and a token in CLAUDE_CODE_MESSAGING_SOCKET and
+CLAUDE_CODE_MESSAGING_TOKEN; each text the adapter writes there becomes a ``ChannelEvent`` with
+``via="native"``, and the transcript gets Claude Code's records for it (enqueued as written, shown
+to the model inside the profile's framing). ``messaging.writes`` lists every write with the writer's
+pid, ``messaging.refused`` what it did not take and why; ``vanish()`` and ``come_back()`` take the
+socket away and back.
+
+Codex adapters (manifest ``"doors": ["app-server"]``, e.g. ``codex``): the session runs a fake
 Codex app-server (``fakeclaude.appserver.FakeAppServer``, ``session.app_server``: a WebSocket on a Unix
 socket, answering as codex 0.169.0) and passes its socket in AGENTBUS_CODEX_SOCKET; each input it
 accepts becomes a ``ChannelEvent`` with ``via="codex-app-server"`` (the ``<channel>`` tag read back
@@ -105,6 +114,7 @@ from fakeclaude.errors import (
     JsonRpcError,
     RequestTimeout,
 )
+from fakeclaude.native import FakeMessagingSocket, NativeWrite
 from fakeclaude.opening import DISCOVER_PROBE_ID
 from fakeclaude.recorder import Recorder, WireRecord
 from fakeclaude.rendering import (
@@ -128,10 +138,12 @@ __all__ = [
     "DroppedEvent",
     "FakeAppServer",
     "FakeClaudeError",
+    "FakeMessagingSocket",
     "Finding",
     "HandshakeError",
     "InvalidChannelParams",
     "JsonRpcError",
+    "NativeWrite",
     "Recorder",
     "RequestTimeout",
     "Sandbox",

@@ -4,6 +4,9 @@ It answers what the adapter sends, shaped as ``codex app-server`` 0.169.0 answer
 the frames were compared with the binary's): answers carry no ``jsonrpc`` member, as Codex's do;
 ``initialize`` -> ``{userAgent, codexHome, platformFamily, platformOs}``; the notification
 ``initialized``; ``thread/loaded/list`` -> ``{data: [threadId, ...], nextCursor: null}``;
+``mcpServerStatus/list {threadId, serverName}`` -> the server's status on that thread, whose
+``toolListMeta`` is the ``_meta`` of the adapter's ``tools/list`` answer on the session's own thread
+(0.171.0 reports it so; other threads' connections are other processes);
 ``turn/start {threadId, input: [{type: "text", text}]}`` -> ``{turn: {id, rootTurnId, items: [],
 itemsView: "notLoaded", status: "inProgress", error: null, startedAt: null, ...}}``; a request before
 ``initialize`` -> -32600 "Not initialized"; a method it does not serve -> -32600 "Invalid request:
@@ -96,6 +99,10 @@ class FakeAppServer:
         self.mode: Mode = "accept"
         self.refusal: dict[str, Any] = {"code": INVALID_REQUEST, "message": "turn/start refused (fakeclaude)"}
         self.running_turn: str | None = None
+        #: The MCP server name the session's adapter is registered under, and the ``_meta`` of its last
+        #: ``tools/list`` answer (what Codex reports per thread as ``toolListMeta``; the session sets it).
+        self.server_name = "agentbus"
+        self.tool_list_meta: dict[str, Any] | None = None
         self._cond = threading.Condition()
         self._server: Any = None
         self._serving: threading.Thread | None = None
@@ -251,11 +258,29 @@ class FakeAppServer:
                 elif method == "turn/start":
                     self._turn_start(connection, record, message)
                     continue
+                elif method == "mcpServerStatus/list":
+                    answer = self._server_status(message)
                 else:
                     answer = self._error(message, INVALID_REQUEST, f"Invalid request: unknown variant `{method}`")
                 self._send(connection, answer)
         except Exception:  # the connection went away (vanish, or the adapter exited)
             return
+
+    def _server_status(self, message: dict[str, Any]) -> dict[str, Any]:
+        """``mcpServerStatus/list {threadId, serverName}``: the named server's connection of that thread.
+        Only the session's own thread (the first) has the adapter under test on it, so only there does
+        ``toolListMeta`` hold what the adapter's ``tools/list`` answer carried; without a server name Codex
+        starts a fresh connection for discovery (0.171.0), which is not the adapter's."""
+        given = message.get("params")
+        params: dict[str, Any] = given if isinstance(given, dict) else {}
+        thread, name = params.get("threadId"), params.get("serverName")
+        if thread is not None and thread not in self.threads:
+            return self._error(message, INVALID_REQUEST, f"thread not found: {thread}")
+        ours = thread == self.threads[0] and name == self.server_name
+        status = {"name": name or self.server_name, "runtimeStatus": "connected", "toolListMeta": None}
+        if ours:
+            status["toolListMeta"] = self.tool_list_meta
+        return self._result(message, {"data": [status], "nextCursor": None})
 
     def _initialize_result(self) -> dict[str, Any]:
         return {"userAgent": USER_AGENT, "codexHome": os.path.expanduser(self.codex_home), **PLATFORM}

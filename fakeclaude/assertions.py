@@ -99,10 +99,10 @@ class SessionChecks:
         with self._cond:
             while True:
                 for event in self.channel_events:
-                    if event.record.seq in self._taken:
+                    if id(event) in self._taken:  # events come from stdio and from the doors' own logs
                         continue
                     if predicate is None or predicate(event):
-                        self._taken.add(event.record.seq)
+                        self._taken.add(id(event))
                         return event
                 remaining = deadline - time.monotonic()
                 if self._stdout_eof or remaining <= 0:

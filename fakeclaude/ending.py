@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 from fakeclaude.assertions import SessionChecks
+from fakeclaude.native import FakeMessagingSocket
 from fakeclaude.process import AdapterProcess, child_pid
 from fakeclaude.profiles import Profile
 from fakeclaude.results import CloseResult, ShutdownResult
@@ -27,6 +28,7 @@ class SessionEnding(SessionChecks):
     _tasks: "queue.SimpleQueue[Callable[[], object] | None]"
     _dispatcher: threading.Thread | None
     transcript: TranscriptWriter | None
+    messaging: FakeMessagingSocket | None
 
     @property
     def pid(self) -> int | None:
@@ -62,8 +64,7 @@ class SessionEnding(SessionChecks):
         process = self._process
         if process is None:
             self.close_result = CloseResult(None, False, None, False, timeout)
-            if self.app_server is not None:
-                self.app_server.close()
+            self._close_doors()
             return self.close_result
         already = process.poll() is not None
         process.close_stdin()
@@ -115,12 +116,17 @@ class SessionEnding(SessionChecks):
         if self._process is not None:
             self._process.close_stdin()
 
+    def _close_doors(self) -> None:
+        if self.app_server is not None:
+            self.app_server.close()
+        if self.messaging is not None:
+            self.messaging.close()
+
     def _finish(self) -> None:
         """Release the process (reader threads, pipes) after its exit, stop the dispatcher, wake every wait."""
         assert self._process is not None
         self._process.release()
-        if self.app_server is not None:
-            self.app_server.close()  # Codex goes with its session
+        self._close_doors()  # Codex's app-server and Claude Code's socket go with their session
         if self.transcript is not None:
             self.transcript.close()
         self._tasks.put(None)

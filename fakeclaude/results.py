@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fakeclaude.recorder import WireRecord
 
 #: How an event reached the session: a channel notification on stdio, or input through Codex's app-server.
-Via = Literal["mcp-channel", "codex-app-server"]
+Via = Literal["mcp-channel", "codex-app-server", "native"]
 
 
 @dataclass(frozen=True)
@@ -16,9 +16,11 @@ class ChannelEvent:
 
     ``meta`` is the meta object as received (key order kept, every value a string); ``rendered`` is
     the ``<channel>`` tag the model would see, which leaves out ``dropped_keys``. ``via`` says how it
-    came: ``mcp-channel`` (``record`` is the notification on stdio) or ``codex-app-server`` (``record``
+    came: ``mcp-channel`` (``record`` is the notification on stdio), ``codex-app-server`` (``record``
     is the ``turn/start`` request in the fake app-server's log; ``meta`` are the tag's attributes
-    but ``source``, ``content`` its body; ``received_at`` is when the app-server answered it).
+    but ``source``, ``content`` its body; ``received_at`` is when the app-server answered it) or
+    ``native`` (a write to Claude Code's messaging socket: ``record`` holds the line as written,
+    ``meta`` and ``content`` are read from its tag as for the app-server).
     """
 
     content: str

@@ -6,7 +6,7 @@ options, and its methods are a few lines each over ``process``, ``jsonrpc``, ``o
 (responses, its requests, channel events and why one is dropped) and of each input a codex adapter's
 app-server accepts, whose state (one list of events, one condition) is the session's.
 
-An adapter whose manifest says ``"delivery": "codex-app-server"`` pushes through Codex's app-server,
+An adapter whose manifest names the ``app-server`` door (``"doors": ["app-server"]``) pushes through Codex's app-server,
 not through channel notifications: its session plays Codex instead of Claude Code where they differ.
 It runs a ``FakeAppServer`` (``app_server``) and gives the adapter its socket in
 AGENTBUS_CODEX_SOCKET; each input the app-server accepts becomes a ``ChannelEvent`` (``via`` =
@@ -16,6 +16,15 @@ Claude Code's only does not apply there: no channel handler delay (the app-serve
 once), no transcript, and channel notifications on stdio are dropped (Codex never shows MCP
 notifications to its model). ``channels=False`` means no app-server: the adapter runs pull only.
 The ``claude`` stand-in is then a ``codex app-server --listen unix://SOCKET`` stand-in.
+
+A Claude Code session whose profile has a ``native_door`` (2.1.331 and later: the binary gives every
+server its messaging socket) plays that socket too (``messaging``, fakeclaude/native.py; ``native``
+turns it on or off): the adapter gets CLAUDE_CODE_MESSAGING_SOCKET and CLAUDE_CODE_MESSAGING_TOKEN,
+and each text written there is a ``ChannelEvent`` (``via`` = ``native``: the tag read back from the
+text), kept at once however early it comes (no handler to wait for), written to the transcript as
+Claude Code does (enqueued as written; shown to the model inside the profile's framing, with the
+profile's origin, ``peer`` from ``unknown``, and the writer's pid), and dropped by ``drop_events``
+like a channel event.
 """
 
 import contextlib
@@ -40,6 +49,7 @@ from fakeclaude.errors import (
     JsonRpcError,
 )
 from fakeclaude.jsonrpc import JsonRpcClient
+from fakeclaude.native import FakeMessagingSocket, NativeWrite
 from fakeclaude.opening import (
     CLIENT_CAPABILITIES_META_KEY,
     CLIENT_INFO_META_KEY,
@@ -79,7 +89,8 @@ __all__ = [
 ]
 
 METHOD_NOT_FOUND = -32601
-#: The manifest ``delivery`` of adapters that push through Codex's app-server (SPEC section 8b).
+#: The door of adapters that push through Codex's app-server (SPEC section 8b), and how their events come.
+APP_SERVER_DOOR: Final = "app-server"
 CODEX_DELIVERY: Final = "codex-app-server"
 CODEX_SOCKET_VARIABLE = "AGENTBUS_CODEX_SOCKET"
 
@@ -131,11 +142,12 @@ class Session(SessionOpening, SessionEnding):
         tool_call_meta: bool = True,
         transcript: bool = True,
         drop_events: Callable[[dict[str, Any]], bool] | None = None,
+        native: bool | None = None,
     ) -> None:
         self.profile = client if isinstance(client, Profile) else load_profile(client)
         self.manifest = adapter if isinstance(adapter, Manifest) else resolve_adapter(os.fspath(adapter))
-        #: The adapter pushes through Codex's app-server (manifest delivery ``codex-app-server``).
-        self.via_app_server = self.manifest.delivery == CODEX_DELIVERY
+        #: The adapter pushes through Codex's app-server (manifest door ``app-server``).
+        self.via_app_server = APP_SERVER_DOOR in self.manifest.doors
         if self.via_app_server:
             channel_handler_delay, transcript = 0.0, False  # Claude Code's habits, not Codex's
         if opening is None:
@@ -173,7 +185,13 @@ class Session(SessionOpening, SessionEnding):
         if self.via_app_server and channels and CODEX_SOCKET_VARIABLE not in (env or {}):
             codex_home = str(Path(self.env.get("HOME") or os.path.expanduser("~")) / ".codex")
             self.app_server = FakeAppServer(on_input=self._on_app_server_input, codex_home=codex_home)
+            self.app_server.server_name = self.manifest.server_name
             self.env[CODEX_SOCKET_VARIABLE] = str(self.app_server.socket)
+        #: Claude Code's messaging socket (the native door), when the profile's client opens one.
+        self.messaging: FakeMessagingSocket | None = None
+        if not self.via_app_server and (self.profile.native_door is not None if native is None else native):
+            self.messaging = FakeMessagingSocket(on_write=self._on_native_write)
+            self.env.update(self.messaging.env)
         #: The argv of the client stand-in the adapter runs under (None: no stand-in, ``as_claude=False``).
         self.claude_argv: tuple[str, ...] | None = None
         if as_claude and self.via_app_server:
@@ -288,6 +306,8 @@ class Session(SessionOpening, SessionEnding):
         argv, executable, env = self._launch_spec()
         if self.app_server is not None:
             self.app_server.start()  # Codex's app-server is up before it starts its MCP servers
+        if self.messaging is not None:
+            self.messaging.start()  # Claude Code listens before it starts its servers
         # Set before the readers start: a reply to the adapter's first request is written through it.
         self._process = AdapterProcess(
             argv, env=env, executable=executable, cwd=self.cwd, label=self.name, stderr_echo=self.stderr_echo
@@ -296,8 +316,7 @@ class Session(SessionOpening, SessionEnding):
             self._process.start(self._on_stdout_line, self._on_stdout_eof)
         except OSError as exc:
             self._process = None
-            if self.app_server is not None:
-                self.app_server.close()
+            self._close_doors()
             raise HandshakeError(f"cannot start adapter {self.manifest.command!r}: {exc}") from exc
         self._dispatcher = threading.Thread(target=self._dispatch, name=f"fakeclaude-{self.name}-dispatch", daemon=True)
         self._dispatcher.start()
@@ -471,6 +490,10 @@ class Session(SessionOpening, SessionEnding):
             if pending is not None:
                 if msg_id == self._initial_list_id and self.channel_ready_at is None:
                     self.channel_ready_at = record.at + self.channel_handler_delay
+                if pending.method == "tools/list" and self.app_server is not None and "result" in message:
+                    result = message["result"]
+                    meta = result.get("_meta") if isinstance(result, dict) else None
+                    self.app_server.tool_list_meta = meta if isinstance(meta, dict) else None
                 if msg_id in self._handshake_ids and "result" in message:
                     self._absorb_handshake_result(pending.method, message["result"])
                 elif msg_id in self._handshake_ids:
@@ -566,6 +589,35 @@ class Session(SessionOpening, SessionEnding):
             return
         meta = {key: value for key, value in parsed.attributes.items() if key != "source"}
         event = ChannelEvent(parsed.content, meta, parsed.tag, taken.at, (), taken.record, via=CODEX_DELIVERY)
+        self._record_event(event)
+
+    def _on_native_write(self, write: NativeWrite) -> None:
+        """A text the messaging socket took (its connection thread): the tag in it is a channel event."""
+        record = WireRecord(
+            write.seq, write.at, "received", "notification", write.raw, json.loads(write.raw), "native door"
+        )
+        parsed = parse_channel_tag(write.content)
+        if parsed is None:
+            self._finding(
+                "native_write_without_tag",
+                f"the messaging socket got a text that is not a <channel> tag: {write.content[:200]!r}",
+                record=record,
+            )
+            return
+        meta = {key: value for key, value in parsed.attributes.items() if key != "source"}
+        if self.drop_events is not None and self.drop_events({"content": parsed.content, "meta": meta}):
+            with self._cond:
+                self.dropped_events.append(
+                    DroppedEvent({"content": parsed.content, "meta": meta}, DROPPED_BY_TEST, write.at, record)
+                )
+                self._cond.notify_all()
+            return
+        if self.transcript is not None:
+            origin: dict[str, Any] = {**self.profile.native_origin}
+            if write.writer_pid is not None:
+                origin["verifiedPeerPid"] = write.writer_pid
+            self.transcript.native_write(write.content, self.profile.native_framing(write.content), origin)
+        event = ChannelEvent(parsed.content, meta, parsed.tag, write.at, (), record, via="native")
         self._record_event(event)
 
     def _record_event(self, event: ChannelEvent) -> None:

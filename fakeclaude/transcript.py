@@ -4,7 +4,10 @@ Claude Code appends every session record to ``<config>/projects/<project key>/<s
 For a channel event it writes, at once, ``{"type": "queue-operation", "operation": "enqueue",
 "content": <the tag>}``; when the model gets it (at once when idle, when the turn ends when busy) a
 dequeue record and a ``{"type": "user", "message": {"role": "user", "content": <the tag>}}`` record
-(shapes read from 2.1.197 and 2.1.331 transcripts). Adapters that give receipts read these lines.
+(shapes read from 2.1.197 and 2.1.331 transcripts). A native write (the messaging socket, 2.1.224+)
+is enqueued as written, and shown to the model inside Claude Code's framing with the origin
+``{"kind": "peer", "from": "unknown", "verifiedPeerPid": ..., "selfSent": ...}`` (2.1.337). Adapters
+that give receipts read these lines.
 """
 
 import json
@@ -41,7 +44,8 @@ class TranscriptWriter:
         self.project_dir = project_dir
         self.source = source
         self.busy = False
-        self._held: list[str] = []
+        #: What waits for the end of the turn: (the text the model will be shown, the record's origin).
+        self._held: list[tuple[str, dict[str, Any]]] = []
         self._parent: str | None = None
         self._lock = threading.Lock()
         # The file stays open between records, and record ids are drawn without a system call: one
@@ -67,25 +71,35 @@ class TranscriptWriter:
                 os.close(fd)
 
     def prompt(self, text: str) -> None:
-        """A prompt the user typed (a plain user record)."""
+        """A prompt the user typed: a user record of origin ``human`` (as 2.1.337 writes it)."""
         with self._lock:
-            self._append([self._user(text, channel=False)])
+            record = self._user(text)
+            record.update(origin={"kind": "human"}, promptSource="typed")
+            self._append([record])
 
     def channel_event(self, rendered: str) -> bool:
         """An accepted channel event: enqueued now, shown to the model now unless busy. True if shown."""
+        return self._input(rendered, rendered, {"kind": "channel", "server": self.source})
+
+    def native_write(self, written: str, shown: str, origin: dict[str, Any]) -> bool:
+        """A write to the messaging socket: ``written`` enqueued now, ``shown`` (framed) to the model now
+        unless busy, in a record of ``origin``. True if shown."""
+        return self._input(written, shown, origin)
+
+    def _input(self, written: str, shown: str, origin: dict[str, Any]) -> bool:
         with self._lock:
             enqueue = {
                 "type": "queue-operation",
                 "operation": "enqueue",
                 "timestamp": _now(),
                 "sessionId": self.session_id,
-                "content": rendered,
+                "content": written,
             }
             if self.busy:
                 self._append([enqueue])
-                self._held.append(rendered)
+                self._held.append((shown, origin))
                 return False
-            self._append([enqueue, self._dequeue(), self._user(rendered, channel=True)])
+            self._append([enqueue, self._dequeue(), self._user(shown, origin=origin)])
             return True
 
     def begin_turn(self) -> None:
@@ -94,20 +108,21 @@ class TranscriptWriter:
             self.busy = True
 
     def end_turn(self) -> list[str]:
-        """The turn ends: every held event reaches the model (dequeue + user record each). Returns them."""
+        """The turn ends: every held input reaches the model (dequeue + user record each). Returns what
+        the model was shown."""
         with self._lock:
             held, self._held, self.busy = self._held, [], False
             records: list[dict[str, Any]] = []
-            for rendered in held:
-                records += [self._dequeue(), self._user(rendered, channel=True)]
+            for shown, origin in held:
+                records += [self._dequeue(), self._user(shown, origin=origin)]
             if records:
                 self._append(records)
-            return held
+            return [shown for shown, _ in held]
 
     def _dequeue(self) -> dict[str, Any]:
         return {"type": "queue-operation", "operation": "dequeue", "timestamp": _now(), "sessionId": self.session_id}
 
-    def _user(self, content: str, *, channel: bool) -> dict[str, Any]:
+    def _user(self, content: str, *, origin: dict[str, Any] | None = None) -> dict[str, Any]:
         record_id = str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
         record: dict[str, Any] = {
             "parentUuid": self._parent,
@@ -119,8 +134,8 @@ class TranscriptWriter:
             "sessionId": self.session_id,
             "cwd": self.project_dir,
         }
-        if channel:
+        if origin is not None:
             record["isMeta"] = True
-            record["origin"] = {"kind": "channel", "server": self.source}
+            record["origin"] = origin
         self._parent = record_id
         return record

@@ -12,9 +12,11 @@ virtualenv and exits (for a first start on a slow network: Claude Code waits 30 
 
 import fcntl
 import hashlib
+import importlib.util
 import os
 import subprocess
 import sys
+import tomllib
 import venv
 from pathlib import Path
 
@@ -44,14 +46,25 @@ def data_dir() -> Path:
     return config / "plugins" / "data" / "agentbus-agentbus"
 
 
+def dependencies() -> list[str]:
+    """The runtime dependencies of the package, as pyproject.toml lists them (its one list)."""
+    return list(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
+
+
 def build(target: Path) -> None:
     say(f"first start: building a private virtualenv in {target} (this takes a while once)")
-    venv.EnvBuilder(with_pip=True, clear=True).create(target)
+    own_pip = importlib.util.find_spec("pip") is not None
+    venv.EnvBuilder(with_pip=not own_pip, clear=True).create(target)
     python = target / "bin" / "python"
-    command = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(ROOT)]
+    pip = [sys.executable, "-m", "pip", "--python", str(python)] if own_pip else [str(python), "-m", "pip"]
+    command = [*pip, "install", "--quiet", "--disable-pip-version-check", "--no-compile", *dependencies()]
     done = subprocess.run(command, stdout=sys.stderr, stderr=sys.stderr, stdin=subprocess.DEVNULL, check=False)
     if done.returncode != 0:
-        raise SystemExit(f"agentbus plugin: pip install of {ROOT} into {target} failed (exit {done.returncode})")
+        raise SystemExit(
+            f"agentbus plugin: pip install of agentbus's dependencies into {target} failed (exit {done.returncode})"
+        )
+    site = next((target / "lib").glob("python*/site-packages"))
+    (site / "agentbus-plugin.pth").write_text(f"{ROOT}\n")
 
 
 def main() -> None:

@@ -54,6 +54,12 @@ def _claude_code_meta(tool_use: int) -> dict[str, object]:
 def test_claude_codes_meta_changes_no_answer(fakeclaude_bus: Sandbox) -> None:
     """A progress token allows progress notifications; the adapter sends none and answers as without it."""
     alice, _bob = fakeclaude_bus.start_sessions("alice", "bob")
+
+    def bob_receives_by_push() -> bool:
+        rows = alice.call_tool("list_peers").structured["peers"]
+        return any(row["name"] == "bob" and row["can_push"] for row in rows)
+
+    wait_until(bob_receives_by_push, timeout=10, what="bob's door to open (his list_peers row must not change)")
     calls = [
         ("whoami", {}),
         ("list_peers", {}),

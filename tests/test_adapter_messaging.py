@@ -34,7 +34,7 @@ def send(session: Session, to: str, text: str, **extra: object) -> int:
 
 
 def test_a_message_arrives_as_the_exact_channel_notification(fakeclaude_bus: Sandbox, bus: Bus) -> None:
-    alice, bob = fakeclaude_bus.start_sessions("alice", "bob")
+    alice, bob = fakeclaude_bus.start_sessions("alice", "bob", native=False)  # a Claude Code with channels only
     wait_until(
         lambda: getattr(bus.peer("bob"), "can_push", False), timeout=10, what="bob announces that it receives by push"
     )

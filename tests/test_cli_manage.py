@@ -145,7 +145,10 @@ def test_unknown_adapter_and_bad_scope_are_usage_errors(env: dict[str, str]) -> 
 def test_launch_print_shows_the_command(isolated_env: dict[str, str]) -> None:
     result = CliRunner().invoke(app, ["launch", "claude-mcp", "frontend", "--print"])
     assert result.exit_code == 0
-    assert result.stdout.strip() == (
+    assert result.stdout.strip() == "AGENTBUS_NAME=frontend claude"
+    flagged = CliRunner().invoke(app, ["launch", "claude-mcp", "frontend", "--channels", "--print"])
+    assert flagged.exit_code == 0
+    assert flagged.stdout.strip() == (
         "AGENTBUS_NAME=frontend claude --dangerously-load-development-channels server:agentbus"
     )
 
@@ -166,7 +169,7 @@ def test_launch_without_claude_on_path_says_so(env: dict[str, str], tmp_path: Pa
     assert "claude is not on PATH" in result.stderr and "AGENTBUS_NAME=frontend claude" in result.stderr
 
 
-def test_launch_execs_claude_with_the_channel_flag_and_name(env: dict[str, str], tmp_path: Path) -> None:
+def test_launch_execs_claude_with_the_name(env: dict[str, str], tmp_path: Path) -> None:
     assert cli("enable", "claude-mcp").exit_code == 0
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -177,7 +180,7 @@ def test_launch_execs_claude_with_the_channel_flag_and_name(env: dict[str, str],
         {**env, "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}"}, "launch", "claude-mcp", "backend", cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "name=backend args=--dangerously-load-development-channels server:agentbus"
+    assert result.stdout.strip() == "name=backend args="
 
 
 def test_launch_with_an_approver_passes_it_on(env: dict[str, str], tmp_path: Path) -> None:

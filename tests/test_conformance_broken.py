@@ -101,3 +101,14 @@ def test_meta_strict_fails_exactly_mcp_9(pytester: pytest.Pytester) -> None:
     code, outcomes, _ = certify(pytester, str(BROKEN / "meta_strict" / "module.json"), "--agentbus-rules=MCP-4,MCP-9")
     assert code == 1
     assert outcomes == {"MCP-4": "passed", "MCP-9": "failed"}, outcomes
+
+
+@pytest.mark.timeout(300)
+def test_phantom_door_fails_exactly_door_4(pytester: pytest.Pytester) -> None:
+    """A native door that counts a refused write as written breaks DOOR-4 alone: every other door rule,
+    the native ones included, passes while the socket is there."""
+    doors = ",".join(f"DOOR-{n}" for n in range(1, 7))
+    code, outcomes, _ = certify(pytester, str(BROKEN / "phantom_door" / "module.json"), f"--agentbus-rules={doors}")
+    assert code == 1
+    assert broken_rules(outcomes) == {"DOOR-4"}, outcomes
+    assert {outcomes[f"DOOR-{n}"] for n in (1, 2, 3, 5, 6)} == {"passed"}, outcomes

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from agentbus.manifest import resolve_adapter
-from conformance.requirements import DELIVERY_REQUIREMENTS, NOT_APPLICABLE, Requirements
-from conformance.rules import KNOWN_DELIVERIES, NOT_TESTABLE, RULES, SpecError, parse_spec
+from conformance.requirements import DOOR_REQUIREMENTS, NOT_APPLICABLE, Requirements
+from conformance.rules import KNOWN_DOORS, NOT_TESTABLE, RULES, SpecError, parse_spec
 
 pytest_plugins = ["pytester"]
 
@@ -191,27 +191,30 @@ def test_the_spec_parser_takes_continuations_capabilities_and_refuses_duplicates
         parse_spec(text.replace("THING-2 (MAY", "THING-1 (MAY"))
 
 
-def test_a_rule_of_one_delivery_kind_is_not_applicable_to_the_other() -> None:
-    """``delivery `kind``` in a rule head limits the rule: the kit skips it as not applicable elsewhere."""
+def test_a_rule_of_one_door_is_not_applicable_to_adapters_without_it() -> None:
+    """``door `name``` in a rule head limits the rule: the kit skips it as not applicable to an adapter
+    whose manifest does not list that door."""
     _version, rules = parse_spec(
         "# agentbus standard, version 9\n\n## 1. Things\n\n"
-        "- **THING-1 (MUST, delivery `mcp-channel`)** Channel only.\n"
-        "- **THING-2 (MAY, capability `frobs`, delivery `codex-app-server`)** Codex only.\n"
+        "- **THING-1 (MUST, door `channel`)** Channel only.\n"
+        "- **THING-2 (MAY, capability `frobs`, door `app-server`)** Codex only.\n"
     )
-    assert (rules["THING-1"].delivery, rules["THING-1"].capability) == ("mcp-channel", None)
-    assert (rules["THING-2"].delivery, rules["THING-2"].capability) == ("codex-app-server", "frobs")
-    assert rules["THING-2"].heading == "THING-2 (MAY, capability `frobs`, delivery `codex-app-server`)"
-    assert {RULES[r].delivery for r in ("DELIV-1", "MCP-3", "MCP-8")} == {"mcp-channel"}
-    assert {r.delivery for r in RULES.values() if r.id.startswith("APPS-")} == {"codex-app-server"}
-    for adapter, open_kind, closed_kind in (
-        ("claude-mcp", "channel_delivery", "app_server_delivery"),
-        ("codex", "app_server_delivery", "channel_delivery"),
+    assert (rules["THING-1"].door, rules["THING-1"].capability) == ("channel", None)
+    assert (rules["THING-2"].door, rules["THING-2"].capability) == ("app-server", "frobs")
+    assert rules["THING-2"].heading == "THING-2 (MAY, capability `frobs`, door `app-server`)"
+    assert {RULES[r].door for r in ("DELIV-1", "MCP-3", "MCP-8", "PERM-1")} == {"channel"}
+    assert {RULES[r].door for r in ("DOOR-3", "DOOR-4", "DOOR-5", "DOOR-6")} == {"native"}
+    assert {r.door for r in RULES.values() if r.id.startswith("APPS-")} == {"app-server"}
+    for adapter, opened, closed_door in (
+        ("claude-mcp", ("native_door", "channel_door"), "app_server_door"),
+        ("codex", ("app_server_door",), "channel_door"),
     ):
         requirements = Requirements(resolve_adapter(adapter))
-        assert requirements.check(open_kind), f"{adapter}: {open_kind} closed"
-        reason = requirements.check(closed_kind).reason
+        for door in opened:
+            assert requirements.check(door), f"{adapter}: {door} closed"
+        reason = requirements.check(closed_door).reason
         assert reason.startswith(NOT_APPLICABLE) and reason.count(". ") == 0, reason
-    assert set(DELIVERY_REQUIREMENTS) == KNOWN_DELIVERIES
+    assert set(DOOR_REQUIREMENTS) == KNOWN_DOORS
 
 
 def test_docstrings_quote_their_rule() -> None:

@@ -69,7 +69,7 @@ def test_scripted_chat(env: dict[str, str]) -> None:
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert (
-        "fakeclaude: alice on fake-good as claude-code@2.1.331 (opening: discover-fallback; channel capability: yes)"
+        "fakeclaude: alice on fake-good as claude-code@2.1.337 (opening: discover-fallback; channel capability: yes)"
         in out
     )
     assert '<channel source="agentbus" from="alice" msg_id="1" ts="2026-01-01T00:00:00Z">\nhi there\n</channel>' in out

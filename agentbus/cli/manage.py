@@ -20,6 +20,8 @@ from agentbus.manifest import Manifest, ManifestError, installed_adapters, load_
 
 MCP_KIND = "mcp-server"
 INSTALL_HINT = "install Claude Code (npm install -g @anthropic-ai/claude-code)"
+#: Claude Code's flag that loads a server as a development channel (the channel door; SPEC section 8).
+CHANNELS_FLAG = "--dangerously-load-development-channels"
 
 ScopeOption = typer.Option(
     "user",
@@ -132,7 +134,10 @@ def enable(
     if change.backup is not None:
         out.line(f"  backup:  {_display(change.backup)}")
     launch = manifest.launch or "claude"
-    out.line(f"next: start sessions with `agentbus launch {manifest.id} NAME` (runs: AGENTBUS_NAME=NAME {launch})")
+    out.line(
+        f"next: start sessions as usual (`{launch}`, or `agentbus launch {manifest.id} NAME` to name one); messages "
+        "arrive through Claude Code's messaging socket (2.1.224 or newer; older releases need --channels)"
+    )
     if shutil.which("claude") is None:
         out.note(f"note: claude is not on PATH; {INSTALL_HINT}")
 
@@ -155,7 +160,10 @@ def _enable_codex(manifest: Manifest, scope: str, out: Output) -> None:
         out.line(f"{manifest.id} is already enabled in {_display(path)}; nothing changed")
         return
     out.line(f"enabled {manifest.id}: {change.action} [mcp_servers.{manifest.server_name}] in {_display(path)}")
-    out.line(f"next: start sessions with `agentbus launch {manifest.id} NAME` (its app-server and TUI, wired for push)")
+    out.line(
+        "next: start sessions as usual (`codex`: messages arrive through the app-server its threads run on), or "
+        f"`agentbus launch {manifest.id} NAME` for a named session on a private app-server"
+    )
     if shutil.which("codex") is None:
         out.note(f"note: codex is not on PATH; {codex_session.INSTALL_HINT}")
 
@@ -200,7 +208,7 @@ def disable(
     out.line(f"disabled {manifest.id}: removed MCP server {manifest.server_name!r} from {_display(path)}{extra}")
     if change.backup is not None:
         out.line(f"  backup:  {_display(change.backup)}")
-    out.line("running sessions keep the channel until they are restarted")
+    out.line("running sessions keep agentbus until they are restarted")
 
 
 def _running_sessions(settings: Settings) -> list[str]:
@@ -222,11 +230,17 @@ def registered_anywhere(manifest: Manifest) -> bool:
     return cc.local_scope_entry(name) is not None
 
 
-def launch_command(manifest: Manifest, name: str | None, approver: str | None = None) -> tuple[list[str], str]:
-    """(argv, a shell line a person can paste) that starts a session with this adapter's channel."""
+def launch_command(
+    manifest: Manifest, name: str | None, approver: str | None = None, *, channels: bool = False
+) -> tuple[list[str], str]:
+    """(argv, a shell line a person can paste) that starts a session with this adapter: its manifest's
+    ``launch``, plus Claude Code's channels flag with ``channels`` (the channel door, and the permission
+    relay that travels on it)."""
     if not manifest.launch:
         raise CliError(f"adapter {manifest.id!r} has no launch command in its manifest")
     argv = shlex.split(manifest.launch)
+    if channels:
+        argv += [CHANNELS_FLAG, f"server:{manifest.server_name}"]
     variables = {"AGENTBUS_NAME": name, "AGENTBUS_APPROVER": approver}
     prefix = "".join(f"{key}={shlex.quote(value)} " for key, value in variables.items() if value)
     return argv, prefix + shlex.join(argv)
@@ -238,11 +252,19 @@ def launch(
     name: str | None = typer.Argument(None, help="This session's name on the bus (AGENTBUS_NAME)."),
     print_only: bool = typer.Option(False, "--print", "-p", help="Print the command instead of running it."),
     approver: str | None = typer.Option(
-        None, "--approver", help="Relay this session's permission prompts to that peer (AGENTBUS_APPROVER)."
+        None,
+        "--approver",
+        help="Relay this session's permission prompts to that peer (AGENTBUS_APPROVER; implies --channels).",
+    ),
+    channels: bool = typer.Option(
+        False,
+        "--channels",
+        help="Claude Code: also load agentbus as a development channel (a warning to confirm at every launch; "
+        "the only push door of releases before 2.1.224).",
     ),
 ) -> None:
-    """Start a Claude Code session whose channel receives bus messages, or a Codex session wired for push
-    (its app-server and TUI); --print shows the command instead."""
+    """Start a named session: Claude Code (messages arrive through its messaging socket), or Codex on a
+    private app-server with its TUI; --print shows the command instead."""
     out = Output()
     manifest = resolve_adapter(adapter)
     if name is not None:
@@ -263,7 +285,7 @@ def launch(
         validate_name(approver, what="approver")
         if approver == name:
             raise CliError(f"{name} cannot approve its own permission prompts; name another peer")
-    argv, shown = launch_command(manifest, name, approver)
+    argv, shown = launch_command(manifest, name, approver, channels=channels or approver is not None)
     if print_only:
         out.line(shown)
         if not registered_anywhere(manifest):
@@ -271,7 +293,7 @@ def launch(
         return
     if not registered_anywhere(manifest):
         raise CliError(
-            f"{manifest.id} is not enabled, so the session would have no channel; run: agentbus enable {manifest.id}"
+            f"{manifest.id} is not enabled, so the session would not have agentbus; run: agentbus enable {manifest.id}"
         )
     program = shutil.which(argv[0])
     if program is None:
@@ -331,4 +353,4 @@ def uninstall(
         if removal.kept:
             kept = ", ".join(p.name for p in removal.kept)
             out.line(f"kept {_display(settings.home)}: it also holds files agentbus did not create ({kept})")
-    out.line("done. Restart running Claude Code sessions to drop the loaded channel.")
+    out.line("done. Restart running Claude Code sessions to drop the loaded agentbus server.")

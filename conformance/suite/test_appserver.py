@@ -153,15 +153,16 @@ def test_an_answer_lost_with_the_app_server_means_pushed_again(harness: Harness)
 @rule("APPS-3")
 def test_the_thread_is_the_one_the_tool_calls_name(harness: Harness) -> None:
     """APPS-3: The thread is the one the session's tool calls name in
-    `_meta["x-codex-turn-metadata"].thread_id` (the latest wins); before any such call, the first id of
-    `thread/loaded/list`."""
+    `_meta["x-codex-turn-metadata"].thread_id` (Codex sends it with every call; the latest wins).
+    Before any such call it is the loaded thread whose own connection to the adapter carries the
+    adapter's session id (`toolListMeta` in `mcpServerStatus/list {threadId, serverName}`)."""
     alice, bob = harness.start_many(["alice", "bob"])
     codex = _codex(bob)
     first, other = codex.threads[0], "019a0000-0000-7000-8000-00000000beef"
     codex.threads.append(other)  # a second thread loaded on the app-server (a subagent, a fork)
     send(alice, "bob", "to the loaded thread")
     bob.assert_channel("to the loaded thread", within=8)
-    assert codex.inputs[-1].thread_id == first, f"pushed to {codex.inputs[-1].thread_id}, not the first loaded"
+    assert codex.inputs[-1].thread_id == first, f"pushed to {codex.inputs[-1].thread_id}, not the session's thread"
     turn_metadata = {"session_id": other, "thread_id": other, "turn_id": "turn-1", "model": "fake-model"}
     answer = bob.request(
         "tools/call", {"name": "whoami", "arguments": {}, "_meta": {"x-codex-turn-metadata": turn_metadata}}
@@ -194,7 +195,7 @@ def test_without_a_socket_the_session_is_pull_only(harness: Harness) -> None:
 
 @rule("DELIV-3")
 @requires("shared_bus")
-@requires("app_server_delivery")
+@requires("app_server_door")
 def test_never_stamped_delivered_before_codex_answered(harness: Harness) -> None:
     """DELIV-3: A message is stamped delivered only after the Delivery port resolved (through the
     app-server: Codex answered, APPS-2).
@@ -216,7 +217,7 @@ def test_never_stamped_delivered_before_codex_answered(harness: Harness) -> None
 
 @rule("DELIV-5")
 @requires("shared_bus")
-@requires("app_server_delivery")
+@requires("app_server_door")
 def test_at_least_once_across_a_sigkill_while_codex_holds_the_answer(harness: Harness) -> None:
     """DELIV-5: At-least-once: a message claimed by a drainer that dies before the delivered stamp is
     delivered again later (at once when the claimer's process is known dead on this host).
@@ -241,7 +242,7 @@ def test_at_least_once_across_a_sigkill_while_codex_holds_the_answer(harness: Ha
 
 @rule("DELIV-9")
 @requires("shared_bus")
-@requires("app_server_delivery")
+@requires("app_server_door")
 def test_wake_while_codex_holds_a_push_causes_another_pass(harness: Harness) -> None:
     """DELIV-9: No lost wakeups: a wake that arrives while a drain runs causes another pass, so a message
     is pushed without waiting for the safety poll (well under 1 s on an idle machine).
@@ -265,7 +266,7 @@ def test_wake_while_codex_holds_a_push_causes_another_pass(harness: Harness) -> 
 
 @rule("SCHEMA-5")
 @requires("shared_bus")
-@requires("app_server_delivery")
+@requires("app_server_door")
 def test_claimed_by_names_host_pid_and_session_while_codex_holds_the_answer(harness: Harness) -> None:
     """SCHEMA-5: `claimed_by` is `<host>:<pid>:<session>` so any process on the same host can tell that a
     claimer died.

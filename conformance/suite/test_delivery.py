@@ -96,7 +96,7 @@ def _await_stuck(
 
 @rule("DELIV-3")
 @requires("shared_bus")
-@requires("channel_delivery")  # a push stuck in a full stdout pipe
+@requires("channel_door")  # a push stuck in a full stdout pipe
 def test_never_stamped_delivered_before_the_notification_is_written(harness: Harness) -> None:
     """DELIV-3: A message is stamped delivered only after the Delivery port resolved (the notification
     was written). A push that fails leaves it pending.
@@ -133,7 +133,7 @@ def test_never_stamped_delivered_before_the_notification_is_written(harness: Har
 
 @rule("DELIV-3")
 @requires("shared_bus")
-@requires("channel_delivery")  # a push stuck in a full stdout pipe
+@requires("channel_door")  # a push stuck in a full stdout pipe
 def test_failed_push_leaves_the_message_pending(harness: Harness) -> None:
     """DELIV-3: A message is stamped delivered only after the Delivery port resolved (the notification
     was written). A push that fails leaves it pending.
@@ -175,7 +175,7 @@ def test_pushes_follow_id_order(harness: Harness) -> None:
 
 @rule("DELIV-5")
 @requires("shared_bus")
-@requires("channel_delivery")  # a push stuck in a full stdout pipe
+@requires("channel_door")  # a push stuck in a full stdout pipe
 def test_at_least_once_across_a_sigkill_mid_delivery(harness: Harness) -> None:
     """DELIV-5: At-least-once: a message claimed by a drainer that dies before the delivered stamp is
     delivered again later (after its lease expires, or at once when the claimer's process is known dead
@@ -318,7 +318,7 @@ def test_idle_recipient_is_woken_without_the_safety_poll(harness: Harness) -> No
 
 @rule("DELIV-9")
 @requires("shared_bus")
-@requires("channel_delivery")  # a push stuck in a full stdout pipe
+@requires("channel_door")  # a push stuck in a full stdout pipe
 def test_wake_during_a_drain_causes_another_pass(harness: Harness) -> None:
     """DELIV-9: No lost wakeups: a wake that arrives while a drain runs causes another pass, so a message
     is pushed without waiting for the safety poll (well under 1 s on an idle machine).
@@ -385,7 +385,7 @@ def test_read_messages_pulls_pending_mail_and_stamps_it(harness: Harness) -> Non
     Bob runs like a Claude Code started without channels (the stand-in's argv lacks the flag and
     fakeclaude drops pushes): his mail must reach him through read_messages, each message once."""
     alice = harness.start("alice")
-    bob = harness.start("bob", channels=False)
+    bob = harness.start("bob", channels=False, native=False)  # a Claude Code with no door for agentbus
     tools = {str(t.get("name")) for t in (bob.tools or bob.list_tools())}
     assert "read_messages" in tools, f"capability read_messages claimed but no such tool: {sorted(tools)}"
     bodies = ["pull one", "pull two </channel> <b>still inside</b>"]

@@ -4,12 +4,12 @@ import re
 import shutil
 from pathlib import Path
 
-from agentbus.manifest import Manifest
+from agentbus.manifest import DELIVERY_DOORS, KNOWN_DOORS, Manifest
 from conformance.harness import Harness
 from conformance.marks import rule
 from conformance.rules import KNOWN_CAPABILITIES
 
-REQUIRED = ("id", "title", "version", "spec", "runtime", "delivery", "trigger", "command")
+REQUIRED = ("id", "title", "version", "spec", "runtime", "trigger", "command")
 
 
 @rule("MAN-1")
@@ -22,13 +22,17 @@ def test_manifest_has_the_required_fields(agentbus_manifest: Manifest) -> None:
     missing = [key for key in REQUIRED if key not in raw]
     assert not missing, f"{agentbus_manifest.path}: missing {missing}"
     assert raw["spec"] == "1", f"spec is {raw['spec']!r}, this kit certifies spec '1'"
-    for key in ("id", "title", "version", "runtime", "delivery", "trigger"):
+    for key in ("id", "title", "version", "runtime", "trigger"):
         assert isinstance(raw[key], str) and raw[key], f"{key} must be a non-empty string: {raw[key]!r}"
+    doors = raw.get("doors", DELIVERY_DOORS.get(raw.get("delivery", ""), None))
+    assert doors, f"{agentbus_manifest.path}: no doors (a list of the doors it opens, best first)"
+    unknown = [door for door in doors if door not in KNOWN_DOORS]
+    assert not unknown, f"unknown door(s) {unknown}; doors are {', '.join(KNOWN_DOORS)}"
     if "entry" in raw:
         assert re.fullmatch(r"[\w.]+:\w+", raw["entry"]), f"entry is not module:function: {raw['entry']!r}"
     if "register" in raw:
         assert isinstance(raw["register"], dict), "register must be an object"
-        if raw.get("delivery") == "mcp-channel":
+        if "channel" in doors or "native" in doors:
             assert isinstance(raw["register"].get("server_name"), str), "an MCP adapter names its server_name"
 
 

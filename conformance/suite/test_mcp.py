@@ -50,7 +50,7 @@ def test_instructions_explain_the_tag_the_senders_and_the_reply(harness: Harness
 
 
 @rule("MCP-2")
-@requires("channel_delivery")
+@requires("channel_door")
 def test_initialize_declares_the_channel_capability(harness: Harness) -> None:
     """MCP-2: ... an adapter of delivery `mcp-channel` also declares
     `capabilities.experimental["claude/channel"]` (an object) there."""
@@ -214,11 +214,15 @@ def test_tools_are_findable_by_search(harness: Harness) -> None:
     assert not undiscoverable, f"tools whose name and description never say 'agentbus': {undiscoverable}"
 
 
+#: A client that is not Claude Code listens once initialized: how soon waiting mail must reach it (MCP-8).
+OTHER_CLIENT_WITHIN = 0.1
+
+
 @rule("MCP-8")
 def test_no_channel_event_before_the_client_listens(harness: Harness) -> None:
-    """MCP-8: No channel event is written before the client can hear it: not before
-    `notifications/initialized` and the answer to the client's `tools/list`, and not within the
-    settle time after that answer."""
+    """MCP-8: No channel event is written before the client can hear it: never before
+    `notifications/initialized`; to Claude Code (`clientInfo.name` `claude-code`) not before the answer
+    to its `tools/list` and the settle time after it."""
     alice = harness.start("alice")
     queued = send(alice, "bob", "waiting for bob while he is offline")
     assert not queued.is_error, queued.text
@@ -230,6 +234,25 @@ def test_no_channel_event_before_the_client_listens(harness: Harness) -> None:
         + "; ".join(d.reason for d in bob.dropped_events)
     )
     assert bob.channel_ready_at is not None and event.received_at >= bob.channel_ready_at
+
+
+@rule("MCP-8")
+def test_a_client_that_is_not_claude_code_gets_its_mail_once_initialized(harness: Harness) -> None:
+    """MCP-8: ... Any other client gets mail waiting at start within 100 ms of its
+    `notifications/initialized`: the gate is Claude Code's alone."""
+    alice = harness.start("alice")
+    send(alice, "carol", "waiting for a client that never lists tools")
+    carol = harness.start(
+        "carol",
+        client_info={"name": "mcp-typescript-client", "version": "1.0.0"},
+        list_tools_on_start=False,
+        channel_handler_delay=0.0,
+    )
+    initialized = next(r.at for r in carol.recorder.sent() if r.method == "notifications/initialized")
+    event = carol.wait_for_channel(timeout=5)
+    assert event.content == "waiting for a client that never lists tools"
+    late = event.received_at - initialized
+    assert late <= OTHER_CLIENT_WITHIN, f"pushed {late * 1000:.0f} ms after notifications/initialized"
 
 
 #: Pairs of calls (with, then without _meta) MCP-9 makes before it judges one answer different.

@@ -54,7 +54,7 @@ def test_the_ladder_stamps_only_what_was_proven(harness: Harness) -> None:
     has no proof of."""
     alice = harness.start("alice")
     pulled = _sent(harness, alice, "bob", "for a session without channels")
-    bob = harness.start("bob", channels=False)
+    bob = harness.start("bob", channels=False, native=False)  # a Claude Code with no door for agentbus
     assert bob.call_tool("read_messages", {}).structured["count"] == 1
     row = _row(harness, pulled)
     assert row["delivered_at"] is not None, row

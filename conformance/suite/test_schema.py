@@ -179,7 +179,7 @@ def test_delivered_rows_are_stamped_and_unclaimed(harness: Harness) -> None:
 
 @rule("SCHEMA-5")
 @requires("shared_bus")
-@requires("channel_delivery")  # a push stuck in a full stdout pipe
+@requires("channel_door")  # a push stuck in a full stdout pipe
 def test_claimed_by_names_host_pid_and_session(harness: Harness) -> None:
     """SCHEMA-5: `claimed_by` is `<host>:<pid>:<session>` so any process on the same host can tell that a
     claimer died.

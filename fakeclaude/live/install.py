@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 #: The Claude Code releases the real-client tests run against, oldest first, newest last.
-PINNED_VERSIONS: tuple[str, ...] = ("2.1.197", "2.1.331")
-#: The Codex release the codex adapter's real-client test runs against (docs/codex.md was checked on it).
-CODEX_VERSIONS: tuple[str, ...] = ("0.169.0",)
+PINNED_VERSIONS: tuple[str, ...] = ("2.1.197", "2.1.331", "2.1.337")
+#: The Codex release the codex adapter's real-client tests run against (docs/codex.md says what 0.169.0 did too).
+CODEX_VERSIONS: tuple[str, ...] = ("0.171.0",)
 PACKAGE = "@anthropic-ai/claude-code"
 ROOT_VARIABLE = "AGENTBUS_LIVE_CLAUDE_DIR"
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -62,6 +62,13 @@ class ModelRequest:
                 found += [str(b.get("text", "")) for b in content if isinstance(b, dict) and b.get("type") == "text"]
         return found
 
+    def texts_since_last_answer(self) -> list[str]:
+        """The texts the model was given after its last answer: tool results, and what Claude Code
+        adds beside them (a message a busy session got from its messaging socket comes that way)."""
+        messages = self.messages
+        last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=-1)
+        return list(_texts(messages[last + 1 :]))
+
     def last_user_texts(self) -> list[str]:
         """The texts of the last user turn (a channel event, a typed prompt, a tool result)."""
         for message in reversed(self.messages):

@@ -11,7 +11,11 @@ binary offline (FakeModel) with our adapter behind the recording tap, ``N`` time
   from /proc (it cannot be caught), all on CLOCK_MONOTONIC.
 
 Every session also gives one channel-handler registration delay: the tools/list answer on the wire
-(the tap's wall clock) to "Channel notifications registered" in Claude Code's MCP log.
+(the tap's wall clock) to "Channel notifications registered" in Claude Code's MCP log. Those sessions
+run the adapter on its channel door (``AGENTBUS_PUSH=channel``). A binary that gives its servers a
+messaging socket gets one more session, the native door's: a plain ``claude`` (no channels flag)
+whose adapter writes the ping into the socket; its transcript gives the ``native_door`` key (the
+variables, the records, the framing the model sees around the text, the origin of the record).
 
 The profile keeps format 1 and every key of the hand-recorded ones: ``opening``,
 ``after_initialize`` and ``tools_call`` exactly as the binary sent them (only argument values are
@@ -52,6 +56,15 @@ MIN_DROP_WINDOW_MS = 400
 SEND = f"mcp__{SERVER_NAME}__send_message"
 WHOAMI = f"mcp__{SERVER_NAME}__whoami"
 STEP_TIMEOUT = 60.0
+#: The recorded sessions' adapters push on the channel door; the native door has a session of its own.
+CHANNEL_DOOR = {"AGENTBUS_PUSH": "channel"}
+SOCKET_VARIABLES = ["CLAUDE_CODE_MESSAGING_SOCKET", "CLAUDE_CODE_MESSAGING_TOKEN"]
+#: What Claude Code's messaging socket takes (its own log prints the two lines; longer lines drop the connection).
+NATIVE_LINES = [
+    {"type": "auth", "token": "{token}"},
+    {"type": "user", "message": {"role": "user", "content": "{content}"}},
+]
+NATIVE_MAX_LINE = 1 << 20
 
 
 @dataclass
@@ -63,6 +76,15 @@ class NormalRun:
     env_set_by_client: list[str]
     rendering_checked: bool
     transcript_checked: bool
+
+
+@dataclass
+class NativeRun:
+    """What the native door showed: the records Claude Code wrote for the write, and the framing around it."""
+
+    enqueue: dict[str, Any]
+    user: dict[str, Any]
+    framing: tuple[str, str]
 
 
 @dataclass
@@ -97,7 +119,7 @@ def normal_run(claude: Path, root: Path, say: Callable[[str], None]) -> NormalRu
     tap_path = root / "tap.jsonl"
     rules = [answer_pings(), then_call(SEND, WHOAMI), after_tool_result()]
     with FakeModel(rules=rules) as model, Sandbox(root / "peers") as peers:
-        home = ClaudeHome.create(root / "claude", peers.bus_home, tap_log=tap_path)
+        home = ClaudeHome.create(root / "claude", peers.bus_home, tap_log=tap_path, server_env=CHANNEL_DOOR)
         live = LiveSession(claude, home, model, "bob")
         try:
             live.start()
@@ -121,8 +143,42 @@ def normal_run(claude: Path, root: Path, say: Callable[[str], None]) -> NormalRu
             delay = registration_delay_ms(tap, live.registered)
         finally:
             live.close()
-    client_set = sorted(name for name in tap.env_names if name not in env_names)
+    client_set = sorted(name for name in tap.env_names if name not in env_names and name not in CHANNEL_DOOR)
     return NormalRun(tap, delay, client_set, rendering_checked, transcript_checked)
+
+
+def native_run(claude: Path, root: Path, say: Callable[[str], None]) -> NativeRun:
+    """A plain ``claude``: the adapter writes a ping into the messaging socket; read what the transcript got."""
+    with FakeModel(rules=[answer_pings(), after_tool_result()]) as model, Sandbox(root / "peers") as peers:
+        home = ClaudeHome.create(root / "claude", peers.bus_home)
+        live = LiveSession(claude, home, model, "bob", channels=False)
+        try:
+            live.start()
+            alice = peers.start_session("alice")
+            sent = alice.call_tool("send_message", {"to": "bob", "text": "ping"}, timeout=STEP_TIMEOUT)
+            pong = alice.wait_for_channel(lambda event: event.content == "pong", timeout=STEP_TIMEOUT)
+            say(f"  native door: pong arrived: {pong.rendered!r}")
+            tag = f'msg_id="{sent.json()["msg_id"]}"'
+            path = live.transcript_path
+
+            def records() -> tuple[dict[str, Any], dict[str, Any]] | None:
+                found = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+                enqueue = next((r for r in found if r.get("operation") == "enqueue" and tag in str(r)), None)
+                user = next((r for r in found if r.get("type") == "user" and tag in str(r.get("message"))), None)
+                return (enqueue, user) if enqueue is not None and user is not None else None
+
+            found: tuple[dict[str, Any], dict[str, Any]] = wait_until(
+                lambda: records() if path.exists() else None, STEP_TIMEOUT, "the native records"
+            )
+            enqueue, user = found
+            live.quit()
+        finally:
+            live.close()
+    written, shown = enqueue["content"], user["message"]["content"]
+    if written not in shown:
+        raise RuntimeError(f"the model was not shown the text written to the socket: {shown!r}")
+    head, _, tail = shown.partition(written)
+    return NativeRun(enqueue, user, (head, tail))
 
 
 def stubborn_run(claude: Path, root: Path) -> StubbornRun:
@@ -224,14 +280,20 @@ def _step_ms(values: list[float]) -> int:
     return int(round(statistics.median(values), -1))
 
 
-def build_profile(version: str, claude: Path, normal: list[NormalRun], stubborn: list[StubbornRun]) -> dict[str, Any]:
-    """The profile document, key for key in the order of format 1."""
+def build_profile(
+    version: str,
+    claude: Path,
+    normal: list[NormalRun],
+    stubborn: list[StubbornRun],
+    native: NativeRun | None = None,
+) -> dict[str, Any]:
+    """The profile document, key for key in the order of format 1 (``native_door`` last, when recorded)."""
     parts = wire_parts(normal[0].tap)
     runs: list[NormalRun | StubbornRun] = [*normal, *stubborn]
     delays = [round(run.registration_delay_ms) for run in runs]
     env_names = sorted({name for run in normal for name in run.env_set_by_client})
-    sessions = len(normal) + len(stubborn)
-    return {
+    sessions = len(normal) + len(stubborn) + (native is not None)
+    profile: dict[str, Any] = {
         "format": 1,
         "id": f"claude-code@{version}",
         "client": "claude-code",
@@ -268,6 +330,25 @@ def build_profile(version: str, claude: Path, normal: list[NormalRun], stubborn:
         "server_env": env_names,
         "transcript": {"path": TRANSCRIPT},
     }
+    if native is not None:
+        profile["native_door"] = {
+            "env": SOCKET_VARIABLES,
+            "lines": NATIVE_LINES,
+            "max_line_chars": NATIVE_MAX_LINE,
+            "answers": "nothing",
+            "enqueue_record": sorted(native.enqueue),
+            "user_record": {
+                key: native.user[key] for key in ("isMeta", "promptSource", "turnOrigin") if key in native.user
+            },
+            "origin": {
+                key: native.user["origin"][key] for key in ("kind", "from", "selfSent") if key in native.user["origin"]
+            },
+            "framing": {"before": native.framing[0], "after": native.framing[1]},
+            "note": "the origin names the writer's pid (verifiedPeerPid); a write made before the session is ready "
+            "is kept; in bypass-permissions mode the origin also says selfSent for the session's own child, whose "
+            "writes are then accepted where any other writer's are held",
+        }
+    return profile
 
 
 def record_profile(
@@ -292,7 +373,10 @@ def record_profile(
                 f"after SIGINT; registered {stub.registration_delay_ms:.0f} ms after tools/list"
             )
             stubborn.append(stub)
-    profile = build_profile(version, claude, normal, stubborn)
+        native = None
+        if all(name in normal[0].env_set_by_client for name in SOCKET_VARIABLES):
+            native = native_run(claude, Path(scratch) / "native", say)
+    profile = build_profile(version, claude, normal, stubborn, native)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"claude-code@{version}.json"
     path.write_text(json.dumps(profile, indent=2, ensure_ascii=False) + "\n")

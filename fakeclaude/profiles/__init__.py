@@ -9,7 +9,9 @@ registered after the answer to ``registered_after``; ``observed_delay_ms`` is wh
 measured, ``delay_ms`` the window, at least 400, in which fakeclaude drops events),
 ``channel_rendering`` (how an event is shown to the model), ``shutdown`` (signals and when after
 the first, with ``observed_ms``), ``server_env`` (names of the variables a server inherits),
-``transcript`` (where the session transcript is written).
+``transcript`` (where the session transcript is written), and, for a client that opens Claude Code's
+messaging socket to its servers, ``native_door``: the variables it sets, the lines the socket takes,
+the records a write becomes and the ``framing`` (``before``, ``after``) the model is shown around it.
 
 ``fakeclaude record-profile --claude PATH`` writes a new file from an installed binary.
 """
@@ -102,6 +104,22 @@ class Profile:
         return str(self.data["channel_rendering"])
 
     @property
+    def native_door(self) -> dict[str, Any] | None:
+        """The messaging socket this client gives its servers (``native_door``), or None."""
+        door = self.data.get("native_door")
+        return dict(door) if isinstance(door, dict) else None
+
+    @property
+    def native_origin(self) -> dict[str, Any]:
+        """The ``origin`` of the record a native write becomes (without the writer's pid)."""
+        return dict((self.native_door or {}).get("origin") or {"kind": "peer", "from": "unknown"})
+
+    def native_framing(self, written: str) -> str:
+        """What the model is shown for a text written to the messaging socket (its framing around it)."""
+        framing = (self.native_door or {}).get("framing") or {}
+        return f"{framing.get('before', '')}{written}{framing.get('after', '')}"
+
+    @property
     def shutdown(self) -> list[Signal]:
         return [Signal(step["signal"], int(step["after_ms"])) for step in self.data["shutdown"]]
 
@@ -128,7 +146,7 @@ def _version_key(profile_id: str) -> tuple[str, tuple[int, ...]]:
     return client, tuple(int(part) if part.isdigit() else 0 for part in version.split("."))
 
 
-DEFAULT = "claude-code@2.1.331"
+DEFAULT = "claude-code@2.1.337"
 
 
 def load(name: str | None = None) -> Profile:

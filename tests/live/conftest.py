@@ -40,6 +40,20 @@ def claude_version(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+#: The first Claude Code release that gives its servers a messaging socket (the native door).
+NATIVE_DOOR_SINCE = (2, 1, 224)
+
+
+def has_native_door(version: str) -> bool:
+    """Whether this Claude Code release opens the native door (CLAUDE_CODE_MESSAGING_SOCKET) to its servers."""
+    return tuple(int(part) for part in version.split(".")) >= NATIVE_DOOR_SINCE
+
+
+@pytest.fixture
+def native_door(claude_version: str) -> bool:
+    return has_native_door(claude_version)
+
+
 @pytest.fixture
 def claude(claude_version: str) -> Path:
     """The binary of the pinned version (installed on first use; skip only if npm cannot reach its registry)."""

@@ -10,14 +10,16 @@ with 2.1.331 and 2.1.337). Input its own child process wrote is accepted even in
 mode (``selfSent``), where a write from any other process would be held for the user.
 
 The content is the ``<channel source="agentbus" ...>`` tag the channel door's events show the
-model, so replies, threading and receipts read the same on both doors. The token is this process's
+model, so replies, threading and receipts read the same on both doors, then a line naming the
+agentbus reply tool (Claude Code's framing of the input tells the model to answer with its own
+SendMessage tool). The token is this process's
 alone: it never leaves it and never touches the bus.
 """
 
 import asyncio
 import json
 
-from agentbus.adapters.claude_mcp.protocol import render_channel
+from agentbus.adapters.claude_mcp.protocol import render_input
 from agentbus.adapters.doors import NativeSocket
 from agentbus.core.envelope import Envelope
 from agentbus.core.ports import Handled
@@ -49,7 +51,7 @@ class NativeDoor:
         self.socket = socket
 
     async def deliver(self, envelope: Envelope) -> Handled:
-        data = socket_lines(self.socket.token, render_channel(envelope.body, envelope.meta()))
+        data = socket_lines(self.socket.token, render_input(envelope.body, envelope.meta()))
         try:
             async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
                 _reader, writer = await asyncio.open_unix_connection(str(self.socket.path))

@@ -1,15 +1,16 @@
 """The opening: the first lines of the wire, answered with blocking I/O before the event loop exists.
 
 Claude Code waits for the ``initialize`` result (2.1.331 first waits for its ``server/discover``
-probe to fail), and asyncio alone costs ~50 ms to import. So the adapter reads and answers these
-first requests here, through the same wire and router as the rest of the session, and hands the
-loop whatever it read past them.
+probe to fail), and the event loop's modules take ~200 ms to import. So the adapter reads and
+answers these first requests here, through the same wire and router as the rest of the session,
+and hands the loop whatever it read past them (server.py decides when the loop is imported).
 """
 
 import logging
 import os
 import select
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agentbus.adapters.claude_mcp import wire
@@ -85,8 +86,11 @@ def write_blocking(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def answer_opening(fds: StdioFds, router: Router) -> Opening:
-    """Answer ``server/discover`` probes and ``initialize``; stop after ``initialize`` or at any other line."""
+def answer_opening(
+    fds: StdioFds, router: Router, before_initialize: Callable[[wire.Params], None] | None = None
+) -> Opening:
+    """Answer ``server/discover`` probes and ``initialize``; stop after ``initialize`` or at any other line.
+    ``before_initialize`` gets the ``initialize`` params just before the answer is written (server.py)."""
     opening = Opening()
     while True:
         lines = opening.framer.lines()
@@ -95,6 +99,8 @@ def answer_opening(fds: StdioFds, router: Router) -> Opening:
             if not isinstance(request, wire.Request) or request.method not in OPENING_METHODS:
                 opening.unread = lines[index:]
                 return opening
+            if request.method == "initialize" and before_initialize is not None:
+                before_initialize(request.params)
             write_blocking(fds.wire_out, router.answer_inline(request))
             if request.method == "initialize":
                 opening.client = _client_name(request.params)

@@ -134,3 +134,11 @@ def render_channel(content: str, meta: Mapping[str, str], source: str = SERVER_N
     attrs = " ".join(f'{key}="{escape_attribute(value)}"' for key, value in {"source": source, **meta}.items())
     body = _CLOSE_TAG.sub(r"<\\/\1", content)
     return f"<channel {attrs}>\n{body}\n</channel>"
+
+
+def render_input(content: str, meta: Mapping[str, str]) -> str:
+    """A message as user input of a session (the native and app-server doors): the channel tag, then a
+    line saying how to answer. The client's own framing of such input points the model at its own
+    reply tool (Claude Code: "reply via SendMessage"), so the line names ours."""
+    hint = f'(agentbus: reply with the send_message tool, to="{meta["from"]}", reply_to={meta["msg_id"]})'
+    return f"{render_channel(content, meta)}\n{hint}"

@@ -1,15 +1,21 @@
 """Process entry of the claude-mcp adapter: logging, the stdio claim, the opening, then the session.
 
 Only the standard library and the light opening modules are imported at module level; the bus
-(startup.py) is imported to join it, and the serving loop (app.py, asyncio) once the client has its
-``initialize`` answer.
+(startup.py) is imported to join it. The serving loop (app.py: asyncio, the endpoint, SQLAlchemy;
+~200 ms of imports) is imported after Claude Code has its ``initialize`` answer: Claude Code waits
+for that answer as it starts, and its pushes wait for their own doors (the native door is written
+as soon as the loop runs; the channel waits for the tools/list answer). Any other client gets its
+answer once the loop is imported, so a client that then says initialized is served at once (its
+waiting mail within milliseconds, SPEC MCP-8) instead of ~200 ms later.
 """
 
+import importlib
 import logging
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from agentbus.adapters import doors
 from agentbus.adapters.claude_mcp import ADAPTER_ID, permission
@@ -56,6 +62,18 @@ def _raise_stop(signum: int, _frame: object) -> None:
     raise _Stop(signum)
 
 
+#: The module of the serving loop, and the client that gets its ``initialize`` answer before it is imported.
+SERVING_LOOP = "agentbus.adapters.claude_mcp.app"
+CLAUDE_CODE_CLIENT = "claude-code"
+
+
+def _ready_unless_claude_code(params: Mapping[str, Any] | None) -> None:
+    """Before the ``initialize`` answer: import the serving loop now, unless the client is Claude Code."""
+    info = (params or {}).get("clientInfo")
+    if not (isinstance(info, Mapping) and info.get("name") == CLAUDE_CODE_CLIENT):
+        importlib.import_module(SERVING_LOOP)
+
+
 def main(runtime: Runtime = CLAUDE_CODE) -> int:
     """Serve one MCP client on stdin/stdout until it goes away or the process is told to stop.
 
@@ -81,7 +99,7 @@ def main(runtime: Runtime = CLAUDE_CODE) -> int:
             approver = permission.relay_approver(settings.approver, own_name)
             router = build_router(permission_relay=approver is not None)
             try:
-                opening = answer_opening(fds, router)
+                opening = answer_opening(fds, router, before_initialize=_ready_unless_claude_code)
             except OSError as exc:
                 stderr_line(f"cannot talk to the MCP client over stdio: {exc}")
                 return 1

@@ -85,10 +85,10 @@ def sightings_in(line: bytes) -> list[Sighting]:
     """The events of ours one transcript line shows: enqueued (received) or shown to the model (seen).
 
     Seen is a ``user`` record, or mid-turn a ``queued_command`` attachment, from a channel event or
-    from this session's own native door (``origin.kind`` "peer" with ``selfSent``: written by a
-    child process of this Claude Code, which is what the adapter is). Claude Code frames a native
-    message with a line of its own ("Another Claude session sent a message:"); the tag opens the
-    text after it.
+    from the native door (``origin.kind`` "peer" from "unknown": written to this session's messaging
+    socket by a process that is not another Claude session, with this session's token; Claude Code
+    gives that token only to the servers it starts). Claude Code frames a native message with a
+    line of its own ("Another Claude session sent a message:"); the tag opens the text after it.
     """
     if b"<channel" not in line:
         return []
@@ -119,13 +119,14 @@ def sightings_in(line: bytes) -> list[Sighting]:
 
 def _ours(origin: object, *, default: bool) -> bool | None:
     """Whether a record's origin is one of our doors: False for a channel event, True for a native
-    write (its text may be framed), None for anything else. A record without an origin counts as a
-    channel event only where ``default`` says so (older builds wrote none)."""
+    write (its text may be framed), None for anything else (a prompt, another Claude session's
+    message). A record without an origin counts as a channel event only where ``default`` says so
+    (older builds wrote none)."""
     if not isinstance(origin, dict):
         return False if default else None
     if origin.get("kind") == "channel":
         return False
-    if origin.get("kind") == "peer" and origin.get("selfSent") is True:
+    if origin.get("kind") == "peer" and origin.get("from") == "unknown":
         return True
     return None
 

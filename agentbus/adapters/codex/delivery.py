@@ -16,7 +16,7 @@ import anyio
 from agentbus.adapters import doors
 from agentbus.adapters.claude_mcp import wire
 from agentbus.adapters.claude_mcp.app import ClientSession
-from agentbus.adapters.claude_mcp.protocol import render_channel
+from agentbus.adapters.claude_mcp.protocol import render_input
 from agentbus.adapters.claude_mcp.transport import LineWriter
 from agentbus.adapters.codex.appserver import AppServerClient, AppServerError
 from agentbus.adapters.codex.discovery import find_app_server
@@ -32,13 +32,6 @@ SESSION_META = "agentbus/session"
 #: thread and a server name, ``mcpServerStatus/list`` reports that thread's own connection to it; without
 #: the name it starts a fresh one for discovery (seen with 0.171.0), which is some other process.
 LIST_OUR_SERVER = {"serverName": "agentbus", "detail": "toolsAndAuthOnly"}
-
-
-def render_turn(envelope: Envelope) -> str:
-    """The text of the user input: the channel tag a Claude Code model sees, then how to answer."""
-    meta = envelope.meta()
-    hint = f'(agentbus: reply with the send_message tool, to="{envelope.sender}", reply_to={meta["msg_id"]})'
-    return f"{render_channel(envelope.body, meta)}\n{hint}"
 
 
 def thread_of_call(params: wire.Params) -> str | None:
@@ -67,7 +60,10 @@ class TurnDelivery:
         if self.thread_id is None:
             self.thread_id = await self._own_thread()
         thread = self.thread_id
-        params: dict[str, Any] = {"threadId": thread, "input": [{"type": "text", "text": render_turn(envelope)}]}
+        params: dict[str, Any] = {
+            "threadId": thread,
+            "input": [{"type": "text", "text": render_input(envelope.body, envelope.meta())}],
+        }
         result = await self.client.call("turn/start", params)
         turn = result.get("turn")
         log.debug(
