@@ -18,15 +18,15 @@ SCHEMA_SENTENCE = "the adapter's bus does not have the shared schema of SPEC sec
 #: reads the shared bus and is not applicable there.
 WIRE_RULES_PASSED = {
     "NAME-1", "LIMIT-1", "LIMIT-2", "LIMIT-3", "LIMIT-4", "PRES-3", "MBOX-1", "MBOX-2", "MBOX-3", "MBOX-4",
-    "DELIV-1", "DELIV-4", "DELIV-7", "DELIV-8", "DELIV-9", "TRIG-2",
+    "DELIV-1", "DELIV-4", "DELIV-7", "DELIV-8", "DELIV-9", "TRIG-2", "DOOR-1", "DOOR-2",
     "MCP-1", "MCP-2", "MCP-3", "MCP-4", "MCP-5", "MCP-6", "MCP-7", "MCP-8", "MCP-9",
     "LIFE-4", "MAN-1", "MAN-2", "MAN-3", "SEC-1", "SEC-2", "SEC-3",
 }  # fmt: skip
 #: With the seed's schema in bus.db, the bus tier fails the file rules: no migration lock (SCHEMA-2),
 #: not the shared tables (SCHEMA-3). Everything the wire tier judges still passes.
 OWN_SCHEMA_BROKEN = {"SCHEMA-2", "SCHEMA-3"}
-#: How the checks of pushing through Codex's app-server (SPEC 8b) skip for these channel adapters.
-OTHER_DELIVERY = "not applicable to delivery 'mcp-channel'"
+#: How the checks of the doors these channel adapters do not open (the native door, Codex's app-server) skip.
+OTHER_DELIVERY = "not applicable to doors channel"
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node (Node.js) is not on PATH")
 
@@ -61,10 +61,10 @@ def test_node_store_is_certified_on_the_wire_tier(pytester: pytest.Pytester) -> 
     assert data["tier"] == "wire" and data["kit_errors"] == []
     assert outcomes(rules, "passed") == WIRE_RULES_PASSED
     unclaimed = {rule for rule, row in rules.items() if "does not claim capability" in str(row.get("reason"))}
-    assert unclaimed == {"PERM-1", "PERM-2", "PERM-3", "PERM-4"}, "node-store claims no permission relay"
+    assert unclaimed == {"PERM-1", "PERM-2", "PERM-3", "PERM-4", "DOOR-6"}, "node-store claims no relay, no receipts"
     not_applicable = set(rules) - WIRE_RULES_PASSED - unclaimed
     assert outcomes(rules, "n/a") == not_applicable
-    # a rule's reason is one of its tests': the wire tier's, or (an app-server check) the delivery kind's
+    # a rule's reason is one of its tests': the wire tier's, or (a check of another door) the door's
     reasons = {rules[r]["reason"].split(":")[0] for r in not_applicable}
     assert reasons == {"not applicable on the wire tier", OTHER_DELIVERY}, reasons
     summary = (pytester.path / "report.md").read_text()

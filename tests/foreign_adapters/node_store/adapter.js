@@ -15,6 +15,17 @@ const trigger = (process.env.AGENTBUS_TRIGGER || "poll").trim().toLowerCase();
 const settleMs = 500;
 const say = (text) => process.stderr.write(`node-store: ${text}\n`);
 
+// its one door, the channel (SPEC section 8): open unless the Claude Code above it lacks the flag
+function channelHeard() {
+  let argv;
+  try { argv = fs.readFileSync(`/proc/${process.ppid}/cmdline`, "utf8").split("\0"); } catch { return true; }
+  const head = argv.slice(0, 2).map((arg) => path.basename(arg));
+  if (!head.some((arg) => arg === "claude" || arg.includes("claude-code"))) return true;
+  const own = argv.includes("--") ? argv.slice(0, argv.indexOf("--")) : argv;
+  return own.some((arg) => arg.startsWith("--dangerously-load-development-channels") || arg.startsWith("--channels"));
+}
+const door = channelHeard() ? "channel" : "pull";
+
 if (!["poll", "file-watch"].includes(trigger)) {
   say(`AGENTBUS_TRIGGER=${trigger} is unknown; choose one of: file-watch, poll`);
   process.exit(2);
@@ -57,7 +68,7 @@ function writeAtomically(file, data) {
   fs.renameSync(tmp, file);
 }
 function register(name) {
-  writeAtomically(path.join(dir("peers"), `${name}.json`), JSON.stringify({ name, pid: process.pid, lastSeen: Date.now() }));
+  writeAtomically(path.join(dir("peers"), `${name}.json`), JSON.stringify({ name, pid: process.pid, lastSeen: Date.now(), door }));
 }
 function taken(name) { return peers().some((p) => p.name === name && p.pid !== process.pid); }
 let me = (process.env.AGENTBUS_NAME || "").toLowerCase().replace(/[^a-z0-9_-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 32) || `agent-${process.pid}`;
@@ -92,6 +103,7 @@ const write = (message) => process.stdout.write(JSON.stringify(message) + "\n");
 const answer = (id, result) => write({ jsonrpc: "2.0", id, result });
 const fail = (id, code, message) => write({ jsonrpc: "2.0", id, error: { code, message } });
 const text = (words, isError = false) => ({ content: [{ type: "text", text: words }], isError });
+const withData = (words, data) => ({ ...text(words), structuredContent: { ...data, text: words } });
 
 const INSTRUCTIONS =
   'Messages from other AI agent sessions (peers) arrive as <channel source="agentbus" from="NAME" ' +
@@ -148,8 +160,15 @@ function callTool(name, args) {
     for (const peer of others) enqueue(peer.name, args.text);
     return text(`Sent to ${others.length} peer(s).`);
   }
-  if (name === "list_peers") return text(peers().map((p) => (p.name === me ? `${p.name} (you)` : p.name)).join("\n"));
-  if (name === "whoami") return text(`You are ${me} on agentbus.`);
+  if (name === "list_peers") {
+    const all = peers();
+    const rows = all.map((p) => ({ name: p.name, you: p.name === me, door: p.door || null, can_push: p.door === "channel" }));
+    return withData(all.map((p) => (p.name === me ? `${p.name} (you)` : `${p.name} (${p.door})`)).join("\n"), { you: me, peers: rows });
+  }
+  if (name === "whoami") {
+    const doors = door === "pull" ? [] : [door];
+    return withData(`You are ${me} on agentbus; messages reach you by ${door}.`, { name: me, door, doors, can_push: door !== "pull" });
+  }
   if (name === "set_name") {
     if (typeof args.name !== "string" || !NAME_RE.test(args.name)) return text(`invalid name: ${NAME_RULE}`, true);
     if (taken(args.name)) return text(`name taken: ${args.name} is held by a live peer`, true);
@@ -165,17 +184,19 @@ function callTool(name, args) {
 
 let initialized = false;
 let listedAt = 0;
+let claudeCode = true; // until initialize names the client: only Claude Code needs the tools/list gate (MCP-8)
 function handle(message) {
   if (message === null || typeof message !== "object" || Array.isArray(message)) return fail(null, -32600, "Invalid Request");
   const { id, method, params } = message;
   const isRequest = Object.prototype.hasOwnProperty.call(message, "id");
   if (message.jsonrpc !== "2.0" || typeof method !== "string") return isRequest ? fail(id ?? null, -32600, "Invalid Request") : undefined;
   if (!isRequest) {
-    if (method === "notifications/initialized") initialized = true;
+    if (method === "notifications/initialized") { initialized = true; drain(); }
     return undefined;
   }
   if (params !== undefined && (params === null || typeof params !== "object" || Array.isArray(params))) return fail(id, -32602, "Invalid params");
   if (method === "initialize") {
+    claudeCode = Boolean(params && params.clientInfo && params.clientInfo.name === "claude-code");
     return answer(id, {
       protocolVersion: (params && params.protocolVersion) || "2025-11-25",
       capabilities: { experimental: { "claude/channel": {} }, tools: {} },
@@ -215,9 +236,10 @@ process.stdin.on("data", (chunk) => {
   if (buffered.length > MAX_LINE) { buffered = Buffer.alloc(0); skipping = true; }
 });
 
-// pushing: once the client listens (initialized, tools/list answered, settled)
+// pushing through the channel: once the client listens (initialized; Claude Code: tools/list answered, settled)
 function drain() {
-  if (!initialized || !listedAt || Date.now() - listedAt < settleMs) return;
+  if (door !== "channel" || !initialized) return;
+  if (claudeCode && (!listedAt || Date.now() - listedAt < settleMs)) return;
   for (const file of pending()) {
     const full = path.join(dir("mail", me), file);
     let message;
