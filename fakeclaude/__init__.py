@@ -15,7 +15,7 @@ Library (synchronous; reader threads and a Condition, no asyncio)::
 protocol_version=None, channel_handler_delay=None, as_claude=True, list_tools_on_start=True,
 tool_call_meta=True, on_channel=, ...)``; ``adapter`` is an ``agentbus.adapters`` entry-point name or a
 module.json path. ``client`` names a recorded client profile (``fakeclaude.profiles``:
-``claude-code@2.1.197``, ``claude-code@2.1.331``, ``claude-code@2.1.337``; default the newest): the session then sends what
+``claude-code@2.1.197``, ``@2.1.331``, ``@2.1.337``; default the newest): the session then sends what
 that Claude Code binary sent, byte for byte where the binary's bytes are known: its opening (2.1.331
 probes ``server/discover`` first, 2.1.197 sends ``initialize`` at once), its initialize params,
 ``notifications/initialized`` and ``tools/list`` in one write, and ``tools/call`` with its ``_meta``

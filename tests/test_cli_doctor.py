@@ -276,7 +276,10 @@ def test_a_bad_setting_fails(env: dict[str, str]) -> None:
     assert "carrier-pigeon" in failures(report)["settings"]["summary"]
 
 
-@pytest.mark.parametrize(("reported", "status"), [("2.1.50 (Claude Code)", "fail"), ("2.1.197 (Claude Code)", "pass")])
+@pytest.mark.parametrize(
+    ("reported", "status"),
+    [("2.1.50 (Claude Code)", "fail"), ("2.1.197 (Claude Code)", "warn"), ("2.1.337 (Claude Code)", "pass")],
+)
 def test_the_claude_version_is_checked(env: dict[str, str], tmp_path: Path, reported: str, status: str) -> None:
     enable(env)
     bin_dir = tmp_path / "bin"
@@ -290,7 +293,9 @@ def test_the_claude_version_is_checked(env: dict[str, str], tmp_path: Path, repo
     assert claude["details"]["path"] == str(fake)
     assert code == (1 if status == "fail" else 0)
     if status == "fail":
-        assert "need >= 2.1.80" in claude["summary"] and "claude update" in claude["hint"]
+        assert "needs >= 2.1.80" in claude["summary"] and "claude update" in claude["hint"]
+    if status == "warn":
+        assert "--channels" in claude["summary"] and ">= 2.1.224" in claude["hint"]
 
 
 def test_an_unreadable_claude_json_fails_once(env: dict[str, str]) -> None:

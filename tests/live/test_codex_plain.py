@@ -55,7 +55,10 @@ def test_a_plain_codex_session_receives_and_answers(
             return any(e.content == "pong" and e.meta.get("reply_to") == message_id for e in alice.channel_events)
 
         wait_until(
-            lambda: pong_to(queued_id), STEP, "the pong to mail queued before codex started", describe=lambda: _tail(screen)
+            lambda: pong_to(queued_id),
+            STEP,
+            "the pong to mail queued before codex started",
+            describe=lambda: _tail(screen),
         )
         first_ms = (time.monotonic() - started) * 1000
         row = next(peer for peer in peers_on_bus(peers) if peer.get("name") == "cx")
@@ -65,7 +68,7 @@ def test_a_plain_codex_session_receives_and_answers(
         ping_id = str(sent.json()["msg_id"])
         wait_until(lambda: pong_to(ping_id), STEP, "the pong to a ping", describe=lambda: _tail(screen))
         round_trip_ms = (time.monotonic() - ping_at) * 1000
-        print(f"plain codex: queued ping answered {first_ms:.0f} ms after the TUI started; round trip {round_trip_ms:.0f} ms")
+        print(f"plain codex: queued ping answered {first_ms:.0f} ms after the TUI started; ping {round_trip_ms:.0f} ms")
         record_property("live figure: plain codex round trip ping -> pong", f"{round_trip_ms:.0f} ms")
         record_property("live figure: plain codex, TUI start -> pong to queued mail", f"{first_ms:.0f} ms")
     finally:

@@ -12,6 +12,8 @@ from agentbus.core.config import Settings
 from agentbus.manifest import ManifestError, installed_adapters, load_manifest
 
 DEFAULT_MIN_CLAUDE = "2.1.80"
+#: The first Claude Code that gives its servers a messaging socket: sessions receive without a flag (docs/doors.md).
+NATIVE_DOOR_CLAUDE = (2, 1, 224)
 
 
 def _package_version(name: str) -> str:
@@ -120,8 +122,21 @@ def check_claude(ctx: Context) -> list[Check]:
                 "claude",
                 "claude",
                 "fail",
-                f"Claude Code {shown} at {program} is too old: channels need >= {wanted_text}",
+                f"Claude Code {shown} at {program} is too old: agentbus needs >= {wanted_text}",
                 "update it: claude update (or npm install -g @anthropic-ai/claude-code@latest)",
+                details,
+            )
+        ]
+    if found < NATIVE_DOOR_CLAUDE:
+        native = ".".join(map(str, NATIVE_DOOR_CLAUDE))
+        return [
+            Check(
+                "claude",
+                "claude",
+                "warn",
+                f"Claude Code {shown} at {program} has no messaging socket: its sessions receive by push only when "
+                "started with the channels flag (agentbus launch claude-mcp NAME --channels), else they pull",
+                f"update to >= {native} to receive in a plain claude: claude update",
                 details,
             )
         ]
@@ -130,7 +145,7 @@ def check_claude(ctx: Context) -> list[Check]:
             "claude",
             "claude",
             "pass",
-            f"Claude Code {shown} at {program} (channels need >= {wanted_text})",
+            f"Claude Code {shown} at {program}: its sessions receive through its messaging socket",
             "",
             details,
         )
