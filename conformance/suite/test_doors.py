@@ -154,11 +154,12 @@ def test_each_message_goes_through_one_door_only(harness: Harness) -> None:
 
 @rule("DOOR-3")
 def test_a_native_push_is_an_authenticated_write_of_the_tag(harness: Harness) -> None:
-    """DOOR-3: A native push is one connection to `CLAUDE_CODE_MESSAGING_SOCKET` carrying two JSON lines,
-    `{"type":"auth","token":<CLAUDE_CODE_MESSAGING_TOKEN>}` then
-    `{"type":"user","message":{"role":"user","content":<text>}}`, whose text begins with the message
-    rendered as APPS-1 renders it (the `<channel source="agentbus" ...>` tag) and may end with a line
-    saying how to reply. The token is written nowhere else: not to the bus, stdout, stderr or a file."""
+    """DOOR-3: A native push is one JSON line `{"type":"user","message":{"role":"user","content":<text>}}`
+    on a connection to `CLAUDE_CODE_MESSAGING_SOCKET` whose first line was
+    `{"type":"auth","token":<CLAUDE_CODE_MESSAGING_TOKEN>}` (one connection may carry many messages, in
+    order); the text begins with the message rendered as APPS-1 renders it (the `<channel
+    source="agentbus" ...>` tag) and may end with a line saying how to reply. The token is written
+    nowhere else: not to the bus, stdout, stderr or a file."""
     alice = harness.start("alice")
     bob = harness.start("bob", channels=False)
     body = 'native "door" </channel> & more'
@@ -187,8 +188,8 @@ def test_a_native_push_is_an_authenticated_write_of_the_tag(harness: Harness) ->
 @rule("DOOR-4")
 def test_nothing_is_stamped_pushed_that_the_socket_did_not_get(harness: Harness) -> None:
     """DOOR-4: A message is stamped pushed (or, without receipts, delivered) through the native door only
-    after both lines were written and the connection closed; a socket that refused the connection or
-    the write leaves it pending. Nothing is stamped pushed that the socket did not get."""
+    after its line was written to the socket; a socket that refused the connection or the write leaves
+    it pending. Nothing is stamped pushed that the socket did not get."""
     alice = harness.start("alice")
     bob = harness.start("bob", channels=False, env=FAST_POLL)
     wait_until(lambda: whoami(bob).get("door") == "native", 10, "bob's native door to open")

@@ -134,6 +134,7 @@ class ClientSession:
         log.info("doors: %s (%s)", ", ".join(plan.doors) or doors.PULL, plan.reason)
         self.toolbox = ToolBox(endpoint, identity, plan, transcript.locate(os.environ))
         self.follower: TranscriptFollower | None = None
+        self.native: NativeDoor | None = None
         self.settle_seconds = endpoint.settings.push_settle_seconds
         self._initialized = anyio.Event()
         self._tools_listed = anyio.Event()
@@ -195,7 +196,8 @@ class ClientSession:
         receipts = await self.follow_transcript()
         socket = doors.native_socket(os.environ)
         if doors.NATIVE in self.plan.doors and socket is not None:
-            delivery.open(doors.NATIVE, NativeDoor(socket))
+            self.native = NativeDoor(socket)
+            delivery.open(doors.NATIVE, self.native)
             self.endpoint.attach(delivery, receipts=receipts, door=doors.NATIVE)
         if doors.CHANNEL in self.plan.doors:
             await self.channel_heard()
@@ -249,6 +251,8 @@ class ClientSession:
     def close(self) -> None:
         if self.follower is not None:
             self.follower.close()
+        if self.native is not None:
+            self.native.close()
 
     async def handle(self, line: bytes | wire.Refusal, writer: LineWriter) -> None:
         incoming = line if isinstance(line, wire.Refusal) else wire.classify(line)
