@@ -238,6 +238,6 @@ def demo(
         f"ok: all {STEPS} steps passed in {seconds:.1f}s.",
     )
     out.line("Now for real: agentbus enable claude-mcp, then in two terminals:")
-    out.line("  agentbus launch claude-mcp frontend")
-    out.line("  agentbus launch claude-mcp backend")
-    out.line("and a Codex session: agentbus enable codex, then agentbus launch codex codex-dev")
+    out.line("  AGENTBUS_NAME=frontend claude")
+    out.line("  AGENTBUS_NAME=backend claude")
+    out.line("and a Codex session: agentbus enable codex, then AGENTBUS_NAME=codex-dev codex")

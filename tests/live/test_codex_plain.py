@@ -4,7 +4,8 @@ The stock TUI runs its thread on its user's managed app-server daemon (``codex a
 unix:// --managed-daemon``, started by the TUI, left running after it) and starts the thread's MCP
 servers under that daemon. The codex adapter finds the daemon's control socket from its parent's
 command line and pushes through it: mail queued before the session started reaches the model, and a
-ping is answered with a pong. The daemon lives in the test's HOME and is ended with it.
+ping is answered with a pong. The daemon lives in the test's HOME and is ended with it. That HOME's
+path is long: Codex makes the control socket a symlink to a short path, which the adapter follows.
 """
 
 import os
@@ -21,7 +22,7 @@ from fakeclaude.live.codex import KEY_VARIABLE, CodexHome
 from fakeclaude.live.procs import all_procs
 from fakeclaude.live.responses import FakeResponses
 from fakeclaude.waiting import wait_until
-from live.support import peers_on_bus
+from live.support import agentbus_cli, peers_on_bus
 
 STEP = 60.0
 
@@ -58,7 +59,7 @@ def test_a_plain_codex_session_receives_and_answers(
             lambda: pong_to(queued_id),
             STEP,
             "the pong to mail queued before codex started",
-            describe=lambda: _tail(screen),
+            describe=lambda: f"{_tail(screen)}\n{agentbus_cli(peers, 'status', queued_id).stdout}",
         )
         first_ms = (time.monotonic() - started) * 1000
         row = next(peer for peer in peers_on_bus(peers) if peer.get("name") == "cx")

@@ -55,6 +55,10 @@ def test_ping_pong_through_a_live_session(
         pong = alice.wait_for_channel(lambda e, i=ping_id: e.content == "pong" and e.meta.get("reply_to") == i, STEP)
         assert pong.meta["from"] == "bob"
         trips.append((pong.received_at - started) * 1000)
+        # The next ping waits for the end of this turn (the model's answer to the pong's tool result): one
+        # sent sooner reaches a busy session, which hands it over beside that result (test_busy_session.py).
+        over = model.wait_for(lambda r, t=started: r.at > t and r.last_user_is_tool_result() and r.replied_at, STEP)
+        assert over is not None, "the model never answered the result of its send_message"
 
     def saw_ping(request: ModelRequest) -> bool:
         tags = [tag for text in request.last_user_texts() for tag in channel_tags(text)]

@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,10 @@ class AppServerClient:
         from websockets.asyncio.client import unix_connect
 
         try:
+            # Codex makes a socket path too long for AF_UNIX (108 bytes) a symlink to a short one: connect there.
+            path = os.path.realpath(self.socket)
             self._ws = await asyncio.wait_for(
-                unix_connect(str(self.socket), uri="ws://localhost/", max_size=MAX_MESSAGE_BYTES), self.timeout
+                unix_connect(path, uri="ws://localhost/", max_size=MAX_MESSAGE_BYTES), self.timeout
             )
         except (OSError, TimeoutError, ValueError) as exc:
             raise AppServerError(f"cannot connect to the Codex app-server at {self.socket}: {exc}") from None
