@@ -45,6 +45,10 @@ _ON = ("on", "1", "true", "yes", "push")
 _OFF = ("off", "0", "false", "no", PULL)
 
 
+class DoorClosed(Exception):
+    """A door did not take a message: it goes through the next open door, or stays pending."""
+
+
 @dataclass(frozen=True)
 class Plan:
     """The doors a session opens, best first (empty: pull only), and a sentence saying why."""

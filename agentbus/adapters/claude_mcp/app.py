@@ -1,4 +1,4 @@
-"""The running adapter: the bus endpoint, the wire, channel pushes and tool calls, until shutdown.
+"""The running adapter: the bus endpoint, the wire, the doors pushes go through and tool calls, until shutdown.
 
 Every line from the client is classified by wire.py and answered through the router (protocol.py's
 handlers plus the tool handlers added here); nothing is left to another server. Shutdown paths,
@@ -20,13 +20,14 @@ import anyio.to_thread
 
 from agentbus.adapters import doors
 from agentbus.adapters.claude_mcp import permission, protocol, transcript, wire
-from agentbus.adapters.claude_mcp.native import DoorClosed, NativeDoor
+from agentbus.adapters.claude_mcp.native import NativeDoor
 from agentbus.adapters.claude_mcp.opening import Opening, StdioFds, stderr_line
 from agentbus.adapters.claude_mcp.router import Router
 from agentbus.adapters.claude_mcp.startup import Identity, Joined
 from agentbus.adapters.claude_mcp.tools import TOOLS, ToolBox
 from agentbus.adapters.claude_mcp.transcript import TranscriptFollower
 from agentbus.adapters.claude_mcp.transport import LineWriter, StdioTransport, TransportClosed
+from agentbus.adapters.doors import DoorClosed
 from agentbus.adapters.runtime import Runtime
 from agentbus.core.envelope import Envelope
 from agentbus.core.errors import BusError

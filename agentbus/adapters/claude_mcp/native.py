@@ -28,7 +28,7 @@ import contextlib
 import json
 
 from agentbus.adapters.claude_mcp.protocol import render_input
-from agentbus.adapters.doors import NativeSocket
+from agentbus.adapters.doors import DoorClosed, NativeSocket
 from agentbus.core.envelope import Envelope
 from agentbus.core.ports import Handled
 
@@ -36,10 +36,6 @@ from agentbus.core.ports import Handled
 MAX_LINE = 1 << 20
 #: A write that has not finished by then (Claude Code busy reading, or gone) is a failed push.
 WRITE_TIMEOUT_SECONDS = 5.0
-
-
-class DoorClosed(Exception):
-    """The door did not take the message: it stays pending (or goes through the next open door)."""
 
 
 def auth_line(token: str) -> bytes:

@@ -35,11 +35,16 @@ LIST_OUR_SERVER = {"serverName": "agentbus", "detail": "toolsAndAuthOnly"}
 
 
 def thread_of_call(params: wire.Params) -> str | None:
-    """The thread a Codex ``tools/call`` comes from (``_meta.x-codex-turn-metadata.thread_id``)."""
+    """The thread a Codex ``tools/call`` comes from: ``_meta.x-codex-turn-metadata.thread_id`` (0.169.0 and
+    later), else ``_meta.threadId`` (0.171.0 sends both)."""
     meta = (params or {}).get("_meta")
-    turn = meta.get("x-codex-turn-metadata") if isinstance(meta, dict) else None
-    thread = turn.get("thread_id") if isinstance(turn, dict) else None
-    return thread if isinstance(thread, str) and thread else None
+    if not isinstance(meta, dict):
+        return None
+    turn = meta.get("x-codex-turn-metadata")
+    for thread in (turn.get("thread_id") if isinstance(turn, dict) else None, meta.get("threadId")):
+        if isinstance(thread, str) and thread:
+            return thread
+    return None
 
 
 class TurnDelivery:

@@ -7,6 +7,7 @@ import sys
 
 from agentbus.adapters.claude_mcp import native
 from agentbus.adapters.claude_mcp.server import main
+from agentbus.adapters.doors import DoorClosed
 from agentbus.core.envelope import Envelope
 from agentbus.core.ports import Handled
 
@@ -15,7 +16,7 @@ honest_deliver = native.NativeDoor.deliver
 
 async def deliver_and_never_fail(self: native.NativeDoor, envelope: Envelope) -> Handled:
     """Fire and forget: a refused connection is taken for a write (what a sender that only submits does)."""
-    with contextlib.suppress(native.DoorClosed):
+    with contextlib.suppress(DoorClosed):
         await honest_deliver(self, envelope)
     return Handled.SHOWN
 
