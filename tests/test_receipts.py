@@ -53,6 +53,34 @@ def test_anything_else_is_no_sighting(record: dict[str, object]) -> None:
     assert transcript.sightings_in(json.dumps(record).encode()) == []
 
 
+NATIVE = f'{TAG}\n(agentbus: reply with the send_message tool, to="alice", reply_to=7)'
+FRAMED = f"Another Claude session sent a message:\n{NATIVE}\n\nThis came from another Claude session ..."
+
+
+def test_the_native_doors_records_are_received_then_seen() -> None:
+    """As 2.1.337 writes them: the enqueue, the framed user record of a peer from "unknown", and mid-turn the
+    attachment; a write held for the user's review (crossSessionInbound "hold") is received."""
+    origin = {"kind": "peer", "from": "unknown", "verifiedPeerPid": 4242}
+    enqueue = {"type": "queue-operation", "operation": "enqueue", "content": NATIVE}
+    user = {"type": "user", "isMeta": True, "message": {"role": "user", "content": FRAMED}, "origin": origin}
+    attachment = {"type": "attachment", "attachment": {"type": "queued_command", "prompt": NATIVE, "origin": origin}}
+    held = {
+        "type": "system",
+        "subtype": "informational",
+        "content": "Held peer message — from an unidentified session [verified pid 4242]; preview: «<channel "
+        "source=agentbus from=alice msg_id=7 ts=2026-12-02T03:12:20.446Z>» …[4 lines, 166 chars total — expand "
+        "to review before approving] — not delivered to Claude (1 held).",
+    }
+    received = Sighting(7, "alice", "2026-12-02T03:12:20.446Z", seen=False)
+    seen = Sighting(7, "alice", received.ts, seen=True)
+    assert transcript.sightings_in(json.dumps(enqueue).encode()) == [received]
+    assert transcript.sightings_in(json.dumps(held).encode()) == [received]
+    assert transcript.sightings_in(json.dumps(user).encode()) == [seen]
+    assert transcript.sightings_in(json.dumps(attachment).encode()) == [seen]
+    another_session = {**user, "origin": {"kind": "peer", "from": "uds:/tmp/cc-socks/99.sock"}}
+    assert transcript.sightings_in(json.dumps(another_session).encode()) == []
+
+
 def test_attribute_entities_are_read_back() -> None:
     tag = '<channel source="agentbus" from="a&amp;b" msg_id="3" ts="t&quot;">x</channel>'
     line = json.dumps({"type": "queue-operation", "operation": "enqueue", "content": tag}).encode()

@@ -84,7 +84,8 @@ def current_session(env: Mapping[str, str], pid: int) -> str | None:
 def sightings_in(line: bytes) -> list[Sighting]:
     """The events of ours one transcript line shows: enqueued (received) or shown to the model (seen).
 
-    Seen is a ``user`` record, or mid-turn a ``queued_command`` attachment, from a channel event or
+    Received is also Claude Code's note that it holds a native write for the user to review. Seen is a
+    ``user`` record, or mid-turn a ``queued_command`` attachment, from a channel event or
     from the native door (``origin.kind`` "peer" from "unknown": written to this session's messaging
     socket by a process that is not another Claude session, with this session's token; Claude Code
     gives that token only to the servers it starts). Claude Code frames a native message with a
@@ -107,6 +108,8 @@ def sightings_in(line: bytes) -> list[Sighting]:
             return []  # a prompt the user typed (or pasted a tag into) is not one of our events
         message = record.get("message")
         return list(_tags(message.get("content") if isinstance(message, dict) else None, seen=True, framed=framed))
+    if kind == "system" and record.get("subtype") == "informational":
+        return list(_held(record.get("content")))
     if kind == "attachment":
         attachment = record.get("attachment")
         if not isinstance(attachment, dict) or attachment.get("type") != "queued_command":
@@ -115,6 +118,25 @@ def sightings_in(line: bytes) -> list[Sighting]:
             return []
         return list(_tags(attachment.get("prompt"), seen=True))
     return []
+
+
+#: Claude Code's note on a native write it holds for the user to review (setting ``crossSessionInbound``
+#: "hold"), with a preview of the text's first line, quotes dropped: the tag's attributes are in it.
+_HELD = re.compile(r"^Held peer message .*?«<channel source=agentbus ([^»>]*)>")
+_BARE_ATTRIBUTE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(\S+)")
+
+
+def _held(content: object) -> Iterator[Sighting]:
+    """A held native write is received: Claude Code has it and shows it once the user lets it through
+    (2.1.337 writes ``Held peer message — ...; preview: «<channel source=agentbus from=alice msg_id=1
+    ts=...>» ...`` each time it holds one). Pushing it again would only hold another copy."""
+    found = _HELD.match(content) if isinstance(content, str) else None
+    if found is None:
+        return
+    attributes = dict(_BARE_ATTRIBUTE.findall(found.group(1)))
+    msg_id, sender, ts = attributes.get("msg_id", ""), attributes.get("from"), attributes.get("ts")
+    if msg_id.isdigit() and sender is not None and ts is not None:
+        yield Sighting(int(msg_id), sender, ts, seen=False)
 
 
 def _ours(origin: object, *, default: bool) -> bool | None:
