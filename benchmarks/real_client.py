@@ -57,6 +57,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def turn_over(model: FakeModel, since: float, what: str) -> None:
+    """Wait for the model's answer to the result of the send_message it made after ``since``: the next
+    ping then finds the session idle (one sent sooner arrives with a tool result, mid-turn)."""
+    over = model.wait_for(lambda r: r.at > since and r.last_user_is_tool_result() and r.replied_at is not None, STEP)
+    if over is None:
+        raise SystemExit(f"the model never got the result of {what}")
+
+
 def doors_of(version: str) -> list[str]:
     has_socket = tuple(int(part) for part in version.split(".")) >= NATIVE_SINCE
     return ["native", "channel"] if has_socket else ["channel"]
@@ -76,6 +84,7 @@ def run_door(version: str, door: str, pings: int, root: Path, newest: bool) -> N
             bob.start()
             first = alice.wait_for_channel(lambda e: e.meta.get("reply_to") == waiting_id, timeout=STEP)
             first_after_launch = (first.received_at - spawned) * 1000
+            turn_over(model, spawned, "the waiting ping")
             assert bob.connected is not None
             adapter = bob.adapter()
             cpu_before = cpu_seconds(adapter.pid)
@@ -88,11 +97,7 @@ def run_door(version: str, door: str, pings: int, root: Path, newest: bool) -> N
                 ping_id = str(sent.json()["msg_id"])
                 pong = alice.wait_for_channel(lambda e, i=ping_id: e.meta.get("reply_to") == i, timeout=STEP)
                 round_trips.append((pong.received_at - started) * 1000)
-                turn_over = model.wait_for(
-                    lambda r, t=started: r.at > t and r.last_user_is_tool_result() and r.replied_at is not None, STEP
-                )
-                if turn_over is None:
-                    raise SystemExit(f"the model never got the result of pong {index}")
+                turn_over(model, started, f"pong {index}")
             cpu_ms = (cpu_seconds(adapter.pid) - cpu_before) * 1000 / pings
             bob.mcp_log.wait_for(
                 ToolCompleted, STEP, lambda _e: len(bob.mcp_log.tool_times("send_message")) > pings, what="tool times"
