@@ -40,7 +40,7 @@ from fakeclaude.live.model import FakeModel
 STEP = 60.0
 #: The first Claude Code release that gives its servers a messaging socket.
 NATIVE_SINCE = (2, 1, 224)
-#: The round trip issue 26 sets for the native door of the newest release.
+#: The round trip a native door of the newest release must meet (p50).
 ROUND_TRIP_TARGET_MS = 300.0
 
 

@@ -15,7 +15,7 @@ from fakeclaude import Sandbox
 
 pytestmark = sqlite_only
 
-#: The seed's schema, as its Drizzle migration writes it (issue 18).
+#: The seed's schema, as its Drizzle migration writes it.
 SEED_SCHEMA = """
 CREATE TABLE messages (id integer PRIMARY KEY AUTOINCREMENT NOT NULL, sender text NOT NULL,
     recipient text NOT NULL, body text NOT NULL, created_at integer NOT NULL, delivered_at integer);
