@@ -215,7 +215,7 @@ def test_tools_are_findable_by_search(harness: Harness) -> None:
 
 
 #: A client that is not Claude Code listens once initialized: how soon waiting mail must reach it (MCP-8).
-OTHER_CLIENT_WITHIN = 0.1
+OTHER_CLIENT_WITHIN = 0.5
 
 
 @rule("MCP-8")
@@ -238,8 +238,8 @@ def test_no_channel_event_before_the_client_listens(harness: Harness) -> None:
 
 @rule("MCP-8")
 def test_a_client_that_is_not_claude_code_gets_its_mail_once_initialized(harness: Harness) -> None:
-    """MCP-8: ... Any other client gets mail waiting at start within 100 ms of its
-    `notifications/initialized`: the gate is Claude Code's alone."""
+    """MCP-8: ... Any other client gets mail waiting at start at once after its
+    `notifications/initialized` (within 0.5 s, under a gated client's 1.5 s): the gate is Claude Code's alone."""
     alice = harness.start("alice")
     send(alice, "carol", "waiting for a client that never lists tools")
     carol = harness.start(

@@ -19,8 +19,7 @@ CREATE TABLE IF NOT EXISTS __drizzle_migrations (id integer PRIMARY KEY, hash te
 """
 
 home = Path(os.environ.get("AGENTBUS_HOME") or Path.home() / ".agentbus")
-if not home.exists():
-    home.mkdir(mode=0o700, parents=True)
+home.mkdir(mode=0o700, parents=True, exist_ok=True)  # several first starts may race here
 if not home.stat().st_mode & 0o022:  # the adapter itself refuses (and explains) a writable home
     with sqlite3.connect(home / "bus.db") as conn:
         conn.executescript(SEED_SCHEMA)
