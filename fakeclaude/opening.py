@@ -125,8 +125,11 @@ class SessionOpening(SessionChecks):
             templates.get("notifications/initialized", {}), {"jsonrpc": "2.0", "method": "notifications/initialized"}
         )
         if not (self.list_tools_on_start and "tools" in self.server_capabilities):
+            # The handler is there from the moment the notification goes out: an event the server
+            # writes as soon as it reads it must not count as early.
+            listening_from = time.monotonic()
             self._rpc.write_together([initialized])
-            self._register_channel_handler(time.monotonic())
+            self._register_channel_handler(listening_from)
             return
         list_id = self._rpc.new_id()
         listing = self._shaped(
