@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from agentbus.manifest import Manifest, resolve_adapter
-from fakeclaude.appserver import FakeAppServer, TurnInput
+from fakeclaude.appserver import FakeAppServer
 from fakeclaude.claude_shim import stand_in
 from fakeclaude.ending import SessionEnding
 from fakeclaude.errors import (
@@ -48,8 +48,17 @@ from fakeclaude.errors import (
     HandshakeError,
     JsonRpcError,
 )
+from fakeclaude.inbound import (
+    DROPPED_BEFORE_HANDLER,
+    DROPPED_BY_CODEX,
+    DROPPED_BY_TEST,
+    DROPPED_EARLY,
+    DROPPED_NO_CAPABILITY,
+    DROPPED_NO_FLAG,
+    SessionInbound,
+)
 from fakeclaude.jsonrpc import JsonRpcClient
-from fakeclaude.native import FakeMessagingSocket, NativeWrite
+from fakeclaude.native import FakeMessagingSocket
 from fakeclaude.opening import (
     CLIENT_CAPABILITIES_META_KEY,
     CLIENT_INFO_META_KEY,
@@ -64,13 +73,6 @@ from fakeclaude.process import AdapterProcess, adapter_env
 from fakeclaude.profiles import Profile
 from fakeclaude.profiles import load as load_profile
 from fakeclaude.recorder import Recorder, WireRecord
-from fakeclaude.rendering import (
-    CHANNEL_METHOD,
-    InvalidChannelParams,
-    parse_channel_tag,
-    render_channel,
-    validate_params,
-)
 from fakeclaude.results import ChannelEvent, CloseResult, DroppedEvent, Finding, ShutdownResult, ToolResult
 from fakeclaude.transcript import TranscriptWriter, transcript_path
 
@@ -91,21 +93,10 @@ __all__ = [
 METHOD_NOT_FOUND = -32601
 #: The door of adapters that push through Codex's app-server (SPEC section 8b), and how their events come.
 APP_SERVER_DOOR: Final = "app-server"
-CODEX_DELIVERY: Final = "codex-app-server"
 CODEX_SOCKET_VARIABLE = "AGENTBUS_CODEX_SOCKET"
 
-DROPPED_NO_FLAG = "channels disabled: session runs like Claude Code without --dangerously-load-development-channels"
-DROPPED_NO_CAPABILITY = "server did not declare capabilities.experimental['claude/channel']"
-DROPPED_EARLY = "arrived before the handshake response, when Claude Code has no channel handler yet"
-DROPPED_BY_TEST = "dropped on purpose (drop_events), as Claude Code drops some events; no transcript record"
-DROPPED_BY_CODEX = "a channel notification on stdio, which Codex never shows its model (openai/codex#18056)"
-DROPPED_BEFORE_HANDLER = (
-    "arrived before Claude Code registered its channel handler ({delay_ms} ms after the {after} answer, "
-    "profile {profile})"
-)
 
-
-class Session(SessionOpening, SessionEnding):
+class Session(SessionOpening, SessionInbound, SessionEnding):
     """One fake Claude Code session talking to one adapter process over stdio.
 
     Construct, then ``start()`` (or use ``with``); everything is synchronous: reader threads fill
@@ -522,118 +513,6 @@ class Session(SessionOpening, SessionEnding):
         else:
             reply["error"] = {"code": METHOD_NOT_FOUND, "message": f"Method not found: {method}"}
         self._tasks.put(lambda: self._rpc.write(reply))
-
-    def _on_notification(self, record: WireRecord, message: dict[str, Any]) -> None:
-        if message["method"] != CHANNEL_METHOD:
-            with self._cond:
-                self.notifications.append(record)
-            return
-        params = message.get("params")
-        now = record.at
-        reason = None
-        if self.via_app_server:
-            reason = DROPPED_BY_CODEX
-        elif not self.channels:
-            reason = DROPPED_NO_FLAG
-        elif not self._handshake_answered:
-            reason = DROPPED_EARLY
-        elif self.channel_ready_at is None or now < self.channel_ready_at:
-            after = "tools/list" if self._initial_list_id is not None else "handshake"
-            delay_ms = round(self.channel_handler_delay * 1000)
-            reason = DROPPED_BEFORE_HANDLER.format(delay_ms=delay_ms, after=after, profile=self.profile.id)
-        elif not self.channel_capable:
-            reason = DROPPED_NO_CAPABILITY
-        elif self.drop_events is not None and isinstance(params, dict) and self.drop_events(params):
-            reason = DROPPED_BY_TEST
-        if reason is not None:
-            with self._cond:
-                self.dropped_events.append(DroppedEvent(params, reason, now, record))
-                self._cond.notify_all()
-            return
-        try:
-            checked = validate_params(params)
-        except InvalidChannelParams as exc:
-            self._finding("invalid_channel_params", str(exc), record=record)
-            with self._cond:
-                self._cond.notify_all()
-            return
-        if checked.dropped_keys:
-            self._finding(
-                "dropped_meta_keys",
-                f"meta keys Claude Code drops: {', '.join(repr(k) for k in checked.dropped_keys)}",
-                severity="warning",
-                record=record,
-            )
-        assert isinstance(params, dict)
-        event = ChannelEvent(
-            content=checked.content,
-            meta=dict(params.get("meta") or {}),
-            rendered=render_channel(checked.content, checked.meta, self.source),
-            received_at=now,
-            dropped_keys=checked.dropped_keys,
-            record=record,
-        )
-        if self.transcript is not None:
-            self.transcript.channel_event(event.rendered)
-        self._record_event(event)
-
-    def _on_app_server_input(self, taken: TurnInput) -> None:
-        """An input the fake app-server accepted (its connection thread): the tag in it is a channel event."""
-        parsed = parse_channel_tag(taken.text)
-        if parsed is None:
-            self._finding(
-                "app_server_input_without_tag",
-                f"turn/start text is not a <channel> tag: {taken.text[:200]!r}",
-                record=taken.record,
-            )
-            return
-        meta = {key: value for key, value in parsed.attributes.items() if key != "source"}
-        event = ChannelEvent(parsed.content, meta, parsed.tag, taken.at, (), taken.record, via=CODEX_DELIVERY)
-        self._record_event(event)
-
-    def _on_native_write(self, write: NativeWrite) -> None:
-        """A text the messaging socket took (its connection thread): the tag in it is a channel event."""
-        record = WireRecord(
-            write.seq, write.at, "received", "notification", write.raw, json.loads(write.raw), "native door"
-        )
-        parsed = parse_channel_tag(write.content)
-        if parsed is None:
-            self._finding(
-                "native_write_without_tag",
-                f"the messaging socket got a text that is not a <channel> tag: {write.content[:200]!r}",
-                record=record,
-            )
-            return
-        meta = {key: value for key, value in parsed.attributes.items() if key != "source"}
-        if self.drop_events is not None and self.drop_events({"content": parsed.content, "meta": meta}):
-            with self._cond:
-                self.dropped_events.append(
-                    DroppedEvent({"content": parsed.content, "meta": meta}, DROPPED_BY_TEST, write.at, record)
-                )
-                self._cond.notify_all()
-            return
-        if self.transcript is not None:
-            origin: dict[str, Any] = {**self.profile.native_origin}
-            if write.writer_pid is not None:
-                origin["verifiedPeerPid"] = write.writer_pid
-            self.transcript.native_write(write.content, self.profile.native_framing(write.content), origin)
-        event = ChannelEvent(parsed.content, meta, parsed.tag, write.at, (), record, via="native")
-        self._record_event(event)
-
-    def _record_event(self, event: ChannelEvent) -> None:
-        with self._cond:
-            self.channel_events.append(event)
-            self._cond.notify_all()
-        callback = self.on_channel
-        if callback is not None:
-
-            def run_callback() -> None:
-                try:
-                    callback(event)
-                except Exception as exc:
-                    self._finding("callback_error", f"on_channel raised {type(exc).__name__}: {exc}", "warning")
-
-            self._tasks.put(run_callback)
 
     def _dispatch(self) -> None:
         """Replies to server requests and on_channel callbacks, off the reader thread.

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from agentbus.cli import app
 from agentbus.cli import claude_config as cc
 from agentbus.core import Bus, Settings
-from agentbus.core.schema import SCHEMA_HEAD
+from agentbus.core.revisions import SCHEMA_HEAD
 
 PG_ADMIN_URL = os.environ.get("AGENTBUS_TEST_PG_URL", "")
 pytestmark = pytest.mark.skipif(not PG_ADMIN_URL, reason="set AGENTBUS_TEST_PG_URL to a PostgreSQL admin URL")

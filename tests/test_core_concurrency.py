@@ -15,7 +15,7 @@ from helpers.waiting import wait_until
 
 from agentbus.core import Bus, Settings
 from agentbus.core.bus import claimer_id
-from agentbus.core.schema import SCHEMA_HEAD
+from agentbus.core.revisions import SCHEMA_HEAD
 from agentbus.triggers import make_trigger
 
 

@@ -5,14 +5,17 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, inspect
 
-from agentbus.core import Bus, Settings, busfile, migrate
+from agentbus.core import Bus, Settings, migrate
 from agentbus.core.engine import WRITE_OPTION
-from agentbus.core.schema import SCHEMA_HEAD
+from agentbus.core.revisions import SCHEMA_HEAD, SCHEMA_REVISIONS
 from fakeclaude import Sandbox
 
 
-def test_the_driver_level_head_is_the_schema_head() -> None:
-    assert busfile.SCHEMA_HEAD == SCHEMA_HEAD
+def test_the_revisions_are_the_migrations() -> None:
+    """One revision per Alembic migration, in order: the head a starting adapter compares with is the last."""
+    scripts = sorted(path.name for path in (Path(migrate.MIGRATIONS) / "versions").glob("[0-9]*.py"))
+    assert tuple(name.split("_", 1)[0] for name in scripts) == SCHEMA_REVISIONS
+    assert SCHEMA_REVISIONS[-1] == SCHEMA_HEAD
 
 
 def _shape(engine: Engine) -> dict[str, Any]:

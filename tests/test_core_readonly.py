@@ -9,7 +9,7 @@ import pytest
 from conftest import ON_POSTGRES, sqlite_only
 
 from agentbus.core import Bus, BusUnavailable, Settings
-from agentbus.core.schema import SCHEMA_HEAD
+from agentbus.core.revisions import SCHEMA_HEAD
 
 
 def dead_pid() -> int:

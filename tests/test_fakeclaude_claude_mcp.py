@@ -108,13 +108,14 @@ def test_tool_errors_are_results_not_protocol_errors(fakeclaude_session: StartSe
 
 
 def test_without_channels_nothing_is_pushed_and_read_messages_has_the_mail(fakeclaude_bus: Sandbox) -> None:
-    """Like Claude Code without --dangerously-load-development-channels: the pull tool is the way in.
+    """Like a Claude Code before the native door, without --dangerously-load-development-channels: the
+    pull tool is the way in.
 
     The adapter cannot see the flag on the wire; it reads its parent's argv, which fakeclaude makes
-    look like ``claude`` without the flag.
+    look like ``claude`` without the flag; and the session offers no messaging socket.
     """
     alice = fakeclaude_bus.session("alice").launch()
-    bob = fakeclaude_bus.session("bob", channels=False).launch()
+    bob = fakeclaude_bus.session("bob", channels=False, native=False).launch()
     alice.open()
     bob.open()
     sent = alice.call_tool("send_message", {"to": "bob", "text": "can you hear me?"})

@@ -14,7 +14,7 @@ from helpers.waiting import wait_until
 
 from agentbus.adapters.claude_mcp import transcript
 from agentbus.core import Bus, Settings
-from agentbus.core.schema import SCHEMA_HEAD
+from agentbus.core.revisions import SCHEMA_HEAD
 from agentbus.endpoint import Sighting
 from fakeclaude import Sandbox
 

@@ -5,6 +5,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -136,3 +137,44 @@ def test_sigkill_during_enqueue_leaves_a_consistent_bus(isolated_env: dict[str, 
             assert bodies == [f"w{round_no}:{i}" for i in range(len(bodies))]
         assert bus.send("after", "sink", "still writable").ids
         assert len(bus.claim("sink", "checker", limit=100000)) == sum(s.pending for s in bus.mailbox_stats())
+
+
+HOLD_THE_WRITE_LOCK = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_exit_on_eof_while_another_process_holds_the_write_lock(fakeclaude_bus: Sandbox) -> None:
+    """SPEC LIFE-1 with the bus locked: both adapters exit within 1 s of stdin EOF while another
+    process holds bus.write.lock (their writes at exit give up), and every send alice acknowledged is
+    on the bus once the lock is free."""
+    settings = fresh_bus(fakeclaude_bus)
+    alice, bob = fakeclaude_bus.start_sessions("alice", "bob", env=NO_LIMIT)
+    pipeline_sends(alice, "m", "bob", 300)
+    wait_until(lambda: len(acknowledged(alice, "m")) >= 20, timeout=15, what="the first send results")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_WRITE_LOCK, str(fakeclaude_bus.bus_home / "bus.write.lock")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        for session in (alice, bob):
+            result = session.close(timeout=5)
+            assert result.exited, f"{session.name}: the adapter {result.describe()}"
+            assert result.seconds_to_exit is not None and result.seconds_to_exit < 1.0, result.describe()
+    finally:
+        assert holder.stdin is not None and holder.stdout is not None
+        holder.stdin.close()
+        holder.wait(timeout=10)
+        holder.stdout.close()
+    acks = acknowledged(alice, "m")
+    assert len(acks) >= 20
+    with Bus.open(settings) as bus:
+        on_bus = {e.id: e.body for e in bus.history("alice", limit=1000)}
+    assert {text: on_bus.get(msg_id) for text, msg_id in acks.items()} == {text: text for text in acks}

@@ -96,10 +96,3 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """agentbus: a local message bus that pushes messages into live Claude Code sessions."""
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point (``agentbus``)."""
-    import agentbus.cli  # noqa: F401  (registers every command)
-
-    app(args=argv, prog_name="agentbus")

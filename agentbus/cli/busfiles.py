@@ -7,7 +7,7 @@ from pathlib import Path
 
 from agentbus.core.bus import HOST, Peer, pid_alive
 from agentbus.core.config import Settings
-from agentbus.core.writequeue import WRITE_LOCK_FILE
+from agentbus.core.writelock import WRITE_LOCK_FILE
 
 DB_SIDE_FILES = ("-wal", "-shm", "-journal")
 LOCK_FILE = "bus.lock"

@@ -4,8 +4,9 @@ import typer
 
 from agentbus.cli.app import CliError, command
 from agentbus.cli.output import Output
+from agentbus.cli.seed_migration import migrate_seed_bus
 from agentbus.core.config import Backend, Settings
-from agentbus.core.seed import inspect_seed_bus, migrate_seed_bus
+from agentbus.core.seed import inspect_seed_bus
 
 
 @command("migrate")

@@ -1,4 +1,4 @@
-"""Engines for the bus: every SQLite-only detail (WAL, busy_timeout, BEGIN IMMEDIATE) lives here."""
+"""SQLAlchemy engines for the bus's reads and migrations (WAL, the setup lock, a migration's write lock)."""
 
 import fcntl
 import os
@@ -10,17 +10,15 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from agentbus.core.busfile import connect_sqlite, describe_db_error, sqlite_file
+from agentbus.core.busfile import connect_sqlite, sqlite_file
 from agentbus.core.config import Backend
-from agentbus.core.errors import BusUnavailable
-from agentbus.core.mailbox_sql import LOCK_NAME_PG
+from agentbus.core.errors import BusUnavailable, describe_db_error
 from agentbus.core.pgdriver import connect_options
-from agentbus.core.writequeue import WRITE_LOCK_FILE, WriteQueue
+from agentbus.core.writelock import WRITE_LOCK_FILE, WriteLock
 
 __all__ = [
     "WRITE_OPTION",
     "enable_wal",
-    "lock_mailbox",
     "make_engine",
     "setup_lock",
     "sqlite_file",
@@ -40,58 +38,53 @@ def make_engine(url: str, *, busy_timeout_seconds: float, where: str = "") -> En
 
 
 def _sqlite_engine(url: str, busy_timeout_seconds: float, where: str) -> Engine:
+    """Reads, and a migration's writes (WRITE_OPTION): the bus's writes go through its writer (writer.py)."""
     db_file = sqlite_file(url)
-    if db_file is None:  # in memory: no file to share, no write queue
-        engine = create_engine(url, connect_args={"timeout": busy_timeout_seconds, "check_same_thread": False})
-        queue = None
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.isolation_level = None  # the "begin" event below decides how transactions start
-    else:
-        # The connections are set up as the driver-level ones (busfile.py): autocommit, so the "begin"
-        # event below decides how transactions start; busy timeout; synchronous = NORMAL.
-        path = db_file
-        engine = create_engine(url, creator=lambda: connect_sqlite(path, busy_timeout_seconds))
-        queue = WriteQueue(db_file.with_name(WRITE_LOCK_FILE), where)
+    if db_file is None:
+        raise BusUnavailable(f"{where} is not a bus file: a SQLite bus is a file (sqlite:///PATH) that sessions share")
+    # The connections are set up as the writer's (busfile.py): autocommit, so the "begin" event below
+    # decides how transactions start; busy timeout; synchronous = NORMAL.
+    path = db_file
+    engine = create_engine(url, creator=lambda: connect_sqlite(path, busy_timeout_seconds))
+    lock_path = db_file.with_name(WRITE_LOCK_FILE)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        # Writers take the write lock up front so two writers never deadlock on upgrade, after
-        # their turn in the write queue (writequeue.py), so none sleeps in SQLite's busy handler.
-        immediate = conn.get_execution_options().get(WRITE_OPTION, False)
-        if not immediate:
+        if not conn.get_execution_options().get(WRITE_OPTION, False):
             conn.exec_driver_sql("BEGIN")
             return
-        if queue is not None:
-            conn.info[_QUEUE_FD] = queue.acquire(busy_timeout_seconds)
+        # A migration writes like every writer (SPEC SCHEMA-1): the flock, then BEGIN IMMEDIATE.
+        lock = WriteLock(lock_path)
+        lock.take()
+        conn.info[_LOCK] = lock
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
-            _leave_queue(conn.info)
+            _let_go(conn.info)
             raise
 
-    # The connection events "commit" and "rollback" fire before the DBAPI call: leaving the queue
-    # then would let the next writer into SQLite's busy handler. A write connection goes back to
-    # the pool right after its transaction (Bus._write), so that is where the turn ends.
+    # The connection events "commit" and "rollback" fire before the DBAPI call: releasing the flock
+    # then would let the next writer into SQLite's busy handler. A write connection goes back to the
+    # pool right after its transaction, so that is where the lock is released.
     @event.listens_for(engine.pool, "checkin")
     def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
-        _leave_queue(record.info)
+        _let_go(record.info)
 
     @event.listens_for(engine.pool, "invalidate")
     def _on_invalidate(_dbapi_connection: Any, record: Any, _exception: Any) -> None:
-        _leave_queue(record.info)
+        _let_go(record.info)
 
     return engine
 
 
-_QUEUE_FD = "agentbus_write_queue_fd"
+_LOCK = "agentbus_write_lock"
 
 
-def _leave_queue(info: dict[Any, Any]) -> None:
-    fd = info.pop(_QUEUE_FD, None)
-    if fd is not None:
-        WriteQueue.release(fd)
+def _let_go(info: dict[Any, Any]) -> None:
+    lock = info.pop(_LOCK, None)
+    if lock is not None:
+        lock.release()
+        lock.close()
 
 
 def enable_wal(engine: Engine) -> None:
@@ -126,16 +119,6 @@ def setup_lock(engine: Engine, lock_path: Path | None) -> Iterator[None]:
                 conn.commit()
     else:
         yield
-
-
-def lock_mailbox(conn: Connection, recipient: str) -> None:
-    """Serialise claimers of one mailbox inside the current write transaction.
-
-    SQLite needs nothing: BEGIN IMMEDIATE already admits one writer at a time. PostgreSQL
-    takes a transaction-scoped advisory lock keyed by the recipient.
-    """
-    if Backend(conn.dialect.name) is Backend.POSTGRESQL:
-        conn.execute(text(LOCK_NAME_PG), {"name": recipient})
 
 
 def translate_db_error(exc: DBAPIError, where: str) -> BusUnavailable:

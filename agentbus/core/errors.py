@@ -49,6 +49,21 @@ def locked_too_long(where: str) -> BusUnavailable:
     )
 
 
-class WouldWait(Exception):
-    """A write asked not to wait (``wait=False``) found the bus busy; nothing was written. Not a
-    refusal (so not a BusError): the caller does the same write where it may wait (a worker thread)."""
+def describe_db_error(message: str, where: str, *, operational: bool) -> BusUnavailable:
+    """Turn a driver's error message into a sentence naming the bus and what to do about it."""
+    lowered = message.lower()
+    if operational and ("locked" in lowered or "lock timeout" in lowered):
+        return locked_too_long(where)
+    if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
+        return BusUnavailable(
+            f"the bus file {where} is corrupt or not an agentbus database ({message}); "
+            "move it aside and a fresh bus is created on next start (agentbus doctor shows details)"
+        )
+    if "timeout expired" in lowered or "connection refused" in lowered or "could not translate host" in lowered:
+        return BusUnavailable(
+            f"cannot reach the bus database at {where} ({message.strip()}); is the server running and "
+            "reachable? (agentbus doctor checks the connection)"
+        )
+    if "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
+        return BusUnavailable(f"cannot write the bus at {where} ({message}); check its permissions")
+    return BusUnavailable(f"bus error at {where}: {message}")

@@ -1,17 +1,17 @@
-"""The mailbox's hot write statements (claim, stamps, receipts, enqueue) in plain SQL, one text per statement.
+"""The mailbox's write statements (enqueue, claim, stamps, receipts, release, prune) in plain SQL.
 
 Each runs inside a write transaction whose lock every writer of the bus waits for, so the time it
-holds that lock is what twenty sessions queue behind. On a SQLite bus they run on the driver
-connection (busfile.BusFile.write: no SQLAlchemy between the statement and sqlite3, a few
-microseconds each instead of a few hundred); on PostgreSQL through SQLAlchemy's ``text``. One text
-for both, like the name writes in presence.py. A list parameter (``IN (:ids)``) is expanded by the
-executor. The rules they encode are SPEC SCHEMA-4's: what is claimable, leases, the receipt ladder.
+holds that lock is what twenty sessions queue behind: they run on the writer's driver connection
+(sqlite3 or psycopg: no SQLAlchemy between the statement and the driver, a few microseconds each
+instead of a few hundred). One text for both backends, like the name writes in presence.py. A list
+parameter (``IN (:ids)``) is expanded by the driver (``expand_lists``). The rules they encode are SPEC
+SCHEMA-4's: what is claimable, leases, the receipt ladder.
 """
 
 import functools
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any
 
 ENVELOPE_COLUMNS = "id, sender, recipient, body, created_at, reply_to"
 
@@ -78,22 +78,17 @@ ENQUEUE = (
     "INSERT INTO messages (sender, recipient, body, created_at, reply_to, attempts) "
     "VALUES (:sender, :recipient, :body, :created_at, :reply_to, 0) RETURNING id"
 )
+RELEASE = (
+    "UPDATE messages SET claimed_by = NULL, claimed_at = NULL "
+    "WHERE id IN (:ids) AND claimed_by = :claimer AND delivered_at IS NULL"
+)
+PRUNE = "DELETE FROM messages WHERE delivered_at IS NOT NULL AND delivered_at < :before"
 # A reply is proof that its sender's model saw the message it answers (RCPT-1).
 ANSWER_PROVES_SEEN = (
     "UPDATE messages SET seen_at = :now, received_at = COALESCE(received_at, :now), "
     "delivered_at = COALESCE(delivered_at, :now), claimed_by = NULL, claimed_at = NULL "
     "WHERE id IN (:ids) AND recipient = :reader AND seen_at IS NULL"
 )
-
-
-class Tx(Protocol):
-    """One write transaction: run a statement, fetch its rows, or serialise a mailbox's claimers."""
-
-    def run(self, sql: str, params: Mapping[str, Any]) -> None: ...
-
-    def rows(self, sql: str, params: Mapping[str, Any]) -> list[Sequence[Any]]: ...
-
-    def lock_mailbox(self, recipient: str) -> None: ...
 
 
 _LIST_PARAMETER = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)")

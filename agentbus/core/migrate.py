@@ -9,11 +9,13 @@ give the same tables, columns, defaults and indexes.
 from pathlib import Path
 
 from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import DBAPIError
 
-from agentbus.core.config import Backend
-from agentbus.core.engine import WRITE_OPTION, enable_wal, setup_lock
+from agentbus.core.config import Backend, Settings
+from agentbus.core.engine import WRITE_OPTION, enable_wal, make_engine, setup_lock, translate_db_error
 from agentbus.core.errors import BusUnavailable
-from agentbus.core.schema import SCHEMA_HEAD, SCHEMA_REVISIONS, metadata
+from agentbus.core.revisions import SCHEMA_HEAD, SCHEMA_REVISIONS
+from agentbus.core.schema import metadata
 from agentbus.core.seed import inspect_seed_bus
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -89,3 +91,17 @@ def upgrade(engine: Engine, lock_path: Path | None) -> str:
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")
     return SCHEMA_HEAD
+
+
+def migrate_bus(settings: Settings, where: str, lock_path: Path | None) -> tuple[str, Engine]:
+    """Bring the bus of ``settings`` to the schema head under the setup lock: the revision now in place,
+    and the engine it was done on (the Bus built next reuses it)."""
+    engine = make_engine(settings.url, busy_timeout_seconds=settings.busy_timeout_seconds, where=where)
+    try:
+        return upgrade(engine, lock_path), engine
+    except DBAPIError as exc:
+        engine.dispose()
+        raise translate_db_error(exc, where) from exc
+    except BaseException:
+        engine.dispose()
+        raise

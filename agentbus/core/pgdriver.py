@@ -1,29 +1,23 @@
-"""A PostgreSQL bus at the driver level (psycopg, no SQLAlchemy): its schema revision and its name writes.
+"""A PostgreSQL bus at the driver level (psycopg, no SQLAlchemy): its schema revision and its writer.
 
 The PostgreSQL counterpart of busfile.py. A starting adapter must be registered before it answers
 ``initialize`` (SPEC PRES-1), and SQLAlchemy's import (~300 ms on the project's machine, most of a
-start) would come first; psycopg alone is ~190 ms. So the database's schema revision is read and the
-peers row written on one psycopg connection, under the name's advisory lock (as rename takes it).
-Every register and unregister of a PostgreSQL bus goes through here, at start-up or later
-(``Bus.register`` too): one path. Only a database that is not at the schema head loads SQLAlchemy
-and migrate.py here; the rest of the bus (``Bus``, SQLAlchemy) is built after the answer, on the
-engine handed over.
+start) would come first; psycopg alone is ~190 ms. So the database's schema revision is read, and
+every write of the process (writer.py) runs, on one psycopg connection: the same statements as on
+SQLite, claims and names serialised by transaction-scoped advisory locks (SPEC SCHEMA-1).
 """
 
 import contextlib
 import math
 import re
-import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from agentbus.core.busfile import describe_db_error
 from agentbus.core.config import Settings
 from agentbus.core.driver_base import DriverBus
-from agentbus.core.errors import BusUnavailable
-from agentbus.core.mailbox_sql import LOCK_NAME_PG
-from agentbus.core.presence import LEAVE, arriving, take_name
-from agentbus.core.records import Peer
+from agentbus.core.errors import BusUnavailable, describe_db_error
+from agentbus.core.mailbox_sql import LOCK_NAME_PG, expand_lists
+from agentbus.core.writer import Writer
 
 if TYPE_CHECKING:
     import psycopg
@@ -56,78 +50,114 @@ def connect_options(busy_timeout_seconds: float) -> dict[str, Any]:
 
 
 class PgTx:
-    """presence.Tx on a psycopg connection inside a transaction (``:name`` parameters become ``%(name)s``)."""
+    """tx.Tx on the writer's psycopg connection inside its transaction (``:name`` becomes ``%(name)s``)."""
 
-    def __init__(self, conn: "psycopg.Connection[Any]") -> None:
+    def __init__(self, conn: "psycopg.Connection[Any]", where: str) -> None:
         self.conn = conn
+        self.where = where
 
-    def run(self, sql: str, params: Mapping[str, Any]) -> None:
-        self.conn.execute(_NAMED.sub(r"%(\1)s", sql), dict(params))
+    def _execute(self, sql: str, params: Mapping[str, Any]) -> "psycopg.Cursor[Any]":
+        import psycopg
+
+        statement, flat = expand_lists(sql, params)
+        try:
+            return self.conn.execute(_NAMED.sub(r"%(\1)s", statement), flat)
+        except psycopg.Error as exc:
+            raise _driver_error(exc, self.where) from exc
+
+    def run(self, sql: str, params: Mapping[str, Any]) -> int:
+        return self._execute(sql, params).rowcount
 
     def first(self, sql: str, params: Mapping[str, Any]) -> Sequence[Any] | None:
-        row: Sequence[Any] | None = self.conn.execute(_NAMED.sub(r"%(\1)s", sql), dict(params)).fetchone()
+        row: Sequence[Any] | None = self._execute(sql, params).fetchone()
         return row
+
+    def rows(self, sql: str, params: Mapping[str, Any]) -> list[Sequence[Any]]:
+        return list(self._execute(sql, params).fetchall())
+
+    def lock_mailbox(self, recipient: str) -> None:
+        """Serialise the claimers (and renames, and registrations) of one name: a transaction-scoped lock."""
+        self.run(LOCK_NAME_PG, {"name": recipient})
+
+
+class PgWriteDriver:
+    """writer.WriteDriver on a psycopg connection: a transaction waits on the server, never on a loop."""
+
+    begins_on_loop = False
+
+    def __init__(self, conn: "psycopg.Connection[Any]", where: str) -> None:
+        self.conn = conn
+        self.where = where
+        self._tx = PgTx(conn, where)
+
+    def _execute(self, sql: str) -> None:
+        self._tx.run(sql, {})
+
+    def begin_now(self) -> bool:
+        self._execute("BEGIN")
+        return True
+
+    def begin_waiting(self) -> None:
+        self._execute("BEGIN")
+
+    def tx(self) -> PgTx:
+        return self._tx
+
+    def savepoint(self) -> None:
+        self._execute("SAVEPOINT work")
+
+    def release_savepoint(self) -> None:
+        self._execute("RELEASE SAVEPOINT work")
+
+    def rollback_to_savepoint(self) -> None:
+        self._execute("ROLLBACK TO SAVEPOINT work")
+
+    def commit(self) -> None:
+        self._execute("COMMIT")
+
+    def rollback(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.close()
 
 
 class PgDriver(DriverBus):
-    """An open PostgreSQL bus at the driver level. Thread-safe (one connection, one transaction at a time)."""
+    """An open PostgreSQL bus at the driver level: its schema at the head, and its writer."""
 
     def __init__(self, settings: Settings) -> None:
         import psycopg
 
         self.settings = settings
         self.where = masked(settings.url)
-        self._lock = threading.Lock()
         try:
             self._conn = psycopg.connect(
                 libpq_conninfo(settings.url), autocommit=True, **connect_options(settings.busy_timeout_seconds)
             )
         except psycopg.Error as exc:
             raise _driver_error(exc, self.where) from exc
-        self._reach_head()
+        self._read_revision()
+        self.writer = Writer(PgWriteDriver(self._conn, self.where), settings.busy_timeout_seconds)
 
     def _revision(self) -> str | None:
         import psycopg
 
         try:
-            with self._lock:
-                row = self._conn.execute("SELECT version_num FROM alembic_version").fetchone()
+            row = self._conn.execute("SELECT version_num FROM alembic_version").fetchone()
         except psycopg.errors.UndefinedTable:
             return None
         except psycopg.Error as exc:
             raise _driver_error(exc, self.where) from exc
         return None if row is None else str(row[0])
 
-    @contextlib.contextmanager
-    def write(self) -> Iterator[PgTx]:
-        """One transaction on the driver connection (committed, or rolled back on an exception)."""
-        import psycopg
-
-        with self._lock:
-            try:
-                with self._conn.transaction():
-                    yield PgTx(self._conn)
-            except psycopg.Error as exc:
-                raise _driver_error(exc, self.where) from exc
-
-    def register(self, name: str, **fields: Any) -> Peer:
-        """Take ``name`` for this session (presence.arriving's fields); NameTaken if a live session holds it."""
-        peer = arriving(name, **fields)
-        with self.write() as tx:
-            # Under READ COMMITTED two first starts could both find the name free and the second
-            # INSERT hit the primary key; the name's lock (the one rename takes) serialises them.
-            tx.run(LOCK_NAME_PG, {"name": name})
-            take_name(tx, peer, self.settings.stale_seconds)
-        return peer
-
-    def unregister(self, name: str, session_id: str) -> None:
-        with self.write() as tx:
-            tx.run(LEAVE, {"name": name, "session_id": session_id})
-
-    def close(self) -> None:
-        with self._lock, contextlib.suppress(Exception):
-            self._conn.close()
-        super().close()
+    def _close_connection(self) -> None:
+        if hasattr(self, "writer"):
+            self.writer.close()
+        else:
+            with contextlib.suppress(Exception):
+                self._conn.close()
 
 
 def _driver_error(exc: "psycopg.Error", where: str) -> BusUnavailable:

@@ -14,7 +14,7 @@ class Registrar(Protocol):
 
     def register_unique(self, preferred: str, **kwargs: Any) -> Peer: ...
 
-    def unregister(self, name: str, session_id: str) -> None: ...
+    def unregister(self, name: str, session_id: str, *, deadline: float | None = None) -> None: ...
 
 
 class Registration:
@@ -44,12 +44,13 @@ class Registration:
         self._left = False
         return peer
 
-    def leave(self) -> None:
-        """Unregister the current name (once); a bus error is logged, not raised."""
+    def leave(self, *, deadline: float | None = None) -> None:
+        """Unregister the current name (once); a bus error is logged, not raised. ``deadline``: seconds
+        to wait for the bus's write lock (the busy timeout if None; shorter at exit)."""
         if self.peer is None or self._left:
             return
         self._left = True
         try:
-            self.bus.unregister(self.peer.name, self.session_id)
+            self.bus.unregister(self.peer.name, self.session_id, deadline=deadline)
         except BusError as exc:
             log.warning("could not unregister %s: %s", self.peer.name, exc)

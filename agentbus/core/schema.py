@@ -13,10 +13,6 @@ from sqlalchemy import (
     false,
 )
 
-# Bumped with every Alembic revision; SPEC.md documents each version.
-SCHEMA_REVISIONS = ("0001", "0002", "0003")
-SCHEMA_HEAD = SCHEMA_REVISIONS[-1]
-
 metadata = MetaData()
 
 peers = Table(

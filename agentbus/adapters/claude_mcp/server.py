@@ -22,7 +22,6 @@ from agentbus.adapters.claude_mcp import ADAPTER_ID, permission
 from agentbus.adapters.claude_mcp.opening import answer_opening, claim_stdio, stderr_line
 from agentbus.adapters.claude_mcp.protocol import build_router
 from agentbus.adapters.runtime import Runtime
-from agentbus.core import alarm_flock
 
 if TYPE_CHECKING:
     from agentbus.adapters.claude_mcp.app import ClientSession
@@ -107,13 +106,10 @@ def main(runtime: Runtime = CLAUDE_CODE) -> int:
                 return 0
             from agentbus.adapters.claude_mcp.app import run
 
-            # A write waiting for the bus's write lock runs in the bus file's writer thread, which
-            # then holds that lock until it also has the GIL: the loop thread hands the GIL over
-            # after this interval (Python's default is 5 ms), and every other writer waits for it.
+            # A write waiting for the bus's write lock runs in the writer's thread (core/writer.py),
+            # which then holds that lock until it also has the GIL: the loop thread hands the GIL
+            # over after this interval (Python's default is 5 ms), and every other writer waits for it.
             sys.setswitchinterval(GIL_SWITCH_SECONDS)
-            # The loop may wait briefly for the write lock itself instead of handing every write that
-            # finds it taken to that thread (alarm_flock.py): this process's SIGALRM is its own.
-            alarm_flock.enable()
             return run(fds, opening, joined, router, runtime, approver)
         finally:
             joined.leave()

@@ -14,14 +14,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from agentbus.adapters.claude_mcp import ADAPTER_ID
-from agentbus.core.busfile import BusFile, sqlite_file
-from agentbus.core.config import Backend, Settings
+from agentbus.core.busfile import BusFile
+from agentbus.core.config import Settings
+from agentbus.core.driver import Driver, open_driver
 from agentbus.core.errors import BusError
 from agentbus.core.liveness import new_session_id
 from agentbus.core.names import sanitize_name
 from agentbus.core.pgdriver import PgDriver
 from agentbus.core.ports import Trigger
 from agentbus.core.registration import Registration
+from agentbus.core.writer import EXIT_DEADLINE_SECONDS
 from agentbus.triggers import make_trigger
 
 if TYPE_CHECKING:
@@ -62,12 +64,12 @@ class Joined:
 
     The registration is joined here and left here (``leave``); the endpoint only renames it or joins it
     again after a reap. ``opened`` is what the session joined through: a SQLite ``BusFile``, a PostgreSQL
-    ``PgDriver``, or (in memory) the whole ``Bus``; ``bus`` builds the whole bus on it when first used.
+    ``PgDriver``; ``bus`` builds the whole bus on it when first used.
     """
 
     settings: Settings
     identity: Identity
-    opened: "BusFile | PgDriver | Bus"
+    opened: "Driver | Bus"
     trigger: Trigger
     registration: Registration
     adapter: str = ADAPTER_ID
@@ -98,20 +100,10 @@ class Joined:
         return self._endpoint
 
     def leave(self) -> None:
-        """Unregister under the current name (if still registered) and close the bus; safe to call twice."""
-        self.registration.leave()
+        """Unregister under the current name (if still registered) and close the bus; safe to call twice.
+        At exit: the write lock is waited for no longer than EXIT_DEADLINE_SECONDS (SPEC LIFE-1)."""
+        self.registration.leave(deadline=EXIT_DEADLINE_SECONDS)
         self.opened.close()
-
-
-def _open(settings: Settings) -> "BusFile | PgDriver | Bus":
-    """The bus at the driver level: a SQLite file, or a PostgreSQL database; else (in memory) the whole bus."""
-    if sqlite_file(settings.url) is not None:
-        return BusFile(settings)
-    if settings.backend is Backend.POSTGRESQL:
-        return PgDriver(settings)
-    from agentbus.core.bus import Bus as WholeBus
-
-    return WholeBus(settings)
 
 
 def read_settings() -> Settings:
@@ -130,7 +122,7 @@ def join_bus(settings: Settings, adapter: str = ADAPTER_ID) -> Joined:
         raise StartupError(f"bad configuration: {exc}", 2) from None
     identity = identity_from_env(settings.name)
     try:
-        opened = _open(settings)
+        opened = open_driver(settings)
     except BusError as exc:
         raise StartupError(str(exc), 1) from None
     registration = Registration(opened, session_id=new_session_id(), adapter=adapter)

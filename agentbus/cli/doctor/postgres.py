@@ -8,7 +8,7 @@ from agentbus.cli.doctor.model import Check, Context
 from agentbus.cli.doctor.sqlite import schema_check
 from agentbus.core.config import Settings
 from agentbus.core.readonly import readonly_engine
-from agentbus.core.schema import SCHEMA_HEAD
+from agentbus.core.revisions import SCHEMA_HEAD
 
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 

@@ -5,7 +5,7 @@ import sqlite3
 from agentbus.cli.doctor.location import searchable
 from agentbus.cli.doctor.model import Check, Context, Status
 from agentbus.core.readonly import connect_readonly
-from agentbus.core.schema import SCHEMA_HEAD, SCHEMA_REVISIONS
+from agentbus.core.revisions import SCHEMA_HEAD, SCHEMA_REVISIONS
 from agentbus.core.seed import inspect_seed_bus
 
 

@@ -2,9 +2,8 @@
 
 import sys
 
-import anyio.to_thread
-
 from agentbus.adapters.claude_mcp.server import main
+from agentbus.core import mailbox
 from agentbus.endpoint import Endpoint
 
 
@@ -16,10 +15,10 @@ async def drain_marking_first(self: Endpoint, **_wake: object) -> int:
     pushed = 0
     async with self._drain_lock:
         while True:
-            batch = await anyio.to_thread.run_sync(self._claim)
+            batch = await self._claim(look_first=True)
             if not batch:
                 return pushed
-            await anyio.to_thread.run_sync(self.bus.mark_delivered, [e.id for e in batch])
+            await self.writer.submit(mailbox.mark_delivered(e.id for e in batch))
             for envelope in batch:
                 await delivery.deliver(envelope)
                 pushed += 1

@@ -3,9 +3,9 @@
 import sys
 
 import anyio
-import anyio.to_thread
 
 from agentbus.adapters.claude_mcp.server import main
+from agentbus.core import mailbox
 from agentbus.endpoint import Endpoint
 
 
@@ -15,10 +15,10 @@ async def drain_once(self: Endpoint) -> int:
     if delivery is None:
         return 0
     async with self._drain_lock:
-        batch = await anyio.to_thread.run_sync(self._claim)
+        batch = await self._claim(look_first=True)
         for envelope in batch:
             await delivery.deliver(envelope)
-            await anyio.to_thread.run_sync(self.bus.mark_delivered, [envelope.id])
+            await self.writer.submit(mailbox.mark_delivered([envelope.id]))
         return len(batch)
 
 
@@ -29,7 +29,7 @@ async def drain_loop_clearing_late(self: Endpoint) -> None:
         if self._delivery is not None:
             if not self._announced_push:
                 self._announced_push = True
-                await self._quietly(self.bus.heartbeat, self.name, self.session_id, can_push=True)
+                await self.announce()
             await self.drain()
         self._wake_event = anyio.Event()
 
