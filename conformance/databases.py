@@ -4,7 +4,7 @@ With ``--agentbus-db-url`` (``AGENTBUS_DB_URL``, ini ``agentbus_db_url``) the ki
 of a PostgreSQL server. The database that URL names is used only to run ``CREATE DATABASE`` and
 ``DROP DATABASE``: every test gets a database of its own (``agentbus_conf_<random>``), its adapters
 get ``AGENTBUS_DB_URL`` pointing at it, and it is dropped (``WITH (FORCE)``) when the test ends. The
-role needs ``CREATEDB``. The kit talks to PostgreSQL with psycopg 3 (``pip install 'agentbus[postgres]'``)
+role needs ``CREATEDB``. The kit talks to PostgreSQL with psycopg 3 (``pip install 'psycopg[binary]'``)
 and never imports the agentbus core, so it still certifies adapters written in any language.
 """
 
@@ -44,7 +44,7 @@ def _psycopg() -> Any:
         import psycopg
     except ImportError:  # pragma: no cover - depends on the installation
         raise BackendError(
-            "a PostgreSQL bus needs psycopg 3 in the kit's environment: pip install 'agentbus[postgres]'"
+            "a PostgreSQL bus needs psycopg 3 in the kit's environment: pip install 'psycopg[binary]'"
         ) from None
     return psycopg
 

@@ -239,10 +239,10 @@ def test_one_version_everywhere() -> None:
     """agentbus.__version__ is the one source: the installed metadata and the manifest say the same."""
     from importlib.metadata import version
 
-    from agentbus import __version__
+    from agentbus import DISTRIBUTION, __version__
     from agentbus.manifest import resolve_adapter
 
-    assert version("agentbus") == __version__
+    assert version(DISTRIBUTION) == __version__
     assert resolve_adapter("claude-mcp").version == __version__
     assert fakeclaude.__version__ == __version__
     plugin = Path(__file__).resolve().parent.parent / ".claude-plugin" / "plugin.json"

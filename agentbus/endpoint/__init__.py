@@ -100,6 +100,8 @@ class Endpoint:
         self._announced_push = False
         self._drain_lock = asyncio.Lock()
         self._disarm: Callable[[], None] | None = None
+        #: Recipients of this pass's sends, woken once at its end.
+        self._to_wake: set[str] = set()
         self.ledger = ReceiptLedger(
             self.settings.receipt_grace_seconds,
             write_stamps=self._write_push_stamps_soon,
@@ -411,27 +413,37 @@ class Endpoint:
     async def send(self, to: str, text: object, *, reply_to: int | None = None) -> SendReceipt:
         """Enqueue and wake the recipient(s). ``to`` may be ``*`` for every other live peer.
 
-        Concurrent sends are committed together (the writer's group commit).
+        Concurrent sends are committed together (the writer's group commit), and their recipients
+        are woken once per pass of the loop, not once per send.
         """
         (outcome,) = await self._write(mailbox.send(self.settings, self.name, [Outgoing(to, text, reply_to)]))
         if isinstance(outcome, BusError):
             raise outcome
         if outcome.recipients:
-            await self._notify(outcome.recipients)
+            self._wake_soon(outcome.recipients)
         return outcome
 
-    async def _notify(self, recipients: tuple[str, ...]) -> None:
-        """Wake the recipients: here on a bus whose writer runs on the loop (a file trigger's write
-        is a few microseconds), else in a worker thread (a database server's NOTIFY)."""
+    def _wake_soon(self, recipients: tuple[str, ...]) -> None:
+        """Loop thread: wake these recipients at the end of this pass of the loop (with every other
+        send's of the same pass)."""
+        first = not self._to_wake
+        self._to_wake.update(recipients)
+        if first:
+            asyncio.get_running_loop().call_soon(self._wake_recipients)
+
+    def _wake_recipients(self) -> None:
+        """Here on a bus whose writer runs on the loop (a file trigger's write is a few microseconds),
+        else in a worker thread (a database server's NOTIFY)."""
+        recipients, self._to_wake = sorted(self._to_wake), set()
 
         def notify_all() -> None:
             for recipient in recipients:
                 self.trigger.notify(recipient)
 
-        if self.writer.driver.begins_on_loop:
+        if self.writer.driver.begins_on_loop or self._tasks is None:
             notify_all()
         else:
-            await anyio.to_thread.run_sync(notify_all)
+            self._tasks.start_soon(anyio.to_thread.run_sync, notify_all)
 
     async def broadcast(self, text: object) -> SendReceipt:
         return await self.send(BROADCAST, text)

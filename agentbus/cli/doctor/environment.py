@@ -4,8 +4,9 @@ import re
 import shutil
 import subprocess
 import sys
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, requires, version
 
+from agentbus import DISTRIBUTION
 from agentbus.cli.doctor.model import Check, Context
 from agentbus.cli.doctor.registration import mcp_manifests
 from agentbus.core.config import Settings
@@ -29,12 +30,22 @@ def check_python(ctx: Context) -> list[Check]:
     return [Check("python", "python", "pass", summary, details={"executable": sys.executable})]
 
 
+def _runtime_requirements() -> list[str]:
+    """The packages the installed agentbus needs at run time (its requirements without an extra)."""
+    try:
+        required = requires(DISTRIBUTION) or []
+    except PackageNotFoundError:
+        return []
+    names = [re.split(r"[\s\[<>=!~;]", line, maxsplit=1)[0] for line in required if "extra ==" not in line]
+    return [name for name in names if name]
+
+
 def check_packages(ctx: Context) -> list[Check]:
-    names = ("agentbus", "mcp", "sqlalchemy", "alembic", "watchdog", "typer")
+    names = (DISTRIBUTION, *_runtime_requirements())
     versions = {name: _package_version(name) for name in names}
-    missing = [name for name, v in versions.items() if v == "not installed" and name != "agentbus"]
-    rest = ", ".join(f"{n} {v}" for n, v in versions.items() if n != "agentbus")
-    summary = f"agentbus {versions['agentbus']} ({rest})"
+    missing = [name for name, v in versions.items() if v == "not installed"]
+    rest = ", ".join(f"{n} {v}" for n, v in versions.items() if n != DISTRIBUTION)
+    summary = f"agentbus {versions[DISTRIBUTION]} ({rest})"
     if missing:
         return [
             Check(
@@ -42,7 +53,7 @@ def check_packages(ctx: Context) -> list[Check]:
                 "packages",
                 "fail",
                 summary,
-                f"reinstall agentbus: pip install -e . ({', '.join(missing)} missing)",
+                f"reinstall agentbus from its checkout: pip install . ({', '.join(missing)} missing)",
                 versions,
             )
         ]
@@ -67,7 +78,15 @@ def check_adapters(ctx: Context) -> list[Check]:
     checks: list[Check] = []
     found = installed_adapters()
     if not found:
-        return [Check("adapters", "adapters", "fail", "no adapter installed", "reinstall agentbus: pip install -e .")]
+        return [
+            Check(
+                "adapters",
+                "adapters",
+                "fail",
+                "no adapter installed",
+                "reinstall agentbus from its checkout: pip install .",
+            )
+        ]
     for adapter_id, path in sorted(found.items()):
         try:
             ctx.manifests.append(load_manifest(path))

@@ -60,7 +60,7 @@ def check_database(ctx: Context) -> list[Check]:
         ctx.server_reachable = False
         message = db_error(exc, settings)
         missing_driver = isinstance(exc, ImportError) or "psycopg" in message
-        hint = "install the driver: pip install 'agentbus[postgres]'" if missing_driver else "fix AGENTBUS_DB_URL"
+        hint = "install the driver: pip install 'psycopg[binary]'" if missing_driver else "fix AGENTBUS_DB_URL"
         return [Check("bus.server", "server", "fail", f"cannot use AGENTBUS_DB_URL: {message}", hint)]
     try:
         with engine.connect() as conn:
