@@ -43,7 +43,9 @@ def one_start(home: Path, name: str, db_url: str | None = None, client: str = CL
         env["AGENTBUS_DB_URL"] = db_url
     started = time.monotonic()
     proc = subprocess.Popen(COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    assert proc.stderr is not None
     proc.stdin.write(OPENING.replace(b"CLIENT", client.encode()))
     proc.stdin.flush()
     answered: dict[int, float] = {}

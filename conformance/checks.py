@@ -98,7 +98,8 @@ def bodies_before_sentinel(sender: Session, recipient: Session, to: str, timeout
 def msg_id(event: ChannelEvent) -> int:
     """``meta.msg_id`` as an integer (AssertionError if it is not a decimal string)."""
     raw = event.meta.get("msg_id")
-    assert isinstance(raw, str) and raw.isdigit(), f"meta.msg_id is {raw!r}, not a decimal string"
+    assert isinstance(raw, str), f"meta.msg_id is {raw!r}, not a decimal string"
+    assert raw.isdigit(), f"meta.msg_id is {raw!r}, not a decimal string"
     return int(raw)
 
 

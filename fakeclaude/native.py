@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SOCKET_VARIABLE = "CLAUDE_CODE_MESSAGING_SOCKET"
-TOKEN_VARIABLE = "CLAUDE_CODE_MESSAGING_TOKEN"
+TOKEN_VARIABLE = "CLAUDE_CODE_MESSAGING_TOKEN"  # noqa: S105 - the variable's name, not a token
 #: Claude Code drops a connection whose line grows past this many characters.
 MAX_LINE = 1 << 20
 

@@ -52,7 +52,7 @@ class TranscriptWriter:
         # harness process may write the transcripts of 50 sessions, and opening the file for every
         # event cost more CPU there than all the rest of handling it.
         self._fd: int | None = None
-        self._ids = random.Random()
+        self._ids = random.Random()  # noqa: S311 - record ids of a fake transcript, no secret
 
     def _append(self, records: list[dict[str, Any]]) -> None:
         data = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records).encode()

@@ -83,7 +83,7 @@ def main() -> None:
         say(f"ready: {target}")
         return
     python = target / "bin" / "python"
-    os.execv(python, [str(python), *ADAPTER])
+    os.execv(python, [str(python), *ADAPTER])  # noqa: S606 - the adapter in the plugin's own virtualenv
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ def test_pipelined_sends_are_all_answered_in_order_and_delivered_in_order(fakecl
     results = [answers[f"p{i}"]["result"] for i in range(count)]
     assert not [r for r in results if r["isError"]], "no send failed"
     msg_ids = [r["structuredContent"]["msg_id"] for r in results]
-    assert msg_ids == sorted(msg_ids) and len(set(msg_ids)) == count, "ids follow the order of the requests"
+    assert msg_ids == sorted(msg_ids), "ids follow the order of the requests"
+    assert len(set(msg_ids)) == count, "ids follow the order of the requests"
     wait_until(lambda: len(bob.channel_events) >= count, timeout=60, what="bob receives every message")
     assert [e.content for e in bob.channel_events] == [f"burst {i}" for i in range(count)]
     assert bob.findings == []
@@ -74,7 +75,8 @@ def test_claude_codes_meta_changes_no_answer(fakeclaude_bus: Sandbox) -> None:
             "tools/call", {"name": name, "arguments": arguments, "_meta": _claude_code_meta(number)}
         )
         without = alice.request("tools/call", {"name": name, "arguments": arguments})
-        assert "result" in with_meta and "result" in without, (with_meta, without)
+        assert "result" in with_meta, (with_meta, without)
+        assert "result" in without, (with_meta, without)
         assert with_meta["result"] == without["result"], name
     assert [r.method for r in alice.notifications] == []
     assert alice.findings == []

@@ -90,8 +90,10 @@ def test_exits_promptly_on_stdin_eof_and_unregisters(fakeclaude_session: StartSe
     fakeclaude_session("bob")
     assert live_names(fakeclaude_bus) == ["alice", "bob"]
     result = alice.close(timeout=5)
-    assert result.exited and result.exit_code == 0, result.describe()
-    assert result.seconds_to_exit is not None and result.seconds_to_exit < 1.0, result.describe()
+    assert result.exited, result.describe()
+    assert result.exit_code == 0, result.describe()
+    assert result.seconds_to_exit is not None, result.describe()
+    assert result.seconds_to_exit < 1.0, result.describe()
     assert live_names(fakeclaude_bus) == ["bob"]
     assert alice.violations == []
 
@@ -135,7 +137,8 @@ def assert_one_clear_line(done: subprocess.CompletedProcess[bytes], code: int, w
     assert "Traceback" not in stderr
     lines = stderr.strip().splitlines()
     assert len(lines) == 1, stderr
-    assert lines[0].startswith("agentbus: ") and words in lines[0], lines[0]
+    assert lines[0].startswith("agentbus: "), lines[0]
+    assert words in lines[0], lines[0]
 
 
 def test_a_corrupt_bus_is_one_clear_line_and_a_failure(tmp_path: Path) -> None:
@@ -175,7 +178,8 @@ def test_registered_before_initialize_is_answered(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTBUS_")}
     env.update({"AGENTBUS_HOME": str(tmp_path / "bus"), "HOME": str(home), "AGENTBUS_NAME": "early"})
     with subprocess.Popen(ADAPTER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env) as proc:
-        assert proc.stdin is not None and proc.stdout is not None
+        assert proc.stdin is not None
+        assert proc.stdout is not None
         proc.stdin.write(json.dumps(INITIALIZE).encode() + b"\n")
         proc.stdin.flush()
         answer = json.loads(proc.stdout.readline())  # blocks until answered; the test timeout bounds it
@@ -194,7 +198,8 @@ def test_exits_when_the_client_closes_its_stdout(tmp_path: Path, fakeclaude_sess
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTBUS_")}
     env.update({"AGENTBUS_HOME": str(alice.bus_home), "HOME": str(home), "AGENTBUS_NAME": "bob"})
     with subprocess.Popen(ADAPTER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env) as proc:
-        assert proc.stdin is not None and proc.stdout is not None
+        assert proc.stdin is not None
+        assert proc.stdout is not None
         proc.stdin.write(json.dumps(INITIALIZE).encode() + b"\n")
         proc.stdin.write(b'{"jsonrpc":"2.0","id":2,"method":"tools/list"}\n')
         proc.stdin.flush()

@@ -274,7 +274,8 @@ def test_malformed_lines_get_json_rpc_errors_and_the_adapter_keeps_working(fakec
     alice.send_raw('{"method": "notifications/x", "params": 3}')  # a malformed notification: no answer
     alice.send_raw('{"id": 9, "method": "x"}')  # no "jsonrpc": invalid request, answered with its id
     invalid = alice.wait_for_message(predicate=lambda r: r.id == 9, timeout=5)
-    assert invalid.message is not None and invalid.message["error"]["code"] == -32600
+    assert invalid.message is not None
+    assert invalid.message["error"]["code"] == -32600
     assert error_codes_without_id(alice) == [-32700, -32600, -32700, -32600]
     unknown = alice.request("agentbus/no-such-method", {})
     assert unknown["error"]["code"] == -32601
@@ -316,4 +317,5 @@ def test_json_nested_too_deeply_is_a_parse_error(tmp_path: Path) -> None:
     assert [a["id"] for a in answers] == [1, None, "after"], done.stderr.decode()[-2000:]
     assert answers[1]["error"]["code"] == -32700
     assert answers[2]["result"] == {}
-    assert done.returncode == 0 and b"Traceback" not in done.stderr
+    assert done.returncode == 0
+    assert b"Traceback" not in done.stderr

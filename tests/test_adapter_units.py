@@ -150,7 +150,8 @@ def test_opening_stops_at_the_first_other_line_and_at_eof() -> None:
     ping = b'{"jsonrpc":"2.0","id":1,"method":"ping"}\n'
     os.write(client_out, ping)
     opening = answer_opening(StdioFds(adapter_in, -1), build_router())  # nothing is written: no output fd
-    assert opening.unread == [ping] and not opening.eof
+    assert opening.unread == [ping]
+    assert not opening.eof
     os.close(client_out)
     assert answer_opening(StdioFds(adapter_in, -1), build_router()).eof
     os.close(adapter_in)
@@ -218,7 +219,8 @@ def test_wire_classifies_lines(line: bytes, expected: wire.Incoming) -> None:
 )
 def test_wire_refuses_what_it_must_answer_with_an_error(line: bytes, request_id: object, code: int) -> None:
     refusal = wire.classify(line)
-    assert isinstance(refusal, wire.Refusal) and (refusal.id, refusal.code) == (request_id, code)
+    assert isinstance(refusal, wire.Refusal)
+    assert (refusal.id, refusal.code) == (request_id, code)
 
 
 def test_the_framer_drops_an_over_long_line_once_and_keeps_the_next() -> None:
@@ -232,7 +234,8 @@ def test_the_framer_drops_an_over_long_line_once_and_keeps_the_next() -> None:
 
 def test_a_lone_surrogate_is_written_as_an_escape() -> None:
     line = wire.result_line(1, {"text": "a\ud800b"})
-    assert line.endswith(b"\n") and json.loads(line)["result"]["text"] == "a\ud800b"
+    assert line.endswith(b"\n")
+    assert json.loads(line)["result"]["text"] == "a\ud800b"
 
 
 def test_one_version_everywhere() -> None:

@@ -68,7 +68,8 @@ def test_edits_after_our_block_are_kept_on_disable(tmp_path: Path) -> None:
     assert remove_server(path, "agentbus").action == "removed"
     text = path.read_text()
     assert "agentbus" not in text
-    assert 'model = "o4-mini" # mine' in text and "# a comment" in text
+    assert 'model = "o4-mini" # mine' in text
+    assert "# a comment" in text
 
 
 def test_a_table_the_user_wrote_is_updated_not_duplicated(tmp_path: Path) -> None:
@@ -76,7 +77,9 @@ def test_a_table_the_user_wrote_is_updated_not_duplicated(tmp_path: Path) -> Non
     path.write_text('[mcp_servers.agentbus]\ncommand = "old" # theirs\nstartup_timeout_sec = 20\n')
     assert add_server(path, "agentbus", KEYS).action == "updated"
     found = registered(path, "agentbus")
-    assert found is not None and found["command"] == KEYS["command"] and found["startup_timeout_sec"] == 20
+    assert found is not None
+    assert found["command"] == KEYS["command"]
+    assert found["startup_timeout_sec"] == 20
 
 
 def test_invalid_toml_is_refused_and_left_alone(tmp_path: Path) -> None:
@@ -92,9 +95,11 @@ def test_cli_enable_list_disable(isolated_env: dict[str, str]) -> None:
     home = Path(isolated_env["HOME"])
     enabled = cli("enable", "codex")
     assert enabled.exit_code == 0, enabled.output
-    assert "enabled codex" in enabled.stdout and "agentbus launch codex NAME" in enabled.stdout
+    assert "enabled codex" in enabled.stdout
+    assert "agentbus launch codex NAME" in enabled.stdout
     table = registered(config(home), "agentbus")
-    assert table is not None and table["args"] == ["-m", "agentbus.adapters.codex"]
+    assert table is not None
+    assert table["args"] == ["-m", "agentbus.adapters.codex"]
     assert table["default_tools_approval_mode"] == "approve"
     assert {"AGENTBUS_NAME", "AGENTBUS_HOME", "AGENTBUS_CODEX_SOCKET", "AGENTBUS_DB_URL"} <= set(table["env_vars"])
     assert stat.S_IMODE(config(home).stat().st_mode) == 0o600
@@ -103,9 +108,11 @@ def test_cli_enable_list_disable(isolated_env: dict[str, str]) -> None:
     assert line.split()[-2:] == ["enabled", "n/a"], line
     assert "already enabled" in cli("enable", "codex").stdout
     refused = cli("enable", "codex", "--scope", "project")
-    assert refused.exit_code == 2 and "~/.codex/config.toml" in refused.stderr
+    assert refused.exit_code == 2
+    assert "~/.codex/config.toml" in refused.stderr
     disabled = cli("disable", "codex")
-    assert disabled.exit_code == 0 and "deleted" in disabled.stdout
+    assert disabled.exit_code == 0
+    assert "deleted" in disabled.stdout
     assert not config(home).exists()
     assert "not enabled" in cli("disable", "codex").stdout
 
@@ -118,7 +125,8 @@ def test_launch_print_and_refusals(isolated_env: dict[str, str]) -> None:
     assert f"AGENTBUS_NAME=cx AGENTBUS_CODEX_SOCKET={socket} codex --remote unix://{socket}" in printed.stdout
     assert cli("launch", "codex").exit_code == 2
     not_enabled = cli("launch", "codex", "cx")
-    assert not_enabled.exit_code == 1 and "agentbus enable codex" in not_enabled.stderr
+    assert not_enabled.exit_code == 1
+    assert "agentbus enable codex" in not_enabled.stderr
 
 
 FAKE_CODEX = """\

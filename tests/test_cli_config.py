@@ -92,7 +92,8 @@ def test_the_entry_is_indented_like_the_file(tmp_path: Path) -> None:
     cc.add_server(path, "agentbus", ENTRY)
     text = path.read_text()
     assert '\n    "agentbus": {\n      "type": "stdio",\n      "command": "/opt/venv/bin/python",' in text
-    assert '"userID": "5f2c\\u00e9d1"' in text and '"lastCost": 1.50e0' in text
+    assert '"userID": "5f2c\\u00e9d1"' in text
+    assert '"lastCost": 1.50e0' in text
 
 
 def test_a_missing_mcp_servers_key_is_added_at_the_end(tmp_path: Path) -> None:
@@ -109,7 +110,8 @@ def test_a_missing_mcp_servers_key_is_added_at_the_end(tmp_path: Path) -> None:
 def test_a_missing_file_is_created_private(tmp_path: Path) -> None:
     path = tmp_path / "sub" / ".claude.json"
     change = cc.add_server(path, "agentbus", ENTRY)
-    assert change.action == "added" and change.backup is None
+    assert change.action == "added"
+    assert change.backup is None
     assert json.loads(path.read_text()) == {"mcpServers": {"agentbus": ENTRY}}
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
@@ -194,13 +196,16 @@ def test_user_config_path_honours_claude_config_dir(tmp_path: Path) -> None:
 def test_registration_reads_each_scope(tmp_path: Path) -> None:
     env = {"HOME": str(tmp_path)}
     user = cc.registration("user", "agentbus", env, tmp_path)
-    assert not user.exists and not user.registered
+    assert not user.exists
+    assert not user.registered
     cc.add_server(tmp_path / ".claude.json", "agentbus", ENTRY)
     user = cc.registration("user", "agentbus", env, tmp_path)
-    assert user.registered and user.command() == ["/opt/venv/bin/python", "-m", "agentbus.adapters.claude_mcp"]
+    assert user.registered
+    assert user.command() == ["/opt/venv/bin/python", "-m", "agentbus.adapters.claude_mcp"]
     (tmp_path / ".mcp.json").write_text("{oops")
     project = cc.registration("project", "agentbus", env, tmp_path)
-    assert project.error is not None and "not valid JSON" in project.error
+    assert project.error is not None
+    assert "not valid JSON" in project.error
 
 
 def test_two_names_of_one_interpreter_are_the_same_registration(tmp_path: Path) -> None:

@@ -29,13 +29,17 @@ def test_demo_runs_every_step_and_passes(isolated_env: dict[str, str], tmp_path:
     out = result.stdout
     for step in range(1, 8):
         assert f"[{step}/7]" in out
-    assert "frontend > list_peers()" in out and "- backend: receives by push" in out
+    assert "frontend > list_peers()" in out
+    assert "- backend: receives by push" in out
     assert '<channel source="agentbus" from="frontend" msg_id="1"' in out
-    assert 'from="backend" msg_id="2"' in out and 'reply_to="1"' in out
-    assert "You are now api (was backend)" in out and "- api: receives by push" in out
+    assert 'from="backend" msg_id="2"' in out
+    assert 'reply_to="1"' in out
+    assert "You are now api (was backend)" in out
+    assert "- api: receives by push" in out
     assert "codex-dev's model sees, as user input of its thread" in out
     assert '(agentbus: reply with the send_message tool, to="frontend", reply_to=4)' in out
-    assert 'from="codex-dev" msg_id="5"' in out and 'reply_to="4"' in out
+    assert 'from="codex-dev" msg_id="5"' in out
+    assert 'reply_to="4"' in out
     assert "reviewer is not online; queued" in out
     assert '<channel source="agentbus" from="frontend" msg_id="6"' in out
     assert "ok: all 7 steps passed" in out

@@ -83,7 +83,8 @@ def dead_pid() -> int:
 
 def test_fresh_machine_is_not_registered_and_doctor_creates_no_bus(env: dict[str, str]) -> None:
     code, report = doctor_process(env, "--no-spawn")
-    assert code == 1 and report["ok"] is False
+    assert code == 1
+    assert report["ok"] is False
     failed = failures(report)
     assert list(failed) == ["registration"]
     assert "agentbus enable claude-mcp" in failed["registration"]["hint"]
@@ -156,7 +157,8 @@ def test_a_registered_command_that_does_not_work_is_reported(env: dict[str, str]
     assert startup["hint"]
     assert code == (1 if status == "fail" else 0)
     if case == "exits_at_once":
-        assert "exited with code 3" in startup["summary"] and "boom: no config" in startup["summary"]
+        assert "exited with code 3" in startup["summary"]
+        assert "boom: no config" in startup["summary"]
     if case == "no_channel_capability":
         assert "claude/channel" in startup["summary"]
     if case == "answers_discover":
@@ -197,7 +199,8 @@ def test_an_unsupported_database_is_a_bad_setting_and_nothing_is_created(env: di
     code, report = doctor({**env, "AGENTBUS_DB_URL": "mysql://me:hunter22@db/bus"}, "--no-spawn")
     assert code == 1
     settings = failures(report)["settings"]
-    assert "names a 'mysql' database" in settings["summary"] and "hunter22" not in json.dumps(report)
+    assert "names a 'mysql' database" in settings["summary"]
+    assert "hunter22" not in json.dumps(report)
     assert not Path(env["AGENTBUS_HOME"]).exists()
 
 
@@ -212,7 +215,8 @@ def test_stale_peers_fail_with_the_reason(env: dict[str, str]) -> None:
     code, report = doctor(env, "--no-spawn")
     assert code == 1
     stale = failures(report)["bus.stale_peers"]
-    assert "ghost (pid" in stale["summary"] and "is gone" in stale["summary"]
+    assert "ghost (pid" in stale["summary"]
+    assert "is gone" in stale["summary"]
     assert "silent (silent for 36" in stale["summary"]
     assert "agentbus peers" in stale["hint"]
     assert sorted(stale["details"]["stale"]) == ["ghost", "silent"]
@@ -235,7 +239,8 @@ def test_old_pending_mail_for_a_live_push_peer_is_stuck(env: dict[str, str]) -> 
     assert "1 pending for bob, oldest 5m" in failed["mail.bob"]["summary"]
     assert "restart that session" in failed["mail.bob"]["hint"]
     carol = by_id(report)["mail.carol"]
-    assert carol["status"] == "info" and "offline" in carol["summary"]
+    assert carol["status"] == "info"
+    assert "offline" in carol["summary"]
 
 
 def test_pending_mail_for_offline_peers_is_only_info(env: dict[str, str]) -> None:
@@ -254,7 +259,8 @@ def test_a_live_peer_without_a_wake_file_is_a_warning(env: dict[str, str]) -> No
     code, report = doctor(env, "--no-spawn")
     assert code == 0, failures(report)
     wake = by_id(report)["wake"]
-    assert wake["status"] == "warn" and "bob" in wake["summary"]
+    assert wake["status"] == "warn"
+    assert "bob" in wake["summary"]
 
 
 def test_an_unknown_schema_revision_fails(env: dict[str, str]) -> None:
@@ -293,9 +299,11 @@ def test_the_claude_version_is_checked(env: dict[str, str], tmp_path: Path, repo
     assert claude["details"]["path"] == str(fake)
     assert code == (1 if status == "fail" else 0)
     if status == "fail":
-        assert "needs >= 2.1.80" in claude["summary"] and "claude update" in claude["hint"]
+        assert "needs >= 2.1.80" in claude["summary"]
+        assert "claude update" in claude["hint"]
     if status == "warn":
-        assert "--channels" in claude["summary"] and ">= 2.1.224" in claude["hint"]
+        assert "--channels" in claude["summary"]
+        assert ">= 2.1.224" in claude["hint"]
 
 
 def test_an_unreadable_claude_json_fails_once(env: dict[str, str]) -> None:
@@ -314,4 +322,5 @@ def test_a_database_url_password_is_never_printed(env: dict[str, str]) -> None:
     assert "s3cret" not in json.dumps(report)
     assert "agent:***@127.0.0.1" in by_id(report)["bus.location"]["summary"]
     sent = CliRunner().invoke(app, ["send", "bob", "hi"], env={"AGENTBUS_DB_URL": url})
-    assert sent.exit_code == 1 and "s3cret" not in sent.stderr
+    assert sent.exit_code == 1
+    assert "s3cret" not in sent.stderr

@@ -27,7 +27,8 @@ def _fake_codex(tmp_path: Path, version: str) -> Path:
 def test_without_codex_doctor_says_so_once(isolated_env: dict[str, str]) -> None:
     env = {**isolated_env, "PATH": "/usr/bin:/bin"}
     lines = _codex_lines(env)
-    assert list(lines) == ["codex"] and lines["codex"].status == "info", lines
+    assert list(lines) == ["codex"], lines
+    assert lines["codex"].status == "info", lines
 
 
 def test_version_registration_and_a_dead_app_server(isolated_env: dict[str, str], tmp_path: Path) -> None:
@@ -40,10 +41,13 @@ def test_version_registration_and_a_dead_app_server(isolated_env: dict[str, str]
     listener.bind(str(left))
     listener.close()  # a socket file nobody listens on: a session that was killed
     lines = _codex_lines(env)
-    assert lines["codex"].status == "pass" and "0.170.1" in lines["codex"].summary
+    assert lines["codex"].status == "pass"
+    assert "0.170.1" in lines["codex"].summary
     assert lines["codex.registration"].status == "pass"
     dead = lines["codex.app-server.gone"]
-    assert dead.status == "fail" and "does not answer" in dead.summary and "remove the file" in dead.hint
+    assert dead.status == "fail"
+    assert "does not answer" in dead.summary
+    assert "remove the file" in dead.hint
 
 
 def test_an_old_codex_and_a_table_that_forwards_nothing(isolated_env: dict[str, str], tmp_path: Path) -> None:
@@ -52,6 +56,8 @@ def test_an_old_codex_and_a_table_that_forwards_nothing(isolated_env: dict[str, 
     config.write_text('[mcp_servers.agentbus]\ncommand = "python3"\nargs = ["-m", "agentbus.adapters.codex"]\n')
     env = {**isolated_env, "PATH": f"{_fake_codex(tmp_path, '0.100.0')}{os.pathsep}/usr/bin:/bin"}
     lines = _codex_lines(env)
-    assert lines["codex"].status == "fail" and "older than 0.169.0" in lines["codex"].summary
+    assert lines["codex"].status == "fail"
+    assert "older than 0.169.0" in lines["codex"].summary
     registration = lines["codex.registration"]
-    assert registration.status == "fail" and "AGENTBUS_NAME" in registration.summary
+    assert registration.status == "fail"
+    assert "AGENTBUS_NAME" in registration.summary

@@ -107,16 +107,17 @@ def test_an_empty_database_is_reported_and_left_empty(env: dict[str, str]) -> No
     assert code == 0, failures(report)
     checks = by_id(report)
     location = checks["bus.location"]
-    assert location["status"] == "info" and location["summary"].startswith("PostgreSQL bus at postgresql+psycopg://")
+    assert location["status"] == "info"
+    assert location["summary"].startswith("PostgreSQL bus at postgresql+psycopg://")
     assert location["details"]["backend"] == "postgresql"
     server = checks["bus.server"]
-    assert server["status"] == "pass" and server["summary"].startswith("PostgreSQL ")
+    assert server["status"] == "pass"
+    assert server["summary"].startswith("PostgreSQL ")
     assert server["details"]["database"] == make_url(env["AGENTBUS_DB_URL"]).database
-    assert checks["bus.schema"]["status"] == "info" and "never set up" in checks["bus.schema"]["summary"]
-    assert (
-        checks["bus.privileges"]["status"] == "pass"
-        and "may create the bus tables" in checks["bus.privileges"]["summary"]
-    )
+    assert checks["bus.schema"]["status"] == "info"
+    assert "never set up" in checks["bus.schema"]["summary"]
+    assert checks["bus.privileges"]["status"] == "pass"
+    assert "may create the bus tables" in checks["bus.privileges"]["summary"]
     assert not {"bus.integrity", "bus.permissions", "bus.peers"} & set(checks), (
         "file or peer checks on an empty database"
     )
@@ -155,7 +156,9 @@ def test_a_healthy_bus_with_a_live_session(env: dict[str, str]) -> None:
     assert "bob (push" in checks["bus.peers"]["summary"]
     assert checks["bus.mail"]["details"]["bob"]["delivered"] == 1
     wake = checks["wake"]
-    assert wake["status"] == "pass" and "pg-notify" in wake["summary"] and "1 live peer" in wake["summary"]
+    assert wake["status"] == "pass"
+    assert "pg-notify" in wake["summary"]
+    assert "1 live peer" in wake["summary"]
     assert peers_during == {"bob"}, f"the startup probe registered on the real bus: {peers_during}"
 
 
@@ -173,15 +176,16 @@ def test_stale_peers_stuck_mail_and_peers_of_other_hosts(env: dict[str, str]) ->
     assert code == 1
     failed = failures(report)
     assert set(failed) == {"bus.stale_peers", "mail.bob"}, failed
-    assert "ghost (pid" in failed["bus.stale_peers"]["summary"] and "is gone" in failed["bus.stale_peers"]["summary"]
+    assert "ghost (pid" in failed["bus.stale_peers"]["summary"]
+    assert "is gone" in failed["bus.stale_peers"]["summary"]
     assert failed["bus.stale_peers"]["details"]["stale"] == ["ghost"]
-    assert (
-        "remote (push, pid" in by_id(report)["bus.peers"]["summary"]
-        and "on elsewhere" in by_id(report)["bus.peers"]["summary"]
-    )
+    assert "remote (push, pid" in by_id(report)["bus.peers"]["summary"]
+    assert "on elsewhere" in by_id(report)["bus.peers"]["summary"]
     assert "1 pending for bob, oldest 5m" in failed["mail.bob"]["summary"]
     wake = by_id(report)["wake"]
-    assert wake["status"] == "warn" and "bob" in wake["summary"] and "remote" in wake["summary"]
+    assert wake["status"] == "warn"
+    assert "bob" in wake["summary"]
+    assert "remote" in wake["summary"]
     assert sql(url, "SELECT name, last_seen FROM peers ORDER BY name") == before, "doctor changed the peers table"
 
 
@@ -202,7 +206,8 @@ def test_a_database_of_something_else_fails(env: dict[str, str]) -> None:
     code, report = doctor(env, "--no-spawn")
     assert code == 1
     schema = failures(report)["bus.schema"]
-    assert "not an agentbus bus" in schema["summary"] and "database of its own" in schema["hint"]
+    assert "not an agentbus bus" in schema["summary"]
+    assert "database of its own" in schema["hint"]
 
 
 def test_a_missing_database_fails_with_createdb(env: dict[str, str]) -> None:
@@ -213,7 +218,8 @@ def test_a_missing_database_fails_with_createdb(env: dict[str, str]) -> None:
     assert code == 1
     assert list(failures(report)) == ["bus.server"]
     server = failures(report)["bus.server"]
-    assert "does not exist" in server["summary"] and server["hint"].startswith("create it: createdb ")
+    assert "does not exist" in server["summary"]
+    assert server["hint"].startswith("create it: createdb ")
     assert not {"bus.schema", "bus.peers", "wake"} & set(by_id(report))
 
 
@@ -266,5 +272,6 @@ def test_a_registration_pointing_at_another_bus_is_a_warning(env: dict[str, str]
     code, report = doctor(env, "--no-spawn")
     assert code == 0, failures(report)
     registered = by_id(report)["bus.registered"]
-    assert registered["status"] == "warn" and "agent:***@db.example:5432/team" in registered["summary"]
+    assert registered["status"] == "warn"
+    assert "agent:***@db.example:5432/team" in registered["summary"]
     assert "s3cret" not in json.dumps(report)

@@ -84,7 +84,9 @@ def test_enable_disable_round_trip_keeps_the_file_byte_for_byte(env: dict[str, s
     assert (path.parent / ".claude.json.agentbus-backup").read_text() == EXISTING
 
     again = cli("enable", "claude-mcp")
-    assert again.exit_code == 0 and "already enabled" in again.stdout and "nothing changed" in again.stdout
+    assert again.exit_code == 0
+    assert "already enabled" in again.stdout
+    assert "nothing changed" in again.stdout
 
     listed = cli("list")
     assert listed.exit_code == 0
@@ -98,7 +100,8 @@ def test_enable_disable_round_trip_keeps_the_file_byte_for_byte(env: dict[str, s
     assert os.stat(path).st_mode & 0o777 == 0o600
 
     twice = cli("disable", "claude-mcp")
-    assert twice.exit_code == 0 and "not enabled" in twice.stdout
+    assert twice.exit_code == 0
+    assert "not enabled" in twice.stdout
 
 
 def test_enable_honours_claude_config_dir(env: dict[str, str], tmp_path: Path) -> None:
@@ -120,7 +123,8 @@ def test_project_scope_writes_mcp_json_in_the_current_directory(env: dict[str, s
     listed = cli("list")
     assert listed.stdout.splitlines()[1].split()[-2:] == ["-", "enabled"]
     result = cli("disable", "claude-mcp", "--scope", "project")
-    assert result.exit_code == 0 and not (project / ".mcp.json").exists()
+    assert result.exit_code == 0
+    assert not (project / ".mcp.json").exists()
 
 
 def test_an_unparseable_config_is_refused_with_one_line(env: dict[str, str], tmp_path: Path) -> None:
@@ -128,18 +132,24 @@ def test_an_unparseable_config_is_refused_with_one_line(env: dict[str, str], tmp
     path.write_text('{"mcpServers": {"github": ')
     result = agentbus(env, "enable", "claude-mcp", cwd=tmp_path)
     assert result.returncode == 1
-    assert "not valid JSON" in result.stderr and "refusing to change it" in result.stderr
-    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "not valid JSON" in result.stderr
+    assert "refusing to change it" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     in_process = cli("disable", "claude-mcp")
-    assert in_process.exit_code == 1 and "refusing to change it" in in_process.stderr
+    assert in_process.exit_code == 1
+    assert "refusing to change it" in in_process.stderr
     assert path.read_text() == '{"mcpServers": {"github": '
 
 
 def test_unknown_adapter_and_bad_scope_are_usage_errors(env: dict[str, str]) -> None:
     result = cli("enable", "nope")
-    assert result.exit_code == 2 and "unknown adapter 'nope'" in result.stderr and "claude-mcp" in result.stderr
+    assert result.exit_code == 2
+    assert "unknown adapter 'nope'" in result.stderr
+    assert "claude-mcp" in result.stderr
     result = cli("enable", "claude-mcp", "--scope", "global")
-    assert result.exit_code == 2 and "unknown scope" in result.stderr
+    assert result.exit_code == 2
+    assert "unknown scope" in result.stderr
 
 
 def test_launch_print_shows_the_command(isolated_env: dict[str, str]) -> None:
@@ -155,9 +165,11 @@ def test_launch_print_shows_the_command(isolated_env: dict[str, str]) -> None:
 
 def test_launch_refuses_a_bad_name_and_an_unregistered_adapter(isolated_env: dict[str, str]) -> None:
     result = CliRunner().invoke(app, ["launch", "claude-mcp", "Front End"])
-    assert result.exit_code == 2 and "invalid session name" in result.stderr
+    assert result.exit_code == 2
+    assert "invalid session name" in result.stderr
     result = CliRunner().invoke(app, ["launch", "claude-mcp", "frontend"])
-    assert result.exit_code == 1 and "agentbus enable claude-mcp" in result.stderr
+    assert result.exit_code == 1
+    assert "agentbus enable claude-mcp" in result.stderr
 
 
 def test_launch_without_claude_on_path_says_so(env: dict[str, str], tmp_path: Path) -> None:
@@ -166,7 +178,8 @@ def test_launch_without_claude_on_path_says_so(env: dict[str, str], tmp_path: Pa
     empty_bin.mkdir()
     result = agentbus({**env, "PATH": str(empty_bin)}, "launch", "claude-mcp", "frontend", cwd=tmp_path)
     assert result.returncode == 1
-    assert "claude is not on PATH" in result.stderr and "AGENTBUS_NAME=frontend claude" in result.stderr
+    assert "claude is not on PATH" in result.stderr
+    assert "AGENTBUS_NAME=frontend claude" in result.stderr
 
 
 def test_launch_execs_claude_with_the_name(env: dict[str, str], tmp_path: Path) -> None:
@@ -201,13 +214,15 @@ def test_launch_with_an_approver_passes_it_on(env: dict[str, str], tmp_path: Pat
     assert ran.stdout.strip() == "name=worker approver=lead"
     for bad, said in (("Lead Dev", "invalid approver"), ("worker", "cannot approve its own")):
         refused = CliRunner().invoke(app, ["launch", "claude-mcp", "worker", "--approver", bad, "--print"])
-        assert refused.exit_code != 0 and said in refused.stderr, refused.stderr
+        assert refused.exit_code != 0, refused.stderr
+        assert said in refused.stderr, refused.stderr
 
 
 def test_uninstall_refuses_without_a_terminal_or_yes(env: dict[str, str], tmp_path: Path) -> None:
     assert cli("enable", "claude-mcp").exit_code == 0
     result = agentbus(env, "uninstall", cwd=tmp_path)
-    assert result.returncode == 2 and "--yes" in result.stderr
+    assert result.returncode == 2
+    assert "--yes" in result.stderr
     assert "agentbus" in json.loads(claude_json(env).read_text())["mcpServers"]
 
 

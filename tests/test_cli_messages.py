@@ -46,7 +46,8 @@ def test_send_wakes_a_live_session_which_gets_a_channel_event(isolated_env: dict
     assert "seen #1 by bob (in its model's context)" in result.stdout
     event = bob.wait_for_channel(timeout=10)
     assert event.content == "build is green"
-    assert event.meta["from"] == "cli" and event.meta["msg_id"] == "1"
+    assert event.meta["from"] == "cli"
+    assert event.meta["msg_id"] == "1"
 
 
 def test_send_as_a_named_sender_and_reply_to(isolated_env: dict[str, str], bob: Session) -> None:
@@ -54,7 +55,8 @@ def test_send_as_a_named_sender_and_reply_to(isolated_env: dict[str, str], bob: 
     result = agentbus(isolated_env, "send", "bob", "yes", "--as", "ci-bot", "--reply-to", "1")
     assert result.returncode == 0, result.stderr
     event = bob.wait_for_channel(timeout=10)
-    assert event.meta["from"] == "ci-bot" and event.meta["reply_to"] == "1"
+    assert event.meta["from"] == "ci-bot"
+    assert event.meta["reply_to"] == "1"
 
 
 def test_send_defaults_to_agentbus_name_and_reads_stdin(isolated_env: dict[str, str]) -> None:
@@ -63,7 +65,8 @@ def test_send_defaults_to_agentbus_name_and_reads_stdin(isolated_env: dict[str, 
     assert "frontend -> bob (offline: queued until it starts)" in result.stdout
     with Bus(Settings.from_env(isolated_env)) as bus:
         (pending,) = bus.pending("bob")
-    assert pending.sender == "frontend" and pending.body == "line one\nline two\n"
+    assert pending.sender == "frontend"
+    assert pending.body == "line one\nline two\n"
 
 
 def test_mail_sent_to_an_offline_peer_arrives_when_it_starts(isolated_env: dict[str, str]) -> None:
@@ -92,7 +95,8 @@ def test_send_errors_are_one_line_and_an_exit_code(
     result = CliRunner().invoke(app, args, env=extra_env)
     assert result.exit_code == code, result.stderr
     assert message in result.stderr
-    assert result.stderr.startswith("agentbus: error: ") and len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("agentbus: error: ")
+    assert len(result.stderr.splitlines()) == 1
 
 
 def test_a_real_process_prints_one_error_line_without_traceback(isolated_env: dict[str, str]) -> None:
@@ -120,7 +124,8 @@ def test_peers_lists_live_sessions_and_reaps_stale_ones(isolated_env: dict[str, 
     shown = agentbus(isolated_env, "peers", "--all")
     assert shown.returncode == 0, shown.stderr
     rows = {line.split()[0]: line for line in shown.stdout.splitlines()[1:]}
-    assert "live" in rows["bob"] and "push" in rows["bob"]
+    assert "live" in rows["bob"]
+    assert "push" in rows["bob"]
     assert "stale (pid" in rows["ghost"]
 
     listed = agentbus(isolated_env, "peers", "--json")
@@ -132,7 +137,8 @@ def test_peers_lists_live_sessions_and_reaps_stale_ones(isolated_env: dict[str, 
 def test_read_commands_do_not_create_a_bus(isolated_env: dict[str, str]) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["peers"])
-    assert result.exit_code == 0 and "no bus yet" in result.stderr
+    assert result.exit_code == 0
+    assert "no bus yet" in result.stderr
     assert runner.invoke(app, ["inbox", "bob", "--json"]).stdout.strip() == '{"pending": [], "recent": []}'
     assert not Path(isolated_env["AGENTBUS_HOME"]).exists()
 
@@ -175,7 +181,8 @@ def test_tail_follows_new_messages_live(isolated_env: dict[str, str]) -> None:
         text=True,
     )
     try:
-        assert proc.stderr is not None and proc.stdout is not None
+        assert proc.stderr is not None
+        assert proc.stdout is not None
         assert "after #1" in proc.stderr.readline()  # tail is following: send now
         assert agentbus(isolated_env, "send", "bob", "fresh").returncode == 0
         line = proc.stdout.readline()
@@ -189,7 +196,8 @@ def test_tail_follows_new_messages_live(isolated_env: dict[str, str]) -> None:
 
 def test_tail_timeout_before_count_is_an_error(isolated_env: dict[str, str]) -> None:
     result = CliRunner().invoke(app, ["tail", "--count", "1", "--timeout", "0.2"])
-    assert result.exit_code == 1 and "timed out after 0.2s with 0 of 1 messages" in result.stderr
+    assert result.exit_code == 1
+    assert "timed out after 0.2s with 0 of 1 messages" in result.stderr
 
 
 def test_tables_are_rich_on_a_terminal(isolated_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -199,4 +207,6 @@ def test_tables_are_rich_on_a_terminal(isolated_env: dict[str, str], monkeypatch
     monkeypatch.setenv("COLUMNS", "100")
     result = CliRunner().invoke(app, ["peers"])
     assert result.exit_code == 0
-    assert "┏━" in result.stdout and "NAME" in result.stdout and "\x1b[" in result.stdout
+    assert "┏━" in result.stdout
+    assert "NAME" in result.stdout
+    assert "\x1b[" in result.stdout

@@ -57,7 +57,9 @@ def test_claude_mcp_conforms(pytester: pytest.Pytester) -> None:
 def test_claude_mcp_conforms_on_the_wire_tier(pytester: pytest.Pytester) -> None:
     """The wire tier on the shipped adapter: every wire rule passes, the bus rules are not applicable."""
     code, outcomes, data = certify(pytester, "claude-mcp", "-n", "2", "--agentbus-tier=wire")
-    assert code == 0 and data["conforms"] is True and data["tier"] == "wire", outcomes
+    assert code == 0, outcomes
+    assert data["conforms"] is True, outcomes
+    assert data["tier"] == "wire", outcomes
     assert set(outcomes.values()) == {"passed", "n/a"}, outcomes
     assert {"MCP-1", "DELIV-9", "LIFE-4"} <= {r for r, o in outcomes.items() if o == "passed"}
 
@@ -80,10 +82,12 @@ def test_lost_wake_is_a_should_warning_and_fails_under_strict(pytester: pytest.P
     """A lost wakeup breaks only DELIV-9 (SHOULD): a warning that passes the run, a failure with --agentbus-strict."""
     adapter = str(BROKEN / "lost_wake" / "module.json")
     code, outcomes, data = certify(pytester, adapter, "--agentbus-rules=DELIV-4,DELIV-8,DELIV-9")
-    assert code == 0 and data["conforms"] is True, outcomes
+    assert code == 0, outcomes
+    assert data["conforms"] is True, outcomes
     assert outcomes == {"DELIV-4": "passed", "DELIV-8": "passed", "DELIV-9": "warning"}, outcomes
     code, outcomes, data = certify(pytester, adapter, "--agentbus-rules=DELIV-9", "--agentbus-strict")
-    assert code == 1 and data["conforms"] is False, outcomes
+    assert code == 1, outcomes
+    assert data["conforms"] is False, outcomes
     assert broken_rules(outcomes) == {"DELIV-9"}
 
 

@@ -57,8 +57,10 @@ def outcomes(rows: dict[str, dict], outcome: str) -> set[str]:
 def test_node_store_is_certified_on_the_wire_tier(pytester: pytest.Pytester) -> None:
     """The manifest claims the wire tier: the bus rules are not applicable, every wire rule passes."""
     code, rules, data = certify(pytester, NODE_STORE, "-n", "2")
-    assert code == 0 and data["conforms"] is True, rules
-    assert data["tier"] == "wire" and data["kit_errors"] == []
+    assert code == 0, rules
+    assert data["conforms"] is True, rules
+    assert data["tier"] == "wire"
+    assert data["kit_errors"] == []
     assert outcomes(rules, "passed") == WIRE_RULES_PASSED
     unclaimed = {rule for rule, row in rules.items() if "does not claim capability" in str(row.get("reason"))}
     assert unclaimed == {"PERM-1", "PERM-2", "PERM-3", "PERM-4", "DOOR-6"}, "node-store claims no relay, no receipts"
@@ -76,8 +78,10 @@ def test_own_schema_gets_verdicts_not_tracebacks(pytester: pytest.Pytester) -> N
     """On the bus tier with the seed's schema: SCHEMA-3 fails with one sentence, the rules that need the
     shared tables are not applicable with it, the behaviour rules are still judged over stdio."""
     code, rules, data = certify(pytester, NODE_OWN_SCHEMA, "-n", "2")
-    assert code == 1 and data["conforms"] is False
-    assert data["tier"] == "bus" and data["kit_errors"] == []
+    assert code == 1
+    assert data["conforms"] is False
+    assert data["tier"] == "bus"
+    assert data["kit_errors"] == []
     assert outcomes(rules, "failed") == OWN_SCHEMA_BROKEN, rules
     assert SCHEMA_SENTENCE in rules["SCHEMA-3"]["reason"]
     assert "peers lacks session_id" in rules["SCHEMA-3"]["reason"]
@@ -89,7 +93,9 @@ def test_own_schema_gets_verdicts_not_tracebacks(pytester: pytest.Pytester) -> N
     assert outcomes(rules, "passed") == WIRE_RULES_PASSED | {"LIFE-3"}, "the wire rules do not depend on the schema"
     for test in data["tests"]:
         reason = test["reason"] or ""
-        assert "Traceback" not in reason and "OperationalError" not in reason and "KeyError" not in reason, test
+        assert "Traceback" not in reason, test
+        assert "OperationalError" not in reason, test
+        assert "KeyError" not in reason, test
         if test["outcome"] == "failed":
             assert reason.startswith("AssertionError: "), test
     assert (
@@ -110,13 +116,16 @@ def test_a_baseline_turns_known_failures_into_expected_and_names_stale_entries(p
         "SCHEMA-3": "expected",
         "MCP-1": "passed",
     }
-    assert code == 0 and data["conforms"] is True
+    assert code == 0
+    assert data["conforms"] is True
     assert data["stale_baseline"] == ["MCP-1"]
     assert "Stale baseline entries (the rule passes now): MCP-1" in (pytester.path / "report.md").read_text()
     code, rules, data = certify(
         pytester, NODE_OWN_SCHEMA, selected, f"--agentbus-baseline={baseline}", "--agentbus-strict"
     )
-    assert code == 1 and data["conforms"] is False and data["stale_baseline"] == ["MCP-1"]
+    assert code == 1
+    assert data["conforms"] is False
+    assert data["stale_baseline"] == ["MCP-1"]
 
 
 @pytest.mark.timeout(300)

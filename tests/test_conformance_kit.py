@@ -80,10 +80,12 @@ def test_header_and_collection_of_the_suite_only(pytester: pytest.Pytester) -> N
 def test_explicit_paths_are_added_and_a_suite_path_selects(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_extra="def test_adapter_extra():\n    pass\n")
     both = _run(pytester, "--agentbus-adapter=claude-mcp", "--collect-only", "-q", "test_extra.py").stdout.str()
-    assert "test_adapter_extra" in both and "test_push_is_the_exact_channel_notification" in both
+    assert "test_adapter_extra" in both
+    assert "test_push_is_the_exact_channel_notification" in both
     one = _run(pytester, "--agentbus-adapter=claude-mcp", "--collect-only", "-q", str(SUITE / "test_manifest.py"))
     ids = [line for line in one.stdout.lines if "::" in line]
-    assert ids and all("test_manifest.py::" in line for line in ids), ids
+    assert ids, ids
+    assert all("test_manifest.py::" in line for line in ids), ids
 
 
 def test_option_sources_command_line_over_env_over_ini(
@@ -142,9 +144,11 @@ def test_strict_makes_should_failures_fail(pytester: pytest.Pytester) -> None:
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.assert_outcomes(passed=1, skipped=1, failed=1, deselected=_suite_size(pytester))
     assert "DOES NOT CONFORM to agentbus spec 1 (strict): LIMIT-4 (SHOULD)" in result.stdout.str()
-    assert report["conforms"] is False and report["strict"] is True
+    assert report["conforms"] is False
+    assert report["strict"] is True
     rule_rows = {r["rule"]: r for r in report["rules"]}  # type: ignore[index]
-    assert rule_rows["LIMIT-4"]["outcome"] == "failed" and "no rate limit" in rule_rows["LIMIT-4"]["reason"]
+    assert rule_rows["LIMIT-4"]["outcome"] == "failed"
+    assert "no rate limit" in rule_rows["LIMIT-4"]["reason"]
     assert "LIMIT-4 (SHOULD): Each sender is rate limited" in result.stdout.str(), "the rule is not quoted"
 
 
@@ -169,7 +173,8 @@ def test_the_kit_reads_the_spec_md_of_this_checkout() -> None:
     """One source for the rules: the package's SPEC.md is the top-level SPEC.md, byte for byte."""
     shipped = resources.files("conformance").joinpath("SPEC.md").read_bytes()
     assert shipped == SPEC.read_bytes()
-    assert len(RULES) > 50 and all(rule.text and rule.section for rule in RULES.values())
+    assert len(RULES) > 50
+    assert all(rule.text and rule.section for rule in RULES.values())
 
 
 def test_the_spec_parser_takes_continuations_capabilities_and_refuses_duplicates() -> None:
@@ -180,7 +185,8 @@ def test_the_spec_parser_takes_continuations_capabilities_and_refuses_duplicates
         "- **THING-3 (MUST)** not a rule: after the decisions heading\n"
     )
     version, rules = parse_spec(text)
-    assert version == "9" and list(rules) == ["THING-1", "THING-2"]
+    assert version == "9"
+    assert list(rules) == ["THING-1", "THING-2"]
     assert rules["THING-1"].text == "First line second line. After a blank line."
     assert (rules["THING-2"].level, rules["THING-2"].capability, rules["THING-2"].section) == (
         "may",
@@ -213,7 +219,8 @@ def test_a_rule_of_one_door_is_not_applicable_to_adapters_without_it() -> None:
         for door in opened:
             assert requirements.check(door), f"{adapter}: {door} closed"
         reason = requirements.check(closed_door).reason
-        assert reason.startswith(NOT_APPLICABLE) and reason.count(". ") == 0, reason
+        assert reason.startswith(NOT_APPLICABLE), reason
+        assert reason.count(". ") == 0, reason
     assert set(DOOR_REQUIREMENTS) == KNOWN_DOORS
 
 

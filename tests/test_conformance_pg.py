@@ -83,7 +83,8 @@ def test_backend_description_hides_the_password() -> None:
 @needs_pg
 def test_backend_reads_the_server_version() -> None:
     backend = make_backend(PG_ADMIN_URL)
-    assert backend.is_postgres and backend.server_version[:1].isdigit()
+    assert backend.is_postgres
+    assert backend.server_version[:1].isdigit()
     assert f"PostgreSQL {backend.server_version} at " in backend.describe()
 
 
@@ -91,14 +92,19 @@ def test_backend_reads_the_server_version() -> None:
 def test_harness_gives_each_test_a_database_and_drops_it(tmp_path: Path) -> None:
     harness = Harness(resolve_adapter("claude-mcp"), tmp_path / "sandbox", backend=make_backend(PG_ADMIN_URL))
     try:
-        assert harness.db_url is not None and harness.env["AGENTBUS_DB_URL"] == harness.db_url
+        assert harness.db_url is not None
+        assert harness.env["AGENTBUS_DB_URL"] == harness.db_url
         name = harness.db_url.rsplit("/", 1)[1]
         env, other = harness.fresh_bus("race")
         other_name = env["AGENTBUS_DB_URL"].rsplit("/", 1)[1]
-        assert {name, other_name} <= _databases() and name != other_name
-        assert isinstance(other, GatedReader) and isinstance(other.reader, BusDatabase) and not harness.db.exists()
+        assert {name, other_name} <= _databases()
+        assert name != other_name
+        assert isinstance(other, GatedReader)
+        assert isinstance(other.reader, BusDatabase)
+        assert not harness.db.exists()
         alice = harness.start("alice")
-        assert harness.db.exists() and harness.peer_row(alice)["name"] == "alice"
+        assert harness.db.exists()
+        assert harness.peer_row(alice)["name"] == "alice"
         assert harness.db.insert_message("kit", "bob", "100% sure?") > 0
         assert [r["body"] for r in harness.db.pending("bob")] == ["100% sure?"]
         assert not (harness.bus_home / "bus.db").exists(), "the adapter made a bus file despite AGENTBUS_DB_URL"
@@ -136,7 +142,8 @@ def test_claude_mcp_conforms_on_postgresql(pytester: pytest.Pytester) -> None:
     assert "; bus backend PostgreSQL " in out
     assert "conforms to agentbus spec 1 on a PostgreSQL bus" in out
     data = json.loads(report.read_text())
-    assert data["backend"] == "postgresql" and data["conforms"] is True
+    assert data["backend"] == "postgresql"
+    assert data["conforms"] is True
     outcomes = {t["nodeid"].split("::")[1]: t for t in data["tests"]}
     skipped = {name: t["rule"] for name, t in outcomes.items() if t["outcome"] == "skipped"}
     assert skipped == FILE_ONLY_TESTS

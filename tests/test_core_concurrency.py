@@ -142,7 +142,8 @@ def running_recipient(env: dict[str, str], name: str) -> Iterator[subprocess.Pop
         stderr=subprocess.DEVNULL,
         text=True,
     ) as proc:
-        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout is not None
+        assert proc.stdin is not None
         try:
             assert json.loads(proc.stdout.readline()) == {"ready": name}
             yield proc

@@ -44,7 +44,8 @@ def test_each_send_of_a_batch_succeeds_or_fails_on_its_own(bus: Bus) -> None:
     ]
     first, offline, last = (o for o in outcomes if isinstance(o, SendReceipt))
     assert first.ids[0] < offline.ids[0] < last.ids[0]  # ids follow the order of the batch
-    assert offline.queued_offline == ("carol",) and first.queued_offline == ()
+    assert offline.queued_offline == ("carol",)
+    assert first.queued_offline == ()
     assert [e.body for e in bus.pending("bob")] == ["one", "two"]
     assert [e.body for e in bus.pending("carol")] == ["queued for later"]
 
@@ -69,8 +70,10 @@ def test_a_broadcast_in_a_batch_reaches_every_other_live_peer(bus: Bus) -> None:
     for name in ("alice", "bob", "carol"):
         bus.register(name, session_id=name, adapter="test")
     direct, everyone = bus.send_many("alice", [Outgoing("bob", "just bob"), Outgoing("*", "all")])
-    assert isinstance(direct, SendReceipt) and isinstance(everyone, SendReceipt)
-    assert everyone.recipients == ("bob", "carol") and len(everyone.ids) == 2
+    assert isinstance(direct, SendReceipt)
+    assert isinstance(everyone, SendReceipt)
+    assert everyone.recipients == ("bob", "carol")
+    assert len(everyone.ids) == 2
     assert [e.body for e in bus.pending("bob")] == ["just bob", "all"]
 
 

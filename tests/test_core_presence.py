@@ -144,7 +144,8 @@ def test_mailbox_stats(bus: Bus) -> None:
     stats = {s.recipient: s for s in bus.mailbox_stats()}
     assert (stats["alice"].pending, stats["alice"].delivered) == (1, 1)
     assert (stats["bob"].pending, stats["bob"].delivered) == (1, 0)
-    assert stats["bob"].oldest_pending_at is not None and stats["bob"].oldest_pending_at >= before
+    assert stats["bob"].oldest_pending_at is not None
+    assert stats["bob"].oldest_pending_at >= before
 
 
 def test_history_is_oldest_first(bus: Bus) -> None:
@@ -173,10 +174,13 @@ def test_a_reply_before_the_push_stamp_leaves_the_push_on_the_ladder(bus: Bus) -
     assert [e.id for e in claimed] == [question]
     bus.send("carol", "alice", "answer", reply_to=question)
     answered = bus.receipt(question)
-    assert answered.delivered_at is not None and answered.seen_at is not None and answered.pushed_at is None
+    assert answered.delivered_at is not None
+    assert answered.seen_at is not None
+    assert answered.pushed_at is None
     bus.mark_delivered([question])
     stamped = bus.receipt(question)
-    assert stamped.pushed_at is not None and stamped.seen_at is not None
+    assert stamped.pushed_at is not None
+    assert stamped.seen_at is not None
     assert stamped.pushed_at <= stamped.seen_at, "the push came before the reply that proved it seen"
     assert stamped.delivered_at == answered.delivered_at, "the earlier delivered stamp must stay"
 
@@ -195,7 +199,8 @@ def test_a_reply_before_a_later_push_stamp_keeps_the_ladder_in_order(bus: Bus) -
     assert seen_at is not None
     bus.mark_pushed(me, [PushStamp((question,), seen_at + 0.001)])
     stamped = bus.receipt(question)
-    assert stamped.pushed_at is not None and stamped.pushed_at <= stamped.seen_at, stamped
+    assert stamped.pushed_at is not None, stamped
+    assert stamped.pushed_at <= stamped.seen_at, stamped
 
 
 def test_push_stamps_handed_to_the_next_claim_are_written_first(bus: Bus) -> None:
@@ -211,7 +216,8 @@ def test_push_stamps_handed_to_the_next_claim_are_written_first(bus: Bus) -> Non
     pushed_at = time.time() - 0.05
     again = bus.claim("bob", me, pushes=[PushStamp((first,), pushed_at)])
     assert [e.id for e in again] == [second]
-    assert bus.receipt(first).pushed_at == pushed_at and bus.receipt(first).state == "pushed"
+    assert bus.receipt(first).pushed_at == pushed_at
+    assert bus.receipt(first).state == "pushed"
 
 
 def test_push_stamps_handed_to_a_receipt_keep_the_push_time(bus: Bus) -> None:

@@ -144,7 +144,8 @@ def test_a_work_that_raises_is_undone_alone(tmp_path: Path) -> None:
         assert isinstance(refused, NameTaken)
         assert all(isinstance(outcome, list) and isinstance(outcome[0], SendReceipt) for outcome in (before, after))
         assert [e.body for e in bus.pending("bob")] == ["before", "after"]
-        assert bus.peer("bob") is not None and bus.peer("carol") is not None
+        assert bus.peer("bob") is not None
+        assert bus.peer("carol") is not None
 
 
 @sqlite_only

@@ -70,7 +70,8 @@ def test_answers_as_codex_does(fake: FakeAppServer, client: Client) -> None:
     turn = client.call("turn/start", _text("hello"))["result"]["turn"]
     assert (turn["status"], turn["items"], turn["error"]) == ("inProgress", [], None)
     unknown = client.call("thread/fork", {})
-    assert unknown["error"]["code"] == -32600 and "unknown variant `thread/fork`" in unknown["error"]["message"]
+    assert unknown["error"]["code"] == -32600
+    assert "unknown variant `thread/fork`" in unknown["error"]["message"]
     assert client.call("turn/start", {"threadId": "nope", "input": [{"type": "text", "text": "x"}]})["error"]
     assert [(i.thread_id, i.text, i.accepted) for i in fake.inputs] == [("thread-a", "hello", True)]
 
@@ -92,7 +93,8 @@ def test_refused_and_held_inputs_are_not_accepted(fake: FakeAppServer, client: C
     fake.refuse("busy", code=-32000)
     assert client.call("turn/start", _text("refused"))["error"] == {"code": -32000, "message": "busy"}
     wait_until(lambda: fake.refusals, 5, "the refusal to be recorded")  # just after its answer is written
-    assert not fake.inputs and [r.text for r in fake.refusals] == ["refused"]
+    assert not fake.inputs
+    assert [r.text for r in fake.refusals] == ["refused"]
     fake.hold()
     client.ws.send(json.dumps({"id": 50, "method": "turn/start", "params": _text("held")}))
     wait_until(lambda: len(fake.turn_starts()) == 2, 5, "the held turn/start to be read")
@@ -107,8 +109,9 @@ def test_refused_and_held_inputs_are_not_accepted(fake: FakeAppServer, client: C
 def test_vanish_closes_everything_and_come_back_listens_again(fake: FakeAppServer, client: Client) -> None:
     client.call("initialize", {"clientInfo": {"name": "t", "version": "1"}})
     fake.vanish()
-    assert not fake.socket.exists() and not fake.listening
-    with pytest.raises(Exception):  # noqa: B017 - the closed connection, whichever exception websockets picks
+    assert not fake.socket.exists()
+    assert not fake.listening
+    with pytest.raises(Exception):  # noqa: B017, PT011 - the closed connection, whichever exception websockets picks
         client.call("turn/start", _text("into the void"))
     fake.come_back()
     again = Client(fake)
@@ -117,7 +120,8 @@ def test_vanish_closes_everything_and_come_back_listens_again(fake: FakeAppServe
         assert "result" in again.call("turn/start", _text("back"))
     finally:
         again.close()
-    assert [i.text for i in fake.inputs] == ["back"] and fake.connections == 2
+    assert [i.text for i in fake.inputs] == ["back"]
+    assert fake.connections == 2
 
 
 @given(
@@ -139,16 +143,22 @@ def test_parse_channel_tag_reads_back_what_is_rendered(body: str, sender: str) -
 def test_a_codex_session_hears_through_the_app_server(tmp_path: Path) -> None:
     with Sandbox(tmp_path, adapter="codex") as bus:
         alice, bob = bus.start_sessions("alice", "bob", timeout=15)
-        assert bob.app_server is not None and bob.env["AGENTBUS_CODEX_SOCKET"] == str(bob.app_server.socket)
-        assert bob.claude_argv is not None and bob.claude_argv[:2] == ("codex", "app-server")
-        assert bob.transcript is None and bob.channel_handler_delay == 0.0
+        assert bob.app_server is not None
+        assert bob.env["AGENTBUS_CODEX_SOCKET"] == str(bob.app_server.socket)
+        assert bob.claude_argv is not None
+        assert bob.claude_argv[:2] == ("codex", "app-server")
+        assert bob.transcript is None
+        assert bob.channel_handler_delay == 0.0
         result = alice.call_tool("send_message", {"to": "bob", "text": "over </channel> the app-server"})
         assert not result.is_error, result.text
         event = bob.assert_channel("over </channel> the app-server", within=5, from_="alice")
-        assert event.via == "codex-app-server" and "source" not in event.meta
-        assert event.record.method == "turn/start" and event.rendered in bob.app_server.inputs[0].text
+        assert event.via == "codex-app-server"
+        assert "source" not in event.meta
+        assert event.record.method == "turn/start"
+        assert event.rendered in bob.app_server.inputs[0].text
         pull_only = bus.start_session("carol", channels=False, timeout=15)
-        assert pull_only.app_server is None and "AGENTBUS_CODEX_SOCKET" not in pull_only.env
+        assert pull_only.app_server is None
+        assert "AGENTBUS_CODEX_SOCKET" not in pull_only.env
     assert not bob.app_server.socket_dir.exists(), "the session's end removes its app-server"
 
 
@@ -163,4 +173,5 @@ def test_channel_notifications_are_dropped_in_a_codex_session(tmp_path: Path) ->
         bob = bus.start_session("bob", timeout=15)
         assert not bob.call_tool("emit", {"content": "x", "meta": {"from": "a"}}).is_error
         wait_until(lambda: bob.dropped_events, 5, "the notification to be read")
-        assert [d.reason for d in bob.dropped_events] == [DROPPED_BY_CODEX] and not bob.channel_events
+        assert [d.reason for d in bob.dropped_events] == [DROPPED_BY_CODEX]
+        assert not bob.channel_events

@@ -36,14 +36,17 @@ def test_alice_sends_to_bob_and_bob_gets_a_channel_event(fakeclaude_bus: Sandbox
     alice, bob = fakeclaude_bus.start_sessions("alice", "bob", opening=opening)
     expected = "initialize" if opening == "initialize" else "discover-fallback"
     assert (alice.opening_used, bob.opening_used) == (expected, expected)
-    assert alice.channel_capable and bob.channel_capable
-    assert alice.instructions and "send_message" in alice.instructions
+    assert alice.channel_capable
+    assert bob.channel_capable
+    assert alice.instructions
+    assert "send_message" in alice.instructions
 
     sent = alice.call_tool("send_message", {"to": "bob", "text": "hello bob"})
     assert not sent.is_error, sent.text
     event = bob.wait_for_channel(timeout=10)
     assert event.content == "hello bob"
-    assert list(event.meta)[:1] == ["from"] and event.meta["from"] == "alice"
+    assert list(event.meta)[:1] == ["from"]
+    assert event.meta["from"] == "alice"
     assert event.meta["msg_id"].isdigit()
     assert TS.match(event.meta["ts"]), event.meta
     assert event.rendered.startswith('<channel source="agentbus" from="alice" msg_id=')
@@ -52,7 +55,8 @@ def test_alice_sends_to_bob_and_bob_gets_a_channel_event(fakeclaude_bus: Sandbox
     assert_clean(alice, bob)
     for session in (alice, bob):
         result = session.close(timeout=5)
-        assert result.exited and result.exit_code == 0, result.describe() + "\n" + session.report()
+        assert result.exited, result.describe() + "\n" + session.report()
+        assert result.exit_code == 0, result.describe() + "\n" + session.report()
 
 
 def test_a_reply_carries_reply_to(fakeclaude_bus: Sandbox) -> None:
@@ -79,7 +83,9 @@ def test_mail_for_an_offline_peer_is_pushed_when_it_starts(fakeclaude_session: S
 def test_broadcast_reaches_every_other_peer(fakeclaude_bus: Sandbox) -> None:
     alice, bob, carol = fakeclaude_bus.start_sessions("alice", "bob", "carol")
     peers = alice.call_tool("list_peers")
-    assert not peers.is_error and "bob" in peers.text and "carol" in peers.text
+    assert not peers.is_error
+    assert "bob" in peers.text
+    assert "carol" in peers.text
     result = alice.call_tool("broadcast", {"text": "standup in 5"})
     assert not result.is_error, result.text
     for peer in (bob, carol):
@@ -101,9 +107,11 @@ def test_hostile_text_arrives_intact_and_renders_defused(fakeclaude_bus: Sandbox
 def test_tool_errors_are_results_not_protocol_errors(fakeclaude_session: StartSession) -> None:
     alice = fakeclaude_session("alice")
     bad = alice.call_tool("send_message", {"to": "Not A Name!", "text": "x"})
-    assert bad.is_error and bad.text
+    assert bad.is_error
+    assert bad.text
     missing = alice.call_tool("send_message", {"to": "bob"})
-    assert missing.is_error and "text" in missing.text
+    assert missing.is_error
+    assert "text" in missing.text
     assert_clean(alice)
 
 
@@ -145,7 +153,8 @@ def test_an_error_with_id_null_answering_junk_is_logged_not_flagged(fakeclaude_s
     alice = fakeclaude_session("alice")
     alice.send_raw("this line is not JSON")
     answer = alice.wait_for_message(predicate=lambda r: r.kind == "response" and r.id is None, timeout=5)
-    assert answer.message is not None and answer.message["error"]["code"] == -32700
+    assert answer.message is not None
+    assert answer.message["error"]["code"] == -32700
     alice.ping()
     assert alice.findings == []
     alice.send_raw('{"jsonrpc": "2.0", "id": "never-sent-by-fakeclaude", "method": "ping"}')

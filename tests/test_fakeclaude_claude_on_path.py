@@ -45,4 +45,6 @@ def test_the_kit_certifies_with_a_claude_launcher_on_path(claude_on_path: Path, 
     )
     outcomes = result.parseoutcomes()
     assert result.ret == 0, result.stdout.str()[-3000:]
-    assert outcomes.get("passed", 0) >= 3 and not outcomes.get("failed") and not outcomes.get("errors"), outcomes
+    assert outcomes.get("passed", 0) >= 3, outcomes
+    assert not outcomes.get("failed"), outcomes
+    assert not outcomes.get("errors"), outcomes

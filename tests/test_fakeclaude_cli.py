@@ -26,7 +26,8 @@ def fakeclaude(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.C
 def test_help_lists_the_commands(env: dict[str, str]) -> None:
     done = fakeclaude(env, "--help")
     assert done.returncode == 0
-    assert "chat" in done.stdout and "send" in done.stdout
+    assert "chat" in done.stdout
+    assert "send" in done.stdout
 
 
 def test_send_one_message(env: dict[str, str]) -> None:
@@ -78,7 +79,8 @@ def test_scripted_chat(env: dict[str, str]) -> None:
     assert "[whoami] you are alice" in out
     assert "[set_name] you are now al2" in out
     assert 'from="al2" msg_id="3" ts="2026-01-01T00:00:00Z" reply_to="2">\nthanks\n</channel>' in out
-    assert ">\nall\n</channel>" in out and ">\nagain\n</channel>" in out
+    assert ">\nall\n</channel>" in out
+    assert ">\nagain\n</channel>" in out
     assert "[read_messages] no unread messages" in out
     assert "unknown command '/bogus'" in out
     assert "never sent" not in out

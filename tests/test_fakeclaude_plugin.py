@@ -91,4 +91,5 @@ def test_the_client_option_picks_the_profile_and_refuses_unknown_ones(tmp_path: 
     )
     assert run_pytest(tmp_path, "--fakeclaude-client=claude-code@2.1.197").returncode == 0
     refused = run_pytest(tmp_path, "--fakeclaude-client=claude-code@9")
-    assert refused.returncode == 4 and "no client profile" in refused.stderr
+    assert refused.returncode == 4
+    assert "no client profile" in refused.stderr

@@ -42,7 +42,8 @@ def test_requests_have_the_recorded_shapes(fakeclaude_session: StartSession, cli
         assert request_shape(ours) == request_shape(theirs), theirs["method"]  # type: ignore[arg-type]
     assert sent[: len(profile.opening)] == profile.opening  # the opening is the binary's, byte for byte
     call = sent[-1]
-    assert call is not None and call["params"]["_meta"]["progressToken"] == call["id"]
+    assert call is not None
+    assert call["params"]["_meta"]["progressToken"] == call["id"]
     assert call["params"]["_meta"]["claudecode/toolUseId"].startswith("toolu_")
 
 
@@ -85,7 +86,8 @@ def test_the_channel_handler_delay_comes_from_the_profile(fakeclaude_session: St
 
 def test_shutdown_follows_the_profile_and_reports_the_signals(fakeclaude_session: StartSession) -> None:
     polite = fakeclaude_session("polite", GOOD).shutdown()
-    assert polite.signals == ("SIGINT",) and not polite.needed_kill, polite.describe()
+    assert polite.signals == ("SIGINT",), polite.describe()
+    assert not polite.needed_kill, polite.describe()
 
 
 def test_shutdown_kills_an_adapter_that_ignores_sigint_and_sigterm(
@@ -112,6 +114,7 @@ def test_shutdown_kills_an_adapter_that_ignores_sigint_and_sigterm(
     )
     session = fakeclaude_session("stubborn", str(manifest))
     result = session.shutdown()
-    assert result.signals == ("SIGINT", "SIGTERM", "SIGKILL") and result.needed_kill, result.describe()
+    assert result.signals == ("SIGINT", "SIGTERM", "SIGKILL"), result.describe()
+    assert result.needed_kill, result.describe()
     assert result.seconds >= 0.45, result.describe()  # the kill comes on the profile's schedule, not before
     assert any(f.kind == "killed_on_shutdown" for f in session.findings)

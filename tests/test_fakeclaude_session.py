@@ -181,7 +181,8 @@ def test_tool_results_errors_and_json_rpc_errors(fakeclaude_session: StartSessio
     assert (ok.is_error, ok.text, ok.structured) == (False, "héllo", None)
     assert ok.raw["content"] == [{"type": "text", "text": "héllo"}]
     failed = session.call_tool("fail")
-    assert failed.is_error and failed.text == "it failed on purpose"
+    assert failed.is_error
+    assert failed.text == "it failed on purpose"
     with pytest.raises(JsonRpcError) as caught:
         session.call_tool("no_such_tool")
     assert caught.value.code == -32602
@@ -209,7 +210,8 @@ def test_an_adapter_dying_mid_request_fails_fast_with_its_exit_code(fakeclaude_s
     assert "closed its stdout" in str(caught.value)
     assert session.wait_exit(5) == 7
     result = session.close()
-    assert result.already_exited and result.exit_code == 7
+    assert result.already_exited
+    assert result.exit_code == 7
     with pytest.raises(AdapterExited):
         session.call_tool("echo", {"text": "anyone?"})
 
@@ -217,7 +219,8 @@ def test_an_adapter_dying_mid_request_fails_fast_with_its_exit_code(fakeclaude_s
 def test_malformed_input_is_sent_raw_and_the_adapter_answer_recorded(fakeclaude_session: StartSession) -> None:
     session = fakeclaude_session("alice", fake("good"))
     record = session.send_raw("{this is not json")
-    assert record.kind == "junk" and record.direction == "sent"
+    assert record.kind == "junk"
+    assert record.direction == "sent"
     parse_error = session.wait_for_message(predicate=lambda r: r.id is None and r.kind == "response")
     assert parse_error.message["error"]["code"] == -32700  # type: ignore[index]
     assert session.call_tool("echo", {"text": "still alive"}).text == "still alive"
@@ -235,10 +238,13 @@ def test_every_message_is_recorded_both_ways_with_monotonic_times(fakeclaude_ses
     assert {r.direction for r in records} == {"sent", "received"}
     assert [r.seq for r in records] == sorted(r.seq for r in records)
     times = [r.at for r in records]
-    assert times == sorted(times) and before <= times[0] and times[-1] <= after
+    assert times == sorted(times)
+    assert before <= times[0]
+    assert times[-1] <= after
     call = session.recorder.sent("tools/call")[0]
     answer = next(r for r in session.recorder.received() if r.id == call.id)
-    assert answer.kind == "response" and answer.at >= call.at
+    assert answer.kind == "response"
+    assert answer.at >= call.at
     assert "tools/call" in session.recorder.dump()
     session.recorder.clear()
     assert session.recorder.records == []
@@ -348,7 +354,8 @@ def test_non_string_meta_is_a_violation_not_an_event(fakeclaude_session: StartSe
     [violation] = session.violations
     assert violation.kind == "invalid_channel_params"
     assert "non-string meta msg_id=42 (number)" in violation.detail
-    assert violation.record is not None and violation.record.method == "notifications/claude/channel"
+    assert violation.record is not None
+    assert violation.record.method == "notifications/claude/channel"
     assert "invalid_channel_params" in session.report()
 
 
@@ -390,7 +397,8 @@ def test_a_well_behaved_adapter_exits_promptly_on_stdin_eof(fakeclaude_session: 
     session = fakeclaude_session("alice", fake("good"))
     result = session.close(timeout=5)
     assert (result.exited, result.killed, result.exit_code) == (True, False, 0)
-    assert result.seconds_to_exit is not None and result.seconds_to_exit < 5
+    assert result.seconds_to_exit is not None
+    assert result.seconds_to_exit < 5
     assert session.close() is result  # idempotent
 
 
@@ -414,5 +422,7 @@ def test_sandbox_teardown_ends_every_process(tmp_path: Path) -> None:
     stubborn = bus.start_session("bob", fake("no_exit"))
     bus.close_timeout = 0.3
     results = bus.close_all()
-    assert results["alice"].exited and results["bob"].killed
-    assert not good.alive and not stubborn.alive
+    assert results["alice"].exited
+    assert results["bob"].killed
+    assert not good.alive
+    assert not stubborn.alive

@@ -68,7 +68,8 @@ def text_of(result: dict[str, Any]) -> str:
 def assert_refused(result: dict[str, Any], *words: str) -> str:
     text = text_of(result)
     assert result.get("isError") is True, f"accepted: {text}"
-    assert text.strip() and "\n" not in text.strip(), f"not one sentence: {text!r}"
+    assert text.strip(), f"not one sentence: {text!r}"
+    assert "\n" not in text.strip(), f"not one sentence: {text!r}"
     assert not any(bad in text for bad in INTERNAL), f"an internal error leaked: {text}"
     for word in words:
         assert word in text, f"{word!r} not in {text!r}"
@@ -138,7 +139,8 @@ def test_any_body_is_refused_with_the_reason_or_delivered_byte_for_byte(pair: tu
             assert event.content == seen
             assert event.meta["from"] == "alice"
             assert event.rendered.count("<channel ") == 1 + event.content.count("<channel ")
-            assert event.rendered.endswith("</channel>") and event.rendered.count("</channel>") == 1
+            assert event.rendered.endswith("</channel>")
+            assert event.rendered.count("</channel>") == 1
 
     check()
     still_delivering(alice, bob)
@@ -257,7 +259,8 @@ def test_wrong_argument_types_are_one_sentence_tool_errors(pair: tuple[Session, 
             failures.append(f"{name}({arguments!r}): {exc}")
     assert failures == [], "\n".join(failures)
     still_delivering(alice, bob)
-    assert alice.alive and bob.alive
+    assert alice.alive
+    assert bob.alive
 
 
 def test_hostile_agentbus_names_at_start_become_valid_names(sandbox: Sandbox, pair: tuple[Session, Session]) -> None:

@@ -132,15 +132,19 @@ NOT_JSON: dict[str, bytes] = {
 def check_answer(response: dict[str, Any] | None, expected: str) -> None:
     assert response is not None, "no response"
     if expected == "error":
-        assert "error" in response and isinstance(response["error"].get("code"), int), response
+        assert "error" in response, response
+        assert isinstance(response["error"].get("code"), int), response
         assert -32700 <= response["error"]["code"] <= -32600, response
     elif expected == "tool-error":
         result = response.get("result")
-        assert result is not None and result.get("isError") is True, response
+        assert result is not None, response
+        assert result.get("isError") is True, response
         text = " ".join(c.get("text", "") for c in result.get("content", []))
-        assert text.strip() and "Traceback" not in text, response
+        assert text.strip(), response
+        assert "Traceback" not in text, response
     else:
-        assert "result" in response and not response["result"].get("isError"), response
+        assert "result" in response, response
+        assert not response["result"].get("isError"), response
 
 
 @pytest.mark.parametrize("line", IGNORED.values(), ids=IGNORED.keys())
@@ -203,8 +207,10 @@ def test_a_half_line_then_eof_ends_the_adapter_cleanly(tmp_path: Path) -> None:
         alice = sandbox.start_session("alice")
         alice.send_raw(b'{"jsonrpc":"2.0","id":"half","method":"tools/call","params":{"name":"whoa', newline=False)
         result = alice.close(timeout=5)
-        assert result.exited and result.exit_code == 0, result.describe() + "\n" + alice.report()
-        assert result.seconds_to_exit is not None and result.seconds_to_exit < 2
+        assert result.exited, result.describe() + "\n" + alice.report()
+        assert result.exit_code == 0, result.describe() + "\n" + alice.report()
+        assert result.seconds_to_exit is not None
+        assert result.seconds_to_exit < 2
 
 
 def test_json_nested_beyond_any_parser_limit_is_refused_and_serving_goes_on(tmp_path: Path) -> None:
@@ -224,7 +230,8 @@ def test_json_nested_beyond_any_parser_limit_is_refused_and_serving_goes_on(tmp_
         env=env,
     )
     lines: queue.Queue[bytes] = queue.Queue()
-    assert proc.stdout is not None and proc.stdin is not None
+    assert proc.stdout is not None
+    assert proc.stdin is not None
     reader = threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True)  # type: ignore[union-attr]
     reader.start()
     try:

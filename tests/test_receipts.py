@@ -101,7 +101,8 @@ def test_the_transcript_is_found_where_claude_code_writes_it(tmp_path: Path) -> 
 def test_a_project_path_claude_code_hashes_turns_receipts_off(tmp_path: Path) -> None:
     env = {"CLAUDE_CODE_SESSION_ID": "s1", "CLAUDE_PROJECT_DIR": "/p/" + "x" * 300, "HOME": str(tmp_path)}
     found = transcript.locate(env)
-    assert found.path is None and "over 200 characters" in found.reason
+    assert found.path is None
+    assert "over 200 characters" in found.reason
 
 
 def test_the_follower_reads_only_new_complete_lines(tmp_path: Path) -> None:
@@ -170,7 +171,8 @@ def test_every_dropped_push_is_pushed_again_and_seen_exactly_once(fakeclaude_bus
     with _bus(fakeclaude_bus) as bus:
         wait_until(lambda: all(bus.receipt(i).seen_at for i in range(1, 7)), timeout=30, what="every message seen")
         assert sorted(bob.seen_in_transcript(), key=int) == [str(i) for i in range(1, 7)]
-        assert len(bob.dropped_events) == 3 and len(bob.channel_events) == 6, bob.report()
+        assert len(bob.dropped_events) == 3, bob.report()
+        assert len(bob.channel_events) == 6, bob.report()
         assert all(bus.receipt(i).attempts == (2 if i in (2, 4, 5) else 1) for i in range(1, 7))
 
 
@@ -200,7 +202,8 @@ def test_a_message_never_received_is_pushed_at_most_max_times(fakeclaude_bus: Sa
         # Over four more graces (and safety polls), no fourth push.
         time.sleep(2.5)
         assert len(bob.dropped_events) == 3, bob.report()
-        assert bus.receipt(1).state == "pushed" and bus.receipt(1).attempts == 3
+        assert bus.receipt(1).state == "pushed"
+        assert bus.receipt(1).attempts == 3
 
 
 def test_nothing_is_lost_across_a_sigkill_between_push_and_seen(fakeclaude_bus: Sandbox) -> None:
@@ -277,7 +280,8 @@ def test_send_wait_exits_0_when_seen_and_4_when_the_recipient_gives_no_receipts(
     assert pushed.returncode == 4, pushed.stdout + pushed.stderr
     assert "delivered #2 to carol (pushed; it gives no receipts)" in pushed.stdout
     offline = agentbus(cli_env, "send", "dave", "nobody reads this", "--wait", "0.5")
-    assert offline.returncode == 3 and "not seen within 0.5s: #3 (dave: queued)" in offline.stderr
+    assert offline.returncode == 3
+    assert "not seen within 0.5s: #3 (dave: queued)" in offline.stderr
 
 
 def test_status_prints_the_ladder_and_json(fakeclaude_bus: Sandbox, cli_env: dict[str, str]) -> None:
@@ -290,16 +294,21 @@ def test_status_prints_the_ladder_and_json(fakeclaude_bus: Sandbox, cli_env: dic
     with _bus(fakeclaude_bus) as bus:
         wait_until(lambda: bus.receipt(1).seen_at is not None, timeout=10, what="seen")
     data = json.loads(agentbus(cli_env, "status", "1", "--json").stdout)
-    assert data["state"] == "answered" and data["answer_id"] == 2 and data["recipient_receipts"] is True
+    assert data["state"] == "answered"
+    assert data["answer_id"] == 2
+    assert data["recipient_receipts"] is True
     ladder = data["ladder"]
     # Stamped by different processes: the seen stamp may land a moment after the reply was written.
     assert ladder["queued"] <= ladder["pushed"] <= ladder["received"] <= ladder["seen"]
     assert ladder["pushed"] <= ladder["answered"]
     assert ladder["queued"] == event.meta["ts"]
     text = agentbus(cli_env, "status", "1").stdout
-    assert text.splitlines()[0] == "#1 alice -> bob: answered" and "answered  " in text and "by #2" in text
+    assert text.splitlines()[0] == "#1 alice -> bob: answered"
+    assert "answered  " in text
+    assert "by #2" in text
     unknown = agentbus(cli_env, "status", "99")
-    assert unknown.returncode == 1 and "no message with id 99" in unknown.stderr
+    assert unknown.returncode == 1
+    assert "no message with id 99" in unknown.stderr
     with _bus(fakeclaude_bus) as bus:
         wait_until(lambda: bus.receipt(2).seen_at is not None, timeout=10, what="the answer seen by alice")
     inbox = json.loads(agentbus(cli_env, "inbox", "bob", "--json").stdout)
@@ -315,10 +324,12 @@ def test_message_status_tool_answers_sender_and_recipient_only(fakeclaude_bus: S
         wait_until(lambda: bus.receipt(1).seen_at is not None, timeout=10, what="seen")
     for session in (alice, bob):
         status = session.call_tool("message_status", {"msg_id": 1})
-        assert not status.is_error and status.structured["state"] == "seen", status.text
+        assert not status.is_error, status.text
+        assert status.structured["state"] == "seen", status.text
         assert "in the recipient model's context" in status.text
     refused = carol.call_tool("message_status", {"msg_id": 1})
-    assert refused.is_error and "no message 1 was sent by or to you" in refused.text
+    assert refused.is_error
+    assert "no message 1 was sent by or to you" in refused.text
 
 
 def test_doctor_reports_mail_pushed_but_never_seen(fakeclaude_bus: Sandbox, cli_env: dict[str, str]) -> None:

@@ -94,7 +94,8 @@ def test_a_damaged_bus_file_is_refused_named_and_left_alone(fakeclaude_bus: Sand
     before = settings.db_path.read_bytes()
 
     line = refusal(fakeclaude_bus.session("bob"))
-    assert "corrupt" in line and str(settings.db_path) in line, line
+    assert "corrupt" in line, line
+    assert str(settings.db_path) in line, line
     assert "move it aside" in line, line  # says what to do
     assert settings.db_path.read_bytes() == before
     no_other_bus(fakeclaude_bus)
@@ -109,7 +110,8 @@ def test_a_bus_home_below_a_regular_file_is_refused(fakeclaude_bus: Sandbox) -> 
     blocker.write_text("a file where a directory should be")
     home = blocker / "bus"
     line = refusal(fakeclaude_bus.session("bob", bus_home=home))
-    assert str(home) in line and "Not a directory" in line, line
+    assert str(home) in line, line
+    assert "Not a directory" in line, line
     no_other_bus(fakeclaude_bus)
 
 
@@ -119,7 +121,8 @@ def test_doctor_names_a_bus_home_below_a_regular_file(fakeclaude_bus: Sandbox) -
     location = doctor({**fakeclaude_bus.env, "AGENTBUS_HOME": str(blocker / "bus" / "deeper")})["bus.location"]
     assert location["status"] == "fail", location
     assert f"{blocker} is a file" in location["summary"], location
-    assert str(blocker) in location["hint"] and "AGENTBUS_HOME" in location["hint"], location
+    assert str(blocker) in location["hint"], location
+    assert "AGENTBUS_HOME" in location["hint"], location
     assert blocker.read_text() == "a file where a directory should be"
 
 
@@ -127,7 +130,8 @@ def test_doctor_names_a_bus_home_below_a_dangling_symlink(fakeclaude_bus: Sandbo
     link = fakeclaude_bus.root / "gone"
     link.symlink_to(fakeclaude_bus.root / "nowhere")
     location = doctor({**fakeclaude_bus.env, "AGENTBUS_HOME": str(link / "bus")})["bus.location"]
-    assert location["status"] == "fail" and f"{link} is a symlink" in location["summary"], location
+    assert location["status"] == "fail", location
+    assert f"{link} is a symlink" in location["summary"], location
     assert not (fakeclaude_bus.root / "nowhere").exists()
 
 
@@ -215,8 +219,10 @@ def test_doctor_names_a_bus_home_it_cannot_enter(fakeclaude_bus: Sandbox) -> Non
     try:
         checks = doctor({**fakeclaude_bus.env, "AGENTBUS_HOME": str(home)}, plain_user=True)  # no crash on EACCES
         permissions = checks["bus.permissions"]
-        assert permissions["status"] == "fail" and f"cannot write into {home}" in permissions["summary"], permissions
-        assert "bus.integrity" not in checks and "wake" not in checks, checks
+        assert permissions["status"] == "fail", permissions
+        assert f"cannot write into {home}" in permissions["summary"], permissions
+        assert "bus.integrity" not in checks, checks
+        assert "wake" not in checks, checks
     finally:
         home.chmod(0o700)
 
@@ -238,7 +244,8 @@ def test_a_bus_file_of_another_user_is_refused_and_named(fakeclaude_bus: Sandbox
     assert str(settings.db_path) in line, line  # the premise: a session cannot make it private, so it refuses
 
     permissions = doctor(fakeclaude_bus.env, plain_user=True)["bus.permissions"]
-    assert permissions["status"] == "fail" and f"{wal} is owned by uid 65534" in permissions["summary"], permissions
+    assert permissions["status"] == "fail", permissions
+    assert f"{wal} is owned by uid 65534" in permissions["summary"], permissions
     assert "chown" in permissions["hint"], permissions
 
 
@@ -270,5 +277,7 @@ def test_a_wake_directory_removed_under_running_peers(fakeclaude_bus: Sandbox) -
     wait_until(lambda: "could not wake bob" in alice.stderr, timeout=5, what="the sender's warning")
 
     wake = doctor(fakeclaude_bus.env)["wake"]
-    assert wake["status"] in ("warn", "fail") and "does not exist" in wake["summary"], wake
-    assert alice.alive and bob.alive
+    assert wake["status"] in ("warn", "fail"), wake
+    assert "does not exist" in wake["summary"], wake
+    assert alice.alive
+    assert bob.alive

@@ -163,13 +163,16 @@ def test_exit_on_eof_while_another_process_holds_the_write_lock(fakeclaude_bus: 
         text=True,
     )
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
         for session in (alice, bob):
             result = session.close(timeout=5)
             assert result.exited, f"{session.name}: the adapter {result.describe()}"
-            assert result.seconds_to_exit is not None and result.seconds_to_exit < 1.0, result.describe()
+            assert result.seconds_to_exit is not None, result.describe()
+            assert result.seconds_to_exit < 1.0, result.describe()
     finally:
-        assert holder.stdin is not None and holder.stdout is not None
+        assert holder.stdin is not None
+        assert holder.stdout is not None
         holder.stdin.close()
         holder.wait(timeout=10)
         holder.stdout.close()

@@ -46,7 +46,8 @@ def write_lock_held(db: Path, *pending_for: str) -> Iterator[subprocess.Popen[st
         text=True,
     )
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
         yield holder
     finally:
         if holder.stdin is not None:
@@ -102,7 +103,8 @@ def test_a_lock_longer_than_the_busy_timeout_is_a_tool_error_naming_it(fakeclaud
         refused = alice.call_tool("send_message", {"to": "bob", "text": "during the lock"})
         waited = time.monotonic() - started
         assert refused.is_error, refused.text
-        assert "locked" in refused.text and "busy timeout" in refused.text, refused.text
+        assert "locked" in refused.text, refused.text
+        assert "busy timeout" in refused.text, refused.text
         assert 0.3 < waited < 5, f"the send gave up after {waited:.2f}s, busy timeout is 0.4s"
         assert alice.call_tool("broadcast", {"text": "during the lock"}).is_error
         # Background drain passes (the 0.2 s safety poll) also hit the lock: they must not end either session.
@@ -110,7 +112,8 @@ def test_a_lock_longer_than_the_busy_timeout_is_a_tool_error_naming_it(fakeclaud
             wait_until(
                 lambda s=session: "locked" in s.stderr, timeout=5, what=f"{session.name}'s drain to hit the lock"
             )
-    assert alice.alive and bob.alive, alice.report() + "\n" + bob.report()
+    assert alice.alive, alice.report() + "\n" + bob.report()
+    assert bob.alive, alice.report() + "\n" + bob.report()
     sent = alice.call_tool("send_message", {"to": "bob", "text": "after the lock"})
     assert not sent.is_error, sent.text
     bob.wait_for_channel(lambda e: e.content == "after the lock", timeout=5)
@@ -132,7 +135,8 @@ def test_sends_wait_out_a_shorter_lock_and_all_arrive(fakeclaude_bus: Sandbox) -
             raw_send(alice, f"a{i}", "bob", f"alice {i}")
             raw_send(carol, f"c{i}", "bob", f"carol {i}")
         threading.Event().wait(1.0)  # the lock's length: what is under test, not a synchronisation
-        assert responses(alice, "a") == {} and responses(carol, "c") == {}, "a send finished while the bus was locked"
+        assert responses(alice, "a") == {}, "a send finished while the bus was locked"
+        assert responses(carol, "c") == {}, "a send finished while the bus was locked"
     for session, prefix in ((alice, "a"), (carol, "c")):
         answers = wait_until(
             lambda s=session, p=prefix: (found := responses(s, p)) and len(found) == count and found,

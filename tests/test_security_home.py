@@ -35,7 +35,8 @@ def refused(session: Session) -> str:
     code = session.wait_exit(5)
     assert code not in (None, 0), f"exit code {code}"
     lines = [line for line in session.stderr.splitlines() if line.startswith("agentbus: ")]
-    assert len(lines) == 1 and "Traceback" not in session.stderr, session.stderr
+    assert len(lines) == 1, session.stderr
+    assert "Traceback" not in session.stderr, session.stderr
     return lines[0]
 
 
@@ -77,7 +78,8 @@ def test_a_group_or_world_writable_home_is_refused(fakeclaude_bus: Sandbox, unsa
     home.mkdir(mode=0o700)
     home.chmod(unsafe)
     line = refused(fakeclaude_bus.session("alice"))
-    assert "writable by group or others" in line and f"chmod 700 {home}" in line, line
+    assert "writable by group or others" in line, line
+    assert f"chmod 700 {home}" in line, line
     assert mode(home) == unsafe  # refused, not silently "fixed"
     assert list(home.iterdir()) == []  # and nothing written into it first
 
@@ -88,7 +90,8 @@ def test_a_home_owned_by_another_user_is_refused(fakeclaude_bus: Sandbox) -> Non
     home.mkdir(mode=0o700)
     os.chown(home, 65534, 65534)
     line = refused(fakeclaude_bus.session("alice"))
-    assert "owned by uid 65534" in line and "AGENTBUS_HOME" in line, line
+    assert "owned by uid 65534" in line, line
+    assert "AGENTBUS_HOME" in line, line
     assert list(home.iterdir()) == []
 
 

@@ -54,7 +54,8 @@ def children(pid: int) -> list[int]:
 
 def assert_no_network(session: Session, when: str) -> None:
     pid = session.adapter_pid
-    assert pid is not None and session.alive, session.report()
+    assert pid is not None, session.report()
+    assert session.alive, session.report()
     kinds = sockets_by_kind(pid)
     assert kinds["inet"] == set(), f"{when}: {session.name}'s adapter has network sockets {kinds}"
     assert kinds["other"] == set(), f"{when}: sockets of unknown kind {kinds}"

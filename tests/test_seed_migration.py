@@ -71,12 +71,15 @@ def test_a_seed_bus_is_named_by_the_adapter_and_doctor(fakeclaude_bus: Sandbox) 
     path = write_seed_bus(fakeclaude_bus.bus_home, peer_pid=dead_pid())
     before = dump(path)
     line = refusal(fakeclaude_bus.session("bob"))
-    assert "bus of the TypeScript agentbus" in line and "2 pending messages" in line, line
-    assert "agentbus migrate" in line and str(path) in line, line
+    assert "bus of the TypeScript agentbus" in line, line
+    assert "2 pending messages" in line, line
+    assert "agentbus migrate" in line, line
+    assert str(path) in line, line
     assert dump(path) == before, "the refused seed bus was changed"
     checks = doctor(fakeclaude_bus.env)
     found = [c for c in checks.values() if "TypeScript agentbus" in c["summary"] + c.get("hint", "")]
-    assert found and found[0]["status"] == "fail", checks
+    assert found, checks
+    assert found[0]["status"] == "fail", checks
     assert "agentbus migrate" in found[0]["summary"] + found[0].get("hint", ""), found
 
 
@@ -84,12 +87,14 @@ def test_migrate_carries_the_mail_over_and_it_arrives(fakeclaude_bus: Sandbox) -
     env = fakeclaude_bus.env
     write_seed_bus(fakeclaude_bus.bus_home, peer_pid=dead_pid())
     dry = agentbus(env, "migrate", "--dry-run")
-    assert dry.returncode == 0 and "would carry over 2 pending and 1 delivered" in dry.stdout, dry
+    assert dry.returncode == 0, dry
+    assert "would carry over 2 pending and 1 delivered" in dry.stdout, dry
     done = agentbus(env, "migrate")
     assert done.returncode == 0, done.stderr
     assert "2 pending and 1 delivered message(s) carried over" in done.stdout, done.stdout
     backups = list(fakeclaude_bus.bus_home.glob("bus.db.seed-*.bak"))
-    assert len(backups) == 1 and f"kept as {backups[0]}" in done.stdout
+    assert len(backups) == 1
+    assert f"kept as {backups[0]}" in done.stdout
     with sqlite3.connect(backups[0]) as conn:  # the backup is the seed's file, WAL included
         assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 3
     assert oct(backups[0].stat().st_mode & 0o777) == "0o600"
@@ -102,20 +107,23 @@ def test_migrate_carries_the_mail_over_and_it_arrives(fakeclaude_bus: Sandbox) -
     assert first.meta["ts"].startswith("2025-11-24"), first.meta  # the seed's time, not the migration's
     assert int(first.meta["msg_id"]) < int(second.meta["msg_id"])
     again = agentbus(env, "migrate")
-    assert again.returncode != 0 and "not a bus of the TypeScript agentbus" in again.stderr, again
+    assert again.returncode != 0, again
+    assert "not a bus of the TypeScript agentbus" in again.stderr, again
 
 
 def test_migrate_refuses_while_seed_sessions_live(fakeclaude_bus: Sandbox) -> None:
     path = write_seed_bus(fakeclaude_bus.bus_home, peer_pid=os.getpid())
     done = agentbus(fakeclaude_bus.env, "migrate")
     assert done.returncode != 0, done.stdout
-    assert f"pids {os.getpid()}" in done.stderr and "--force" in done.stderr, done.stderr
+    assert f"pids {os.getpid()}" in done.stderr, done.stderr
+    assert "--force" in done.stderr, done.stderr
     assert not list(fakeclaude_bus.bus_home.glob("bus.db.seed-*.bak"))
     forced = agentbus(fakeclaude_bus.env, "migrate", "--force")
     assert forced.returncode == 0, forced.stderr
     with sqlite3.connect(path) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert "alembic_version" in tables and "__drizzle_migrations" not in tables
+    assert "alembic_version" in tables
+    assert "__drizzle_migrations" not in tables
 
 
 @pytest.mark.parametrize("what", ["no bus", "an agentbus bus"])
@@ -123,7 +131,8 @@ def test_migrate_without_a_seed_bus_changes_nothing(fakeclaude_bus: Sandbox, wha
     if what == "an agentbus bus":
         fakeclaude_bus.session("alice").start().shutdown()
     done = agentbus(fakeclaude_bus.env, "migrate")
-    assert done.returncode == 1 and "nothing to migrate" in done.stderr, done
+    assert done.returncode == 1, done
+    assert "nothing to migrate" in done.stderr, done
 
 
 def test_other_tables_are_refused_as_not_an_agentbus_bus(fakeclaude_bus: Sandbox) -> None:
@@ -133,4 +142,5 @@ def test_other_tables_are_refused_as_not_an_agentbus_bus(fakeclaude_bus: Sandbox
         conn.execute("CREATE TABLE peers (who text)")
     (home / "bus.db").chmod(0o600)
     line = refusal(fakeclaude_bus.session("bob"))
-    assert "not an agentbus bus" in line and "peers" in line, line
+    assert "not an agentbus bus" in line, line
+    assert "peers" in line, line

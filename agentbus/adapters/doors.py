@@ -38,7 +38,7 @@ PULL = "pull"
 DOORS = (NATIVE, CHANNEL, APP_SERVER, PULL)
 
 SOCKET_VARIABLE = "CLAUDE_CODE_MESSAGING_SOCKET"
-TOKEN_VARIABLE = "CLAUDE_CODE_MESSAGING_TOKEN"
+TOKEN_VARIABLE = "CLAUDE_CODE_MESSAGING_TOKEN"  # noqa: S105 - the variable's name, not a token
 CHANNEL_FLAGS = ("--dangerously-load-development-channels", "--channels")
 ANCESTORS_CHECKED = 3
 _ON = ("on", "1", "true", "yes", "push")
@@ -166,7 +166,7 @@ def process_info(pid: int) -> tuple[list[str], int] | None:
         return argv, parent
     try:
         out = subprocess.run(
-            ["ps", "-o", "ppid=", "-o", "command=", "-p", str(pid)],
+            ["ps", "-o", "ppid=", "-o", "command=", "-p", str(pid)],  # noqa: S607 - ps from PATH, as a user runs it
             capture_output=True,
             text=True,
             timeout=2,

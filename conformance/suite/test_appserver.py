@@ -67,9 +67,12 @@ def test_each_message_is_one_turn_start_with_the_rendered_tag(harness: Harness) 
     assert len(starts) == len(bodies), f"{len(starts)} turn/start for {len(bodies)} messages\n{codex.describe()}"
     for record, body in zip(starts, bodies, strict=True):
         params = (record.message or {}).get("params") or {}
-        assert set(params) >= {"threadId", "input"} and params["threadId"] == codex.threads[0], params
+        assert set(params) >= {"threadId", "input"}, params
+        assert params["threadId"] == codex.threads[0], params
         items = params["input"]
-        assert isinstance(items, list) and len(items) == 1 and items[0].get("type") == "text", items
+        assert isinstance(items, list), items
+        assert len(items) == 1, items
+        assert items[0].get("type") == "text", items
         text = str(items[0]["text"])
         parsed = parse_channel_tag(text)
         assert parsed is not None, f"the text does not begin with a <channel> tag: {text[:200]!r}"
@@ -179,13 +182,15 @@ def test_without_a_socket_the_session_is_pull_only(harness: Harness) -> None:
     (`can_push` false), `whoami` says why, and mail waits for `read_messages`."""
     alice = harness.start("alice")
     bob = harness.start("bob", channels=False)  # fakeclaude: no app-server, no AGENTBUS_CODEX_SOCKET
-    assert bob.app_server is None and "AGENTBUS_CODEX_SOCKET" not in bob.env
+    assert bob.app_server is None
+    assert "AGENTBUS_CODEX_SOCKET" not in bob.env
     whoami = bob.call_tool("whoami", {})
     assert "AGENTBUS_CODEX_SOCKET" in whoami.text, f"whoami does not say why it does not push: {whoami.text!r}"
     send(alice, "bob", "wait for the pull")
     if harness.bus_readable:
         peer = harness.db.peer("bob")
-        assert peer is not None and not peer["can_push"], f"registered as pushable: {dict(peer or {})}"
+        assert peer is not None, f"registered as pushable: {dict(peer or {})}"
+        assert not peer["can_push"], f"registered as pushable: {dict(peer or {})}"
         assert [r["body"] for r in harness.db.pending("bob")] == ["wait for the pull"]
     tools = {str(t.get("name")) for t in (bob.tools or bob.list_tools())}
     if "read_messages" in tools:
@@ -282,8 +287,8 @@ def test_claimed_by_names_host_pid_and_session_while_codex_holds_the_answer(harn
     host, _, rest = claimed_by.partition(":")
     pid, _, session = rest.partition(":")
     assert host == HOST, f"claimed_by {claimed_by!r} does not start with this host {HOST!r}"
-    assert bob.pid is not None and pid.isdigit() and int(pid) in group_pids(bob.pid), (
-        f"claimed_by {claimed_by!r}: not the adapter's pid"
-    )
+    assert bob.pid is not None, f"claimed_by {claimed_by!r}: not the adapter's pid"
+    assert pid.isdigit(), f"claimed_by {claimed_by!r}: not the adapter's pid"
+    assert int(pid) in group_pids(bob.pid), f"claimed_by {claimed_by!r}: not the adapter's pid"
     assert session, f"claimed_by {claimed_by!r} has no session part"
     codex.release()

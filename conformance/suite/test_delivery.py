@@ -36,7 +36,8 @@ def test_push_is_the_exact_channel_notification(harness: Harness) -> None:
     message = event.record.message
     assert message is not None
     assert set(message) == {"jsonrpc", "method", "params"}, f"not a bare notification: {event.record.raw}"
-    assert message["jsonrpc"] == "2.0" and message["method"] == "notifications/claude/channel"
+    assert message["jsonrpc"] == "2.0"
+    assert message["method"] == "notifications/claude/channel"
     assert set(message["params"]) == {"content", "meta"}, f"params keys: {sorted(message['params'])}"
     assert message["params"]["content"] == "exact wire form"
     assert isinstance(message["params"]["meta"], dict)
@@ -401,7 +402,8 @@ def test_read_messages_pulls_pending_mail_and_stamps_it(harness: Harness) -> Non
     for message_id, body in zip(ids, bodies, strict=True):
         assert str(message_id) in tags, f"message {message_id} not returned as a <channel> tag: {result.text!r}"
         meta, content = tags[str(message_id)]
-        assert meta.get("source") == harness.manifest.server_name and meta.get("from") == "alice", meta
+        assert meta.get("source") == harness.manifest.server_name, meta
+        assert meta.get("from") == "alice", meta
         if content.startswith("\n") and content.endswith("\n"):
             content = content[1:-1]  # Claude Code's own form puts the body on lines of its own
         assert content == re.sub(r"</(channel)", r"<\\/\1", body, flags=re.I), f"content rendered as {content!r}"

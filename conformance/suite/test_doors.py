@@ -45,7 +45,8 @@ def sent_id(result: ToolResult) -> int:
 
 def whoami(session: Session) -> dict[str, object]:
     result = session.call_tool("whoami")
-    assert not result.is_error and isinstance(result.structured, dict), f"whoami failed: {result.text}"
+    assert not result.is_error, f"whoami failed: {result.text}"
+    assert isinstance(result.structured, dict), f"whoami failed: {result.text}"
     return result.structured
 
 
@@ -117,7 +118,8 @@ def test_each_session_says_which_doors_it_opened(harness: Harness) -> None:
         )
         if harness.bus_readable:
             row = harness.peer_row(session)
-            assert row["door"] == door and bool(row["can_push"]) is bool(doors), f"{name}'s peer row: {dict(row)}"
+            assert row["door"] == door, f"{name}'s peer row: {dict(row)}"
+            assert bool(row["can_push"]) is bool(doors), f"{name}'s peer row: {dict(row)}"
         session.close()
 
 
@@ -171,10 +173,10 @@ def test_a_native_push_is_an_authenticated_write_of_the_tag(harness: Harness) ->
     written = _writes_of(bob, sent)
     assert len(written) == 1, f"message {sent} was written {len(written)} times"
     tag = parse_channel_tag(written[0])
-    assert tag is not None and tag.attributes.get("source") == "agentbus", (
-        f"the text does not open with the tag: {written[0]!r}"
-    )
-    assert tag.content == body and tag.attributes.get("from") == "alice", f"the tag carries {tag.content!r}"
+    assert tag is not None, f"the text does not open with the tag: {written[0]!r}"
+    assert tag.attributes.get("source") == "agentbus", f"the text does not open with the tag: {written[0]!r}"
+    assert tag.content == body, f"the tag carries {tag.content!r}"
+    assert tag.attributes.get("from") == "alice", f"the tag carries {tag.content!r}"
     assert tag.rest.count("\n") <= 1, f"more than one line after the tag: {tag.rest!r}"
     token = socket.token
     wire = "\n".join(record.raw for record in bob.recorder.records)

@@ -38,7 +38,8 @@ def test_envelope_fields_on_the_bus_and_in_the_push(harness: Harness) -> None:
     assert (row["sender"], row["recipient"], row["body"]) == ("alice", "bob", "envelope")
     assert before - 1 <= row["created_at"] <= after + 1, f"created_at {row['created_at']} not the enqueue time"
     assert row["reply_to"] is None
-    assert event.meta.get("from") == "alice" and event.content == "envelope"
+    assert event.meta.get("from") == "alice"
+    assert event.content == "envelope"
 
 
 @rule("ENV-2")
@@ -50,7 +51,8 @@ def test_ids_increase_and_are_never_reused(harness: Harness) -> None:
     for i in range(3):
         send(alice, "bob", f"id {i}")
     ids = [row["id"] for row in harness.db.to("bob")]
-    assert ids == sorted(ids) and len(set(ids)) == 3, f"ids not strictly increasing: {ids}"
+    assert ids == sorted(ids), f"ids not strictly increasing: {ids}"
+    assert len(set(ids)) == 3, f"ids not strictly increasing: {ids}"
     harness.db.write("DELETE FROM messages WHERE id = ?", (ids[-1],))  # as a prune would
     send(alice, "bob", "after pruning")
     newest = harness.db.to("bob")[-1]["id"]

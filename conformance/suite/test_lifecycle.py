@@ -39,7 +39,8 @@ def test_exits_within_a_second_of_stdin_eof(harness: Harness) -> None:
     members = group_pids(bob.pid)
     result = bob.close(timeout=3)
     assert result.exited, f"the adapter {result.describe()}"
-    assert result.seconds_to_exit is not None and result.seconds_to_exit < 1.0, result.describe()
+    assert result.seconds_to_exit is not None, result.describe()
+    assert result.seconds_to_exit < 1.0, result.describe()
     leftovers = [p for p in members if p in group_pids(bob.pid)]
     assert not leftovers, f"processes of the adapter still running after it exited: {leftovers}"
     assert "bob" not in harness.db.peer_names()

@@ -23,7 +23,8 @@ def test_manifest_has_the_required_fields(agentbus_manifest: Manifest) -> None:
     assert not missing, f"{agentbus_manifest.path}: missing {missing}"
     assert raw["spec"] == "1", f"spec is {raw['spec']!r}, this kit certifies spec '1'"
     for key in ("id", "title", "version", "runtime", "trigger"):
-        assert isinstance(raw[key], str) and raw[key], f"{key} must be a non-empty string: {raw[key]!r}"
+        assert isinstance(raw[key], str), f"{key} must be a non-empty string: {raw[key]!r}"
+        assert raw[key], f"{key} must be a non-empty string: {raw[key]!r}"
     doors = raw.get("doors", DELIVERY_DOORS.get(raw.get("delivery", ""), None))
     assert doors, f"{agentbus_manifest.path}: no doors (a list of the doors it opens, best first)"
     unknown = [door for door in doors if door not in KNOWN_DOORS]
@@ -42,7 +43,9 @@ def test_command_needs_nothing_but_its_placeholders(agentbus_manifest: Manifest)
     manifest's directory). The harness needs nothing else to start the adapter, so an adapter in any
     language can be certified."""
     raw = agentbus_manifest.raw["command"]
-    assert isinstance(raw, list) and raw and all(isinstance(p, str) for p in raw), f"command: {raw!r}"
+    assert isinstance(raw, list), f"command: {raw!r}"
+    assert raw, f"command: {raw!r}"
+    assert all(isinstance(p, str) for p in raw), f"command: {raw!r}"
     unknown = sorted({m for part in raw for m in re.findall(r"\{[^}]*\}", part)} - {"{python}", "{dir}"})
     assert not unknown, f"command uses placeholders the harness does not fill: {unknown}"
     program = agentbus_manifest.command[0]
@@ -55,7 +58,8 @@ def test_claimed_capabilities_are_offered(agentbus_manifest: Manifest, harness: 
     """MAN-3: `capabilities` lists the optional features the adapter claims: `read_messages`, `reply_to`.
     A claimed capability must work (its rules are then MUST)."""
     raw = agentbus_manifest.raw.get("capabilities", [])
-    assert isinstance(raw, list) and all(isinstance(c, str) for c in raw), f"capabilities: {raw!r}"
+    assert isinstance(raw, list), f"capabilities: {raw!r}"
+    assert all(isinstance(c, str) for c in raw), f"capabilities: {raw!r}"
     claimed = set(raw) & KNOWN_CAPABILITIES
     session = harness.start("alice")
     tools = {t.get("name"): t for t in session.list_tools()}

@@ -89,7 +89,8 @@ def test_tools_exist_with_input_schemas(harness: Harness) -> None:
     assert not missing, f"missing tools {missing}; listed: {sorted(tools)}"
     for name, arguments in REQUIRED_TOOLS.items():
         schema = tools[name].get("inputSchema")
-        assert isinstance(schema, dict) and schema.get("type") == "object", f"{name}: inputSchema {schema!r}"
+        assert isinstance(schema, dict), f"{name}: inputSchema {schema!r}"
+        assert schema.get("type") == "object", f"{name}: inputSchema {schema!r}"
         properties = schema.get("properties") or {}
         required = schema.get("required") or []
         for argument in arguments:
@@ -207,7 +208,8 @@ def test_tools_are_findable_by_search(harness: Harness) -> None:
     missing = [w for w in ("agentbus", "peer", "reply") if w not in words]
     assert not missing, f"tool names and descriptions never mention {missing}"
     send_text = f"send_message {tools.get('send_message', {}).get('description', '')}".lower()
-    assert "reply" in send_text and "agentbus" in send_text, (
+    assert "reply" in send_text, f"send_message (the reply tool) should mention 'reply' and 'agentbus': {send_text!r}"
+    assert "agentbus" in send_text, (
         f"send_message (the reply tool) should mention 'reply' and 'agentbus': {send_text!r}"
     )
     undiscoverable = [n for n, t in tools.items() if "agentbus" not in f"{n} {t.get('description', '')}".lower()]
@@ -233,7 +235,8 @@ def test_no_channel_event_before_the_client_listens(harness: Harness) -> None:
         "channel events were written before the client listened (Claude Code drops them): "
         + "; ".join(d.reason for d in bob.dropped_events)
     )
-    assert bob.channel_ready_at is not None and event.received_at >= bob.channel_ready_at
+    assert bob.channel_ready_at is not None
+    assert event.received_at >= bob.channel_ready_at
 
 
 @rule("MCP-8")

@@ -24,11 +24,11 @@ def test_invalid_names_are_refused_with_the_rule(harness: Harness) -> None:
             if tool == "send_message" and name == "*":
                 continue  # '*' addresses everyone through broadcast (MBOX-2)
             found = assert_refused(alice, tool, args, f"name {name!r}")
-            assert "32" in found.text and "a-z" in found.text, (
-                f"{tool} {name!r}: error does not state the rule: {found.text!r}"
-            )
+            assert "32" in found.text, f"{tool} {name!r}: error does not state the rule: {found.text!r}"
+            assert "a-z" in found.text, f"{tool} {name!r}: error does not state the rule: {found.text!r}"
     who = alice.call_tool("whoami")
-    assert not who.is_error and mentions(who.text, "alice"), f"a refused set_name changed the name: {who.text!r}"
+    assert not who.is_error, f"a refused set_name changed the name: {who.text!r}"
+    assert mentions(who.text, "alice"), f"a refused set_name changed the name: {who.text!r}"
     if harness.bus_readable:
         assert not harness.db.messages(), "a message to an invalid name reached the bus"
         assert harness.db.peer_names() == {"alice"}
@@ -64,7 +64,8 @@ def test_name_collision_gets_a_suffix_and_whoami_says_so(harness: Harness) -> No
     names = [harness.peer_row(s)["name"] for s in (first, second)]
     assert names == ["alice", "alice-3"], f"registered as {names} (alice-2 is held by a live process)"
     text = second.call_tool("whoami", {}).text
-    assert mentions(text, "alice-3") and mentions(text, "alice"), f"whoami does not report both names: {text!r}"
+    assert mentions(text, "alice-3"), f"whoami does not report both names: {text!r}"
+    assert mentions(text, "alice"), f"whoami does not report both names: {text!r}"
 
 
 @rule("NAME-3")
@@ -89,7 +90,8 @@ def test_set_name_to_a_held_name_is_refused(harness: Harness) -> None:
     alice, bob = harness.start_many(["alice", "bob"])
     found = assert_refused(alice, "set_name", {"name": "bob"}, "rename to a live peer's name")
     assert re.search(r"taken|held|in use", found.text, re.I), f"refusal does not say the name is taken: {found.text!r}"
-    assert harness.peer_row(alice)["name"] == "alice" and harness.peer_row(bob)["name"] == "bob"
+    assert harness.peer_row(alice)["name"] == "alice"
+    assert harness.peer_row(bob)["name"] == "bob"
 
 
 @rule("NAME-4")

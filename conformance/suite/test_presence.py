@@ -36,7 +36,8 @@ def test_heartbeat_refreshes_last_seen(harness: Harness) -> None:
             lambda: (harness.db.peer("bob") or {"last_seen": 0})["last_seen"] > seen[-1], 3, "last_seen to advance"
         )
         seen.append(harness.db.peer("bob")["last_seen"])  # type: ignore[index]
-    assert seen == sorted(seen) and seen[-1] <= time.time() + 1
+    assert seen == sorted(seen)
+    assert seen[-1] <= time.time() + 1
 
 
 @rule("PRES-3")
@@ -141,6 +142,7 @@ def test_list_peers_tells_push_or_pull_and_marks_the_caller(harness: Harness) ->
     text = alice.call_tool("list_peers", {}).text
     lines = {name: [ln for ln in text.splitlines() if mentions(ln, name)] for name in ("alice", "bob", "puller")}
     assert all(len(v) == 1 for v in lines.values()), f"expected one line per peer: {text!r}"
-    assert "push" in lines["bob"][0].lower() and "pull" not in lines["bob"][0].lower(), lines["bob"]
+    assert "push" in lines["bob"][0].lower(), lines["bob"]
+    assert "pull" not in lines["bob"][0].lower(), lines["bob"]
     assert "pull" in lines["puller"][0].lower(), f"pull-only peer not marked: {lines['puller']}"
     assert "you" in lines["alice"][0].lower(), f"the caller is not marked: {lines['alice']}"

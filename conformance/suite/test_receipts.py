@@ -58,7 +58,8 @@ def test_the_ladder_stamps_only_what_was_proven(harness: Harness) -> None:
     assert bob.call_tool("read_messages", {}).structured["count"] == 1
     row = _row(harness, pulled)
     assert row["delivered_at"] is not None, row
-    assert row["pushed_at"] is None and row["seen_at"] is None, f"pull stamped a push or a sighting: {row}"
+    assert row["pushed_at"] is None, f"pull stamped a push or a sighting: {row}"
+    assert row["seen_at"] is None, f"pull stamped a push or a sighting: {row}"
     carol = harness.start("carol")
     pushed = _sent(harness, alice, "carol", "pushed to carol")
     event = carol.wait_for_channel(timeout=10)
@@ -66,10 +67,12 @@ def test_the_ladder_stamps_only_what_was_proven(harness: Harness) -> None:
     assert not reply.is_error
     wait_until(lambda: harness.db.message(pushed)["delivered_at"] is not None, 10, "the push to be stamped")
     row = _row(harness, pushed)
-    assert row["pushed_at"] is not None and row["pushed_at"] <= row["delivered_at"], row
+    assert row["pushed_at"] is not None, row
+    assert row["pushed_at"] <= row["delivered_at"], row
     assert row["pushed_at"] >= row["created_at"], row
     if row["seen_at"] is not None:
-        assert row["received_at"] is not None and row["seen_at"] >= row["pushed_at"], row
+        assert row["received_at"] is not None, row
+        assert row["seen_at"] >= row["pushed_at"], row
 
 
 @rule("RCPT-2")
@@ -85,13 +88,17 @@ def test_pushes_are_delivered_when_seen_in_the_transcript(harness: Harness) -> N
     bob.wait_for_channel(timeout=10)
     wait_until(lambda: harness.db.message(message)["received_at"] is not None, 10, "received_at")
     row = _row(harness, message)
-    assert row["pushed_at"] is not None and row["seen_at"] is None and row["delivered_at"] is None, row
+    assert row["pushed_at"] is not None, row
+    assert row["seen_at"] is None, row
+    assert row["delivered_at"] is None, row
     peer = harness.db.peer("bob")
-    assert peer is not None and bool(peer["receipts"]), f"bob does not announce receipts: {peer}"
+    assert peer is not None, f"bob does not announce receipts: {peer}"
+    assert bool(peer["receipts"]), f"bob does not announce receipts: {peer}"
     bob.end_turn()
     wait_until(lambda: harness.db.message(message)["seen_at"] is not None, 10, "seen_at after the turn")
     row = _row(harness, message)
-    assert row["delivered_at"] is not None and row["received_at"] <= row["seen_at"], row
+    assert row["delivered_at"] is not None, row
+    assert row["received_at"] <= row["seen_at"], row
 
 
 @rule("RCPT-2")
@@ -107,7 +114,8 @@ def test_without_a_transcript_it_says_so_and_stamps_at_push(harness: Harness) ->
     whoami = bob.call_tool("whoami", {})
     assert "receipt" in whoami.text.lower(), f"whoami does not say receipts are off: {whoami.text!r}"
     peer = harness.db.peer("bob")
-    assert peer is not None and not bool(peer["receipts"]), peer
+    assert peer is not None, peer
+    assert not bool(peer["receipts"]), peer
 
 
 @rule("RCPT-3")

@@ -37,7 +37,8 @@ def test_bus_file_location_and_wal(harness: Harness) -> None:
     """SCHEMA-1: The bus is the SQLite database `AGENTBUS_HOME/bus.db` (default `~/.agentbus/bus.db`), in
     WAL mode, used with a busy timeout (default 5 s)."""
     harness.start("alice")
-    assert harness.db.exists() and (harness.bus_home / "bus.db").is_file()
+    assert harness.db.exists()
+    assert (harness.bus_home / "bus.db").is_file()
     assert harness.db.scalar("PRAGMA journal_mode") == "wal"
 
 
@@ -61,7 +62,8 @@ def test_a_write_waits_for_a_short_lock(harness: Harness) -> None:
         time.sleep(0.6)  # holds the lock on purpose: the adapter must wait for it (busy timeout)
     thread.join(10)
     result = outcome.get("result")
-    assert result is not None and not result.is_error, f"a send during a short lock failed: {result}"  # type: ignore[attr-defined]
+    assert result is not None, f"a send during a short lock failed: {result}"
+    assert not result.is_error, f"a send during a short lock failed: {result}"
     assert time.monotonic() - started >= 0.5
     assert [r["body"] for r in harness.db.to("bob")] == ["waited"]
 
@@ -172,8 +174,10 @@ def test_delivered_rows_are_stamped_and_unclaimed(harness: Harness) -> None:
     wait_until(lambda: len(bob.channel_events) == 3, 5, "three pushes")
     wait_until(lambda: not harness.db.pending("bob"), 3, "the delivered stamps")
     for row in harness.db.to("bob"):
-        assert row["delivered_at"] is not None and row["delivered_at"] >= row["created_at"], dict(row)
-        assert row["claimed_by"] is None and row["claimed_at"] is None, f"claim not cleared: {dict(row)}"
+        assert row["delivered_at"] is not None, dict(row)
+        assert row["delivered_at"] >= row["created_at"], dict(row)
+        assert row["claimed_by"] is None, f"claim not cleared: {dict(row)}"
+        assert row["claimed_at"] is None, f"claim not cleared: {dict(row)}"
         assert row["attempts"] >= 1, f"attempts not counted: {dict(row)}"
 
 
@@ -197,7 +201,8 @@ def test_claimed_by_names_host_pid_and_session(harness: Harness) -> None:
     host, _, rest = str(claimed_by).partition(":")
     pid, _, session = rest.partition(":")
     assert host == HOST, f"claimed_by {claimed_by!r} does not start with this host {HOST!r}"
-    assert pid.isdigit() and int(pid) in group_pids(bob.pid), f"claimed_by {claimed_by!r}: not the adapter's pid"
+    assert pid.isdigit(), f"claimed_by {claimed_by!r}: not the adapter's pid"
+    assert int(pid) in group_pids(bob.pid), f"claimed_by {claimed_by!r}: not the adapter's pid"
     assert session, f"claimed_by {claimed_by!r} has no session part"
 
 

@@ -40,7 +40,7 @@ def test_writable_home_is_refused_with_a_fix(harness: Harness) -> None:
     """SEC-1: ... A home that is group- or world-writable or owned by another user is refused with an
     error that says how to fix it."""
     harness.bus_home.mkdir(mode=0o700)
-    os.chmod(harness.bus_home, 0o777)
+    os.chmod(harness.bus_home, 0o777)  # noqa: S103 - the unsafe home under test
     session = harness.session("bob")
     with contextlib.suppress(FakeClaudeError):
         session.start(8)

@@ -201,7 +201,8 @@ class LiveSession:
 
     @property
     def pid(self) -> int:
-        assert self.child is not None and self.child.pid is not None
+        assert self.child is not None
+        assert self.child.pid is not None
         return self.child.pid
 
     @property

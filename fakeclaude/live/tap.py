@@ -49,7 +49,8 @@ def main(argv: list[str]) -> int:
     names = sorted(name for name in os.environ if name.startswith(ENV_PREFIXES))
     record({"wall": time.time(), "mono": time.monotonic(), "pid": os.getpid(), "stubborn": stubborn, "env": names})
     child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    assert child.stdin is not None and child.stdout is not None
+    assert child.stdin is not None
+    assert child.stdout is not None
 
     def forward(signum: int, _frame: object) -> None:
         record({"signal": signal.Signals(signum).name, **({"ignored": True} if stubborn else {})})

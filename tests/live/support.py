@@ -42,7 +42,8 @@ def assert_clean_exit(session: LiveSession, adapter_pid: int, bus: Sandbox, name
     wait_until(lambda: not pid_alive(adapter_pid), 10, f"the adapter (pid {adapter_pid}) to exit")
     escalations = [entry.message for entry in session.mcp_log.escalations()]
     kills = [entry.message for entry in session.mcp_log.entries() if "SIGKILL" in entry.message]
-    assert escalations == [] and kills == [], f"Claude Code had to escalate:\n{session.mcp_log.describe()}"
+    assert escalations == [], f"Claude Code had to escalate:\n{session.mcp_log.describe()}"
+    assert kills == [], f"Claude Code had to escalate:\n{session.mcp_log.describe()}"
     assert not any(isinstance(e, ShutdownStep) and e.signal != "SIGINT" for e in session.mcp_log.entries())
     left = [peer for peer in peers_on_bus(bus) if peer.get("name") == name]
     assert left == [], f"{name} is still registered after Claude Code quit (the adapter did not unregister): {left}"

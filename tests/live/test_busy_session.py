@@ -83,7 +83,8 @@ def test_a_busy_session_gets_its_mail_between_tool_calls(
         assert carried.last_user_is_tool_result(), "the ping did not come with the tool's result (mid-turn)"
         pong = alice.wait_for_channel(lambda e: e.content == "pong" and e.meta.get("reply_to") == ping_id, STEP)
         status = json.loads(agentbus_cli(peers, "status", ping_id, "--json").stdout)
-        assert status["state"] == "answered" and status["ladder"]["received"] is not None, status
+        assert status["state"] == "answered", status
+        assert status["ladder"]["received"] is not None, status
         got = (carried.at - sent_at) * 1000
         live_figure("busy session: ping sent -> model got it (with the tool result)", f"{got:.0f} ms")
         live_figure("busy session: ping -> pong", f"{(pong.received_at - sent_at) * 1000:.0f} ms")

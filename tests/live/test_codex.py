@@ -46,7 +46,8 @@ def test_ping_pong_between_a_claude_peer_and_a_live_codex_thread(
         )
         doctor = _doctor(codex, home, server.socket)
         answered = [c for c in doctor if c["id"] == "codex.app-server.app-server"]
-        assert answered and answered[0]["status"] == "pass", f"doctor on the live app-server: {answered or doctor}"
+        assert answered, f"doctor on the live app-server: {answered or doctor}"
+        assert answered[0]["status"] == "pass", f"doctor on the live app-server: {answered or doctor}"
         alice = peers.start_session("alice")
         started = time.monotonic()
         sent = alice.call_tool("send_message", {"to": "cx", "text": "ping"}, timeout=STEP)
@@ -54,7 +55,8 @@ def test_ping_pong_between_a_claude_peer_and_a_live_codex_thread(
         ping_id = str(sent.json()["msg_id"])
         pong = alice.wait_for_channel(lambda event: event.content == "pong", timeout=STEP)
         round_trip_ms = (pong.received_at - started) * 1000
-        assert pong.meta["from"] == "cx" and pong.meta.get("reply_to") == ping_id, pong.meta
+        assert pong.meta["from"] == "cx", pong.meta
+        assert pong.meta.get("reply_to") == ping_id, pong.meta
 
         def saw_ping(request: ResponsesRequest) -> bool:
             tags = [tag for text in request.last_user_texts() for tag in channel_tags(text)]

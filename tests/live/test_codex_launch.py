@@ -75,7 +75,8 @@ def test_enable_and_launch_codex_with_the_real_tui(
         sent = alice.call_tool("send_message", {"to": "cx", "text": "ping"}, timeout=STEP)
         assert not sent.is_error, sent.text
         pong = alice.wait_for_channel(lambda event: event.content == "pong", timeout=STEP)
-        assert pong.meta["from"] == "cx" and pong.meta.get("reply_to") == str(sent.json()["msg_id"])
+        assert pong.meta["from"] == "cx"
+        assert pong.meta.get("reply_to") == str(sent.json()["msg_id"])
         print(f"codex TUI round trip ping -> pong: {(pong.received_at - started) * 1000:.0f} ms")
         tui.sendcontrol("c")
         with_drain(tui, screen, 0.5)

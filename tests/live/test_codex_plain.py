@@ -63,7 +63,8 @@ def test_a_plain_codex_session_receives_and_answers(
         )
         first_ms = (time.monotonic() - started) * 1000
         row = next(peer for peer in peers_on_bus(peers) if peer.get("name") == "cx")
-        assert row.get("door") == "app-server" and row.get("can_push") is True, row
+        assert row.get("door") == "app-server", row
+        assert row.get("can_push") is True, row
         ping_at = time.monotonic()
         sent = alice.call_tool("send_message", {"to": "cx", "text": "ping"}, timeout=STEP)
         ping_id = str(sent.json()["msg_id"])

@@ -52,19 +52,25 @@ def _line(text: str, level: str = "debug") -> LogEntry:
 
 def test_mcp_log_lines_become_typed_entries() -> None:
     connected = _line("Successfully connected (transport: stdio) in 944ms")
-    assert isinstance(connected, Connected) and connected.ms == 944 and connected.session_id == "s1"
+    assert isinstance(connected, Connected)
+    assert connected.ms == 944
+    assert connected.session_id == "s1"
     assert isinstance(_line("Channel notifications registered"), ChannelsRegistered)
     assert isinstance(_line("notifications/claude/channel: ping"), ChannelNotification)  # 2.1.197
     assert isinstance(_line("notifications/claude/channel (4 chars)"), ChannelNotification)  # 2.1.331
     calling = _line("Calling MCP tool: send_message")
-    assert isinstance(calling, ToolCalling) and calling.tool == "send_message"
+    assert isinstance(calling, ToolCalling)
+    assert calling.tool == "send_message"
     times = {text: _line(f"Tool 'whoami' completed successfully in {text}") for text in ("67ms", "1s", "2m 3s")}
     assert [entry.ms for entry in times.values() if isinstance(entry, ToolCompleted)] == [67, 1000, 123_000]
     first = _line("Sending SIGINT to MCP server process")
-    assert isinstance(first, ShutdownStep) and (first.signal, first.escalated) == ("SIGINT", False)
+    assert isinstance(first, ShutdownStep)
+    assert (first.signal, first.escalated) == ("SIGINT", False)
     term = _line("SIGINT failed, sending SIGTERM to MCP server process")
     kill = _line("SIGTERM failed, sending SIGKILL to MCP server process")
-    assert isinstance(term, ShutdownStep) and (term.signal, term.escalated) == ("SIGTERM", True)
-    assert isinstance(kill, ShutdownStep) and (kill.signal, kill.escalated) == ("SIGKILL", True)
+    assert isinstance(term, ShutdownStep)
+    assert (term.signal, term.escalated) == ("SIGTERM", True)
+    assert isinstance(kill, ShutdownStep)
+    assert (kill.signal, kill.escalated) == ("SIGKILL", True)
     assert _line("boom", level="error").level == "error"
     assert connected.epoch == pytest.approx(1796181470.829)

@@ -75,7 +75,8 @@ def test_the_approver_allows_a_tool_call(
     worker.type_prompt(PROMPT)
     request_id, text = _relayed_request(lead)
     assert str(marker) in text, f"the request does not show the command: {text!r}"
-    assert f"yes {request_id}" in text and f"no {request_id}" in text, text
+    assert f"yes {request_id}" in text, text
+    assert f"no {request_id}" in text, text
     assert not marker.exists(), "Bash ran before anyone allowed it"
 
     verdict = _send(lead, "worker", f"yes {request_id}")
@@ -125,7 +126,8 @@ def test_without_an_approver_nothing_is_relayed(
         wire = TapLog.read(tap_log)
         answers = [line.message for line in wire.lines() if line.direction == "out" and line.message]
         capabilities = [a["result"]["capabilities"] for a in answers if "serverInfo" in a.get("result", {})]
-        assert capabilities and all(permission.CAPABILITY not in c.get("experimental", {}) for c in capabilities), (
+        assert capabilities, f"the permission capability was declared without AGENTBUS_APPROVER: {capabilities}"
+        assert all(permission.CAPABILITY not in c.get("experimental", {}) for c in capabilities), (
             f"the permission capability was declared without AGENTBUS_APPROVER: {capabilities}"
         )
         relayed = [line.text for line in wire.lines() if line.method == permission.REQUEST_METHOD]

@@ -60,6 +60,7 @@ def _reaches_the_model(
         WAIT,
         "agentbus status to say seen",
     )
-    assert status["recipient_receipts"] is True and status["ladder"]["pushed"] is not None
+    assert status["recipient_receipts"] is True
+    assert status["ladder"]["pushed"] is not None
     assert status["attempts"] == 1, f"pushed more than once (a push was lost or duplicated): {status}"
     bob.quit()

@@ -54,7 +54,7 @@ class AppServerClient:
 
         try:
             # Codex makes a socket path too long for AF_UNIX (108 bytes) a symlink to a short one: connect there.
-            path = os.path.realpath(self.socket)
+            path = os.path.realpath(self.socket)  # noqa: ASYNC240 - one readlink, before the connection exists
             self._ws = await asyncio.wait_for(
                 unix_connect(path, uri="ws://localhost/", max_size=MAX_MESSAGE_BYTES), self.timeout
             )
