@@ -63,7 +63,7 @@ def test_a_write_waits_for_a_short_lock(harness: Harness) -> None:
     thread.join(10)
     result = outcome.get("result")
     assert result is not None, f"a send during a short lock failed: {result}"
-    assert not result.is_error, f"a send during a short lock failed: {result}"
+    assert not result.is_error, f"a send during a short lock failed: {result}"  # type: ignore[attr-defined]
     assert time.monotonic() - started >= 0.5
     assert [r["body"] for r in harness.db.to("bob")] == ["waited"]
 
