@@ -111,6 +111,7 @@ def test_writes_queued_behind_the_lock_commit_together_the_moment_it_is_free(tmp
 
         async def queued_then_released() -> list[object]:
             first = bus.writer.enqueue(_send(bus, "bob", "first"))
+            await asyncio.sleep(0)  # one pass of the loop: the first is handed to the writer's thread
             others = [bus.writer.enqueue(_send(bus, "bob", f"then {n}")) for n in range(9)]
             done, _ = await asyncio.wait([first, *others], timeout=0.3)
             assert not done, "a write did not wait for the lock"
@@ -121,6 +122,25 @@ def test_writes_queued_behind_the_lock_commit_together_the_moment_it_is_free(tmp
         assert all(isinstance(receipt, SendReceipt) for receipt in receipts)
         assert [e.body for e in bus.pending("bob")] == ["first", *(f"then {n}" for n in range(9))]
         # The first went to the writer's thread alone; the nine queued behind it committed together.
+        assert len(commits) == 2
+
+
+@sqlite_only
+def test_writes_handed_over_in_one_pass_of_the_loop_commit_together(tmp_path: Path) -> None:
+    """Group commit on the loop: pipelined sends handed over in one pass cost one transaction."""
+    with Bus(Settings(home=tmp_path / "bus")) as bus:
+        bus.register("bob", session_id="b", adapter="test")
+        commits: list[str] = []
+        driver = bus.writer.driver
+        assert isinstance(driver, SQLiteWriteDriver)
+        driver.conn.set_trace_callback(lambda statement: commits.append(statement) if statement == "COMMIT" else None)
+
+        async def one_pass_then_another() -> None:
+            await asyncio.gather(*(bus.writer.enqueue(_send(bus, "bob", f"burst {n}")) for n in range(10)))
+            await bus.writer.submit(_send(bus, "bob", "later"))
+
+        asyncio.run(one_pass_then_another())
+        assert [e.body for e in bus.pending("bob")] == [*(f"burst {n}" for n in range(10)), "later"]
         assert len(commits) == 2
 
 

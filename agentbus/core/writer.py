@@ -3,9 +3,10 @@
 Every write of a process (a send, a claim, a stamp, a receipt, a presence change) is a ``Work``: a
 function of one open transaction. The writer owns the write connection and runs works in turn.
 
-- An event loop hands it works with ``submit`` (``enqueue``). Works handed over while a transaction
-  is under way wait in a queue and are committed together in the next one (group commit): a burst
-  of pipelined sends costs one transaction per batch, not per send.
+- An event loop hands it works with ``submit`` (``enqueue``). The works handed over in one pass of
+  the loop, and those handed over while a transaction is under way, are committed together in the
+  next transaction (group commit): a burst of pipelined sends costs one transaction per batch, not
+  per send.
 - A transaction that can begin at once (the SPEC flock free, SQLite's write lock free) runs where it
   was asked for: on the event loop, no thread hop (a hop costs more CPU than the transaction itself).
   One that must wait goes to the writer's thread, which blocks in ``flock`` and runs it the moment
@@ -90,6 +91,9 @@ class _Item(Generic[T]):
     error: BaseException | None = None
     state: _State = _State.QUEUED
     guard: threading.Lock = field(default_factory=threading.Lock)
+    #: Seconds it may wait for the write lock, and when it was handed over (loop time).
+    deadline: float = 0.0
+    handed_at: float = 0.0
     expiry: asyncio.TimerHandle | None = None
 
     def start(self) -> bool:
@@ -109,6 +113,9 @@ class _Item(Generic[T]):
                 self.state = _State.ABANDONED
                 self.error, self.result = error, None
             return self.state is _State.ABANDONED
+
+    def settled(self) -> bool:
+        return self.future is None or self.future.done()
 
     def settle(self) -> None:
         """Loop thread: hand the outcome to whoever awaits it."""
@@ -148,6 +155,7 @@ class Writer:
         # The event loop's side: works waiting for the batch under way in the writer's thread.
         self._queued: list[_Item[Any]] = []
         self._in_flight: _Batch | None = None
+        self._flush_scheduled = False
         self._closed = False
 
     # an event loop's writes ----------------------------------------------------
@@ -165,18 +173,33 @@ class Writer:
         if self._closed:
             future.set_exception(self._closing())
             return future
-        item = _Item(work, future)
+        item = _Item(work, future, deadline=self.deadline_seconds if deadline is None else deadline)
+        item.handed_at = loop.time()
         self._queued.append(item)
-        if self._in_flight is None:
-            self._flush()
-        if not future.done():
-            seconds = self.deadline_seconds if deadline is None else deadline
-            item.expiry = loop.call_later(seconds, self._expire, item)
+        if self._in_flight is not None:
+            self._arm_expiry(item)  # it waits behind a transaction that may wait for the lock
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
         return future
 
+    def _arm_expiry(self, item: _Item[Any]) -> None:
+        if item.expiry is None and not item.settled():
+            loop = asyncio.get_running_loop()
+            item.expiry = loop.call_at(item.handed_at + item.deadline, self._expire, item)
+
     def _flush(self) -> None:
+        """Loop thread: run the works queued, on the loop when the lock is free, else in the writer's thread."""
+        self._flush_scheduled = False
+        if not self._queued or self._in_flight is not None:
+            return
         batch = _Batch(self._queued)
         self._queued = []
+        if self._closed:
+            for item in batch.items:
+                if item.abandon(self._closing()):
+                    item.settle()
+            return
         if self.driver.begins_on_loop and self._begin_now():
             self._run_begun(batch)
             for item in batch.items:
@@ -184,6 +207,8 @@ class Writer:
             return
         loop = asyncio.get_running_loop()
         self._in_flight = batch
+        for item in batch.items:
+            self._arm_expiry(item)
 
         def landed() -> None:
             with contextlib.suppress(RuntimeError):  # the loop closed: nobody awaits the outcome

@@ -100,8 +100,8 @@ class Endpoint:
         self._announced_push = False
         self._drain_lock = asyncio.Lock()
         self._disarm: Callable[[], None] | None = None
-        #: Recipients of this pass's sends, woken once at its end.
-        self._to_wake: set[str] = set()
+        #: The sends made in this pass of the loop, handed to the writer as one work at its end.
+        self._outbox: list[tuple[Outgoing, asyncio.Future[mailbox.Outcome]]] = []
         self.ledger = ReceiptLedger(
             self.settings.receipt_grace_seconds,
             write_stamps=self._write_push_stamps_soon,
@@ -413,28 +413,64 @@ class Endpoint:
     async def send(self, to: str, text: object, *, reply_to: int | None = None) -> SendReceipt:
         """Enqueue and wake the recipient(s). ``to`` may be ``*`` for every other live peer.
 
-        Concurrent sends are committed together (the writer's group commit), and their recipients
-        are woken once per pass of the loop, not once per send.
+        The sends made in one pass of the loop (a client's pipelined calls) are one work of the
+        writer, in the order they were made: one look at the recipients, one savepoint, and one wake
+        per recipient for all of them.
         """
-        (outcome,) = await self._write(mailbox.send(self.settings, self.name, [Outgoing(to, text, reply_to)]))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[mailbox.Outcome] = loop.create_future()
+        if not self._outbox:
+            loop.call_soon(self._send_outbox)
+        self._outbox.append((Outgoing(to, text, reply_to), future))
+        outcome = await future
         if isinstance(outcome, BusError):
             raise outcome
-        if outcome.recipients:
-            self._wake_soon(outcome.recipients)
         return outcome
 
-    def _wake_soon(self, recipients: tuple[str, ...]) -> None:
-        """Loop thread: wake these recipients at the end of this pass of the loop (with every other
-        send's of the same pass)."""
-        first = not self._to_wake
-        self._to_wake.update(recipients)
-        if first:
-            asyncio.get_running_loop().call_soon(self._wake_recipients)
+    def _send_outbox(self) -> None:
+        """Loop thread: the pass's sends to the writer (a send whose caller was cancelled meanwhile is dropped)."""
+        batch = [(outgoing, future) for outgoing, future in self._outbox if not future.cancelled()]
+        self._outbox = []
+        if not batch:
+            return
+        try:
+            work = mailbox.send(self.settings, self.name, [outgoing for outgoing, _ in batch])
+        except BusError as exc:  # this session's own name is refused: every send says so
+            self._settle_sends(batch, [exc] * len(batch))
+            return
 
-    def _wake_recipients(self) -> None:
+        def written(done: "asyncio.Future[list[mailbox.Outcome]]") -> None:
+            if done.cancelled():
+                for _, future in batch:
+                    future.cancel()
+                return
+            failure = done.exception()
+            if failure is None:
+                self._settle_sends(batch, done.result())
+            elif isinstance(failure, BusError):
+                self._settle_sends(batch, [failure] * len(batch))
+            else:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(failure)
+
+        self.writer.enqueue(work).add_done_callback(written)
+
+    def _settle_sends(
+        self, batch: list[tuple[Outgoing, "asyncio.Future[mailbox.Outcome]"]], outcomes: list[mailbox.Outcome]
+    ) -> None:
+        recipients: set[str] = set()
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, SendReceipt):
+                recipients.update(outcome.recipients)
+            if not future.done():
+                future.set_result(outcome)
+        if recipients:
+            self._wake_recipients(sorted(recipients))
+
+    def _wake_recipients(self, recipients: list[str]) -> None:
         """Here on a bus whose writer runs on the loop (a file trigger's write is a few microseconds),
         else in a worker thread (a database server's NOTIFY)."""
-        recipients, self._to_wake = sorted(self._to_wake), set()
 
         def notify_all() -> None:
             for recipient in recipients:

@@ -259,7 +259,10 @@ class ClientSession:
         incoming = line if isinstance(line, wire.Refusal) else wire.classify(line)
         if isinstance(incoming, wire.Request):
             if self.router.is_concurrent(incoming):
-                await self._call_slots.acquire()
+                try:  # no checkpoint while a slot is free: a chunk of pipelined calls starts in one pass
+                    self._call_slots.acquire_nowait()
+                except anyio.WouldBlock:
+                    await self._call_slots.acquire()
                 self.tasks.start_soon(self._answer_concurrently, incoming, writer)
             else:
                 await _write_answer(writer, self.router.answer_inline(incoming))
