@@ -94,15 +94,18 @@ def test_recipient_killed_between_push_and_stamp_gets_every_message_after_restar
 def test_sender_killed_mid_burst_every_acknowledged_send_is_on_the_bus(fakeclaude_bus: Sandbox) -> None:
     settings = fresh_bus(fakeclaude_bus)
     alice, bob = fakeclaude_bus.start_sessions("alice", "bob", env=NO_LIMIT)
-    pipeline_sends(alice, "b", "bob", 400)
+    # The calls of each chunk the adapter reads (64 KiB) commit together: enough chunks that the kill
+    # lands between two of them.
+    count = 5000
+    pipeline_sends(alice, "b", "bob", count)
     wait_until(lambda: len(acknowledged(alice, "b")) >= 25, timeout=15, what="the first send results")
     alice.kill()
     acks = acknowledged(alice, "b")
-    assert 25 <= len(acks) < 400, f"{len(acks)} results: the kill did not land mid-burst"
+    assert 25 <= len(acks) < count, f"{len(acks)} results: the kill did not land mid-burst"
 
     assert integrity(settings.db_path) == "ok"
     with Bus.open(settings) as bus:
-        on_bus = {e.id: e.body for e in bus.history("alice", limit=1000)}
+        on_bus = {e.id: e.body for e in bus.history("alice", limit=count)}
     assert {text: on_bus.get(msg_id) for text, msg_id in acks.items()} == {text: text for text in acks}
     assert all(body.startswith("b") for body in on_bus.values())
     # Whatever reached the bus, acknowledged or not, is delivered to bob once.
