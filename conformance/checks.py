@@ -65,6 +65,28 @@ def listed_names(result: ToolResult, candidates: list[str]) -> set[str]:
     return {name for name in candidates if mentions(result.text, name)}
 
 
+def lists(observer: Session, name: str) -> bool:
+    """Whether ``observer``'s ``list_peers`` names ``name``: presence as another session sees it."""
+    return mentions(observer.call_tool("list_peers", {}).text, name)
+
+
+def wait_unlisted(observer: Session, name: str, timeout: float, what: str) -> None:
+    """Wait until ``observer``'s ``list_peers`` no longer names ``name`` (AssertionError naming ``what``)."""
+    wait_until(
+        lambda: not lists(observer, name),
+        timeout,
+        what,
+        interval=0.05,
+        describe=lambda: f"{name} still listed: {observer.call_tool('list_peers', {}).text!r}",
+    )
+
+
+def whoami_name(session: Session, candidates: list[str]) -> str | None:
+    """The first of ``candidates`` (most specific first) that ``whoami`` names as the session's name."""
+    text = session.call_tool("whoami", {}).text
+    return next((name for name in candidates if mentions(text, name)), None)
+
+
 def wait_events(session: Session, count: int, timeout: float, sender: str | None = None) -> list[ChannelEvent]:
     """The next ``count`` channel events (from ``sender`` if given), each within the overall ``timeout``."""
     import time

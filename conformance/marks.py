@@ -51,6 +51,12 @@ def rule(rule_id: str) -> Callable[[F], F]:
     return apply
 
 
+def bus_tier_only(reason: str) -> pytest.MarkDecorator:
+    """A check SPEC marks "bus tier only": ``reason`` says in one sentence why a client cannot see it
+    and what would make it visible; on the wire tier the test is not applicable with that sentence."""
+    return getattr(pytest.mark, REQUIRES_MARK)("shared_bus", only=reason)
+
+
 def requires(*names: str, why: str | None = None) -> pytest.MarkDecorator:
     """Skip the test (with the reason, prefixed by ``why`` when given) unless every named requirement is open."""
     mark = getattr(pytest.mark, REQUIRES_MARK)

@@ -298,7 +298,9 @@ class ConformanceSession:
             for name in mark.args:
                 requirement = self.requirements.check(name)
                 if not requirement:
-                    why = mark.kwargs.get("why")
+                    why, only = mark.kwargs.get("why"), mark.kwargs.get("only")
+                    if only and name == "shared_bus":
+                        pytest.skip(f"{NOT_APPLICABLE} on the wire tier (SPEC: bus tier only): {only}")
                     pytest.skip(f"{why}: {requirement.reason}" if why else requirement.reason)
 
     @pytest.hookimpl(wrapper=True)

@@ -61,7 +61,14 @@ def test_claude_mcp_conforms_on_the_wire_tier(pytester: pytest.Pytester) -> None
     assert data["conforms"] is True, outcomes
     assert data["tier"] == "wire", outcomes
     assert set(outcomes.values()) == {"passed", "n/a"}, outcomes
-    assert {"MCP-1", "DELIV-9", "LIFE-4"} <= {r for r, o in outcomes.items() if o == "passed"}
+    passed = {r for r, o in outcomes.items() if o == "passed"}
+    assert {"MCP-1", "DELIV-9", "LIFE-1", "LIFE-4", "PRES-2", "RCPT-2"} <= passed
+    # what cannot be seen from outside: the file's rules, the app-server's, and SPEC's "bus tier only"
+    assert {r for r, o in outcomes.items() if o == "n/a"} == {
+        *(f"SCHEMA-{n}" for n in range(1, 7)),
+        *(f"APPS-{n}" for n in range(1, 5)),
+        *("TRIG-1", "LIFE-3", "PRES-5", "DELIV-6", "MBOX-5"),
+    }, outcomes
 
 
 @pytest.mark.timeout(300)
@@ -97,6 +104,53 @@ def test_no_exit_fails_exactly_life_1(pytester: pytest.Pytester) -> None:
     code, outcomes, _ = certify(pytester, str(BROKEN / "no_exit" / "module.json"), "--agentbus-rules=LIFE-1,PRES-5")
     assert code == 1
     assert outcomes == {"PRES-5": "passed", "LIFE-1": "failed"}, outcomes
+
+
+@pytest.mark.timeout(300)
+def test_no_exit_fails_life_1_on_the_wire_tier(pytester: pytest.Pytester) -> None:
+    """A process that does not exit after stdin EOF is seen from outside: LIFE-1 fails on the wire tier too."""
+    adapter = str(BROKEN / "no_exit" / "module.json")
+    code, outcomes, _ = certify(pytester, adapter, "--agentbus-rules=LIFE-1,LIFE-5,PRES-5", "--agentbus-tier=wire")
+    assert code == 1
+    assert outcomes == {"LIFE-1": "failed", "LIFE-5": "passed", "PRES-5": "n/a"}, outcomes
+
+
+@pytest.mark.timeout(300)
+def test_early_stamp_fails_the_delivery_rules_on_the_wire_tier(pytester: pytest.Pytester) -> None:
+    """Stamping before the push loses what a client never read: the next session does not get it."""
+    code, outcomes, _ = certify(
+        pytester,
+        str(BROKEN / "early_stamp" / "module.json"),
+        "--agentbus-rules=DELIV-3,DELIV-4,DELIV-5",
+        "--agentbus-tier=wire",
+    )
+    assert code == 1
+    assert outcomes == {"DELIV-3": "failed", "DELIV-4": "passed", "DELIV-5": "failed"}, outcomes
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("tier", ["wire", "bus"])
+def test_no_heartbeat_fails_exactly_pres_2(pytester: pytest.Pytester, tier: str) -> None:
+    """A row that is never refreshed falls out of the liveness window: the others stop listing it."""
+    adapter = str(BROKEN / "no_heartbeat" / "module.json")
+    code, outcomes, _ = certify(pytester, adapter, "--agentbus-rules=PRES-1,PRES-2,PRES-6", f"--agentbus-tier={tier}")
+    assert code == 1
+    assert outcomes == {"PRES-1": "passed", "PRES-2": "failed", "PRES-6": "passed"}, outcomes
+
+
+@pytest.mark.timeout(300)
+def test_lying_status_fails_the_receipt_rules_on_the_wire_tier(pytester: pytest.Pytester) -> None:
+    """message_status that calls a pushed message seen is caught by the sender: RCPT-2 and RCPT-5 fail,
+    the rules whose proof it does not fake pass."""
+    code, outcomes, _ = certify(
+        pytester,
+        str(BROKEN / "lying_status" / "module.json"),
+        "--agentbus-rules=RCPT-1,RCPT-2,RCPT-3,RCPT-5",
+        "--agentbus-tier=wire",
+    )
+    assert code == 1
+    assert broken_rules(outcomes) == {"RCPT-2", "RCPT-5"}, outcomes
+    assert {outcomes["RCPT-1"], outcomes["RCPT-3"]} == {"passed"}, outcomes
 
 
 @pytest.mark.timeout(300)

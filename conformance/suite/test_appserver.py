@@ -86,7 +86,6 @@ def test_each_message_is_one_turn_start_with_the_rendered_tag(harness: Harness) 
 
 
 @rule("APPS-2")
-@requires("shared_bus")
 def test_a_refused_turn_start_leaves_the_message_pending_until_codex_takes_it(harness: Harness) -> None:
     """APPS-2: A message is stamped delivered only after the app-server answered its `turn/start` with
     a result. An error answer ... leaves it pending; it is pushed again once the app-server accepts
@@ -97,18 +96,19 @@ def test_a_refused_turn_start_leaves_the_message_pending_until_codex_takes_it(ha
     codex.refuse("the thread is being archived", code=-32600)
     send(alice, "bob", "refused at first")
     wait_until(lambda: len(codex.refusals) >= 2, 8, "two refused turn/start (a push and its retry)")
-    row = _one_pending(harness, "bob")
-    assert row["delivered_at"] is None, f"stamped delivered although Codex refused it: {row}"
+    if harness.bus_readable:
+        row = _one_pending(harness, "bob")
+        assert row["delivered_at"] is None, f"stamped delivered although Codex refused it: {row}"
     assert not bob.call_tool("whoami", {}).is_error, "the adapter stopped answering its tools"
     codex.accept()
     event = bob.assert_channel("refused at first", within=8, from_="alice")
-    wait_until(lambda: not harness.db.pending("bob"), 5, "the message to be stamped delivered")
+    if harness.bus_readable:
+        wait_until(lambda: not harness.db.pending("bob"), 5, "the message to be stamped delivered")
     accepted = [i for i in codex.inputs if f'msg_id="{msg_id(event)}"' in i.text]
     assert len(accepted) == 1, f"Codex took the message {len(accepted)} times"
 
 
 @rule("APPS-2")
-@requires("shared_bus")
 def test_an_app_server_that_is_gone_is_reconnected_and_the_message_pushed(harness: Harness) -> None:
     """APPS-2: ... an app-server that is gone leaves it pending; it is pushed again (on a wake or the
     safety poll) once the app-server accepts input again, reconnecting if it has to."""
@@ -124,16 +124,17 @@ def test_an_app_server_that_is_gone_is_reconnected_and_the_message_pushed(harnes
         rows = harness.db.pending("bob")
         return bool(rows) and rows[0]["attempts"] >= 1 and rows[0]["claimed_by"] is None
 
-    wait_until(tried_and_released, 8, "a failed push of the message (attempts counted, claim cleared)")
+    if harness.bus_readable:  # the wire tier cannot see the failed attempt, only what follows
+        wait_until(tried_and_released, 8, "a failed push of the message (attempts counted, claim cleared)")
     assert not bob.call_tool("whoami", {}).is_error, "the adapter stopped answering its tools"
     codex.come_back()
     bob.assert_channel("while codex is gone", within=8, from_="alice")
-    wait_until(lambda: not harness.db.pending("bob"), 5, "the message to be stamped delivered")
+    if harness.bus_readable:
+        wait_until(lambda: not harness.db.pending("bob"), 5, "the message to be stamped delivered")
     assert codex.connections >= 2, f"pushed without reconnecting?\n{codex.describe()}"
 
 
 @rule("APPS-2")
-@requires("shared_bus")
 def test_an_answer_lost_with_the_app_server_means_pushed_again(harness: Harness) -> None:
     """APPS-2: ... no answer, or an app-server that is gone leaves it pending; it is pushed again once
     the app-server accepts input again.
@@ -146,11 +147,13 @@ def test_an_answer_lost_with_the_app_server_means_pushed_again(harness: Harness)
     send(alice, "bob", "answer lost")
     _read_turn_start(codex, "answer lost")
     codex.vanish()
-    assert _one_pending(harness, "bob")["delivered_at"] is None
+    if harness.bus_readable:
+        assert _one_pending(harness, "bob")["delivered_at"] is None
     codex.accept()
     codex.come_back()
     bob.assert_channel("answer lost", within=8, from_="alice")
-    wait_until(lambda: not harness.db.pending("bob"), 5, "the message to be stamped delivered")
+    if harness.bus_readable:
+        wait_until(lambda: not harness.db.pending("bob"), 5, "the message to be stamped delivered")
 
 
 @rule("APPS-3")
@@ -220,8 +223,29 @@ def test_never_stamped_delivered_before_codex_answered(harness: Harness) -> None
     wait_until(lambda: harness.db.delivered_ids("bob"), 5, "the delivered stamp after Codex's answer")
 
 
+@rule("DELIV-3")
+@requires("app_server_door")
+def test_a_push_codex_never_answered_is_pushed_again(harness: Harness) -> None:
+    """DELIV-3: A message is stamped delivered only after the Delivery port resolved (through the
+    app-server: Codex answered, APPS-2). A push that fails leaves it pending.
+
+    Bob's app-server reads the turn/start and goes away before it answers: had the adapter counted
+    the write as done, the message would never come again; it must, once the app-server is back."""
+    alice = harness.start("alice")
+    bob = harness.start("bob", env=FAST_POLL)
+    codex = _codex(bob)
+    codex.hold()
+    send(alice, "bob", "never answered")
+    _read_turn_start(codex, "never answered")
+    codex.vanish()
+    codex.accept()
+    codex.come_back()
+    bob.assert_channel("never answered", within=8, from_="alice")
+    accepted = [i for i in codex.inputs if "never answered" in i.text]
+    assert accepted, f"Codex never took the message again\n{codex.describe()}"
+
+
 @rule("DELIV-5")
-@requires("shared_bus")
 @requires("app_server_door")
 def test_at_least_once_across_a_sigkill_while_codex_holds_the_answer(harness: Harness) -> None:
     """DELIV-5: At-least-once: a message claimed by a drainer that dies before the delivered stamp is
@@ -238,11 +262,13 @@ def test_at_least_once_across_a_sigkill_while_codex_holds_the_answer(harness: Ha
         send(alice, "bob", body)
     _read_turn_start(codex, "in flight 0")
     kill_adapter(bob)
-    assert not harness.db.delivered_ids("bob"), "stamped delivered without Codex's answer"
+    if harness.bus_readable:
+        assert not harness.db.delivered_ids("bob"), "stamped delivered without Codex's answer"
     again = harness.start("bob", env=FAST_POLL)
     for body in bodies:
         again.assert_channel(body, within=10, from_="alice")
-    wait_until(lambda: not harness.db.pending("bob"), 5, "bob's second session to drain the mailbox")
+    if harness.bus_readable:
+        wait_until(lambda: not harness.db.pending("bob"), 5, "bob's second session to drain the mailbox")
 
 
 @rule("DELIV-9")

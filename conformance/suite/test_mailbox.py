@@ -5,7 +5,7 @@ import time
 
 from conformance.checks import assert_alive, assert_refused, bodies_before_sentinel, kill_adapter, send
 from conformance.harness import Harness
-from conformance.marks import requires, rule
+from conformance.marks import bus_tier_only, rule
 from conformance.procs import stays
 from fakeclaude import Session
 from fakeclaude.waiting import wait_until
@@ -79,7 +79,10 @@ def test_successful_send_survives_a_sigkill_of_the_sender(harness: Harness) -> N
 
 
 @rule("MBOX-5")
-@requires("shared_bus")
+@bus_tier_only(
+    "what a bus keeps after delivery, and for how long, is in its tables only; a tool that reads a "
+    "delivered message back (history) would make MBOX-5 visible"
+)
 def test_pending_mail_is_never_pruned_and_delivered_mail_is_kept_a_day(harness: Harness) -> None:
     """MBOX-5: Delivered messages are kept at least 24 h (`AGENTBUS_DELIVERED_TTL_SECONDS`) and then may
     be pruned. Pending messages are never pruned."""

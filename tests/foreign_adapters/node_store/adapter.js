@@ -71,7 +71,9 @@ function register(name) {
   writeAtomically(path.join(dir("peers"), `${name}.json`), JSON.stringify({ name, pid: process.pid, lastSeen: Date.now(), door }));
 }
 function taken(name) { return peers().some((p) => p.name === name && p.pid !== process.pid); }
-let me = (process.env.AGENTBUS_NAME || "").toLowerCase().replace(/[^a-z0-9_-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 32) || `agent-${process.pid}`;
+const askedFor = (process.env.AGENTBUS_NAME || "").toLowerCase().replace(/[^a-z0-9_-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 32)
+  || `agent-${(process.pid % 0x10000).toString(16).padStart(4, "0")}`;
+let me = askedFor;
 if (taken(me)) {
   let n = 2;
   while (taken(`${me.slice(0, 29)}-${n}`)) n += 1;
@@ -163,11 +165,13 @@ function callTool(name, args) {
   if (name === "list_peers") {
     const all = peers();
     const rows = all.map((p) => ({ name: p.name, you: p.name === me, door: p.door || null, can_push: p.door === "channel" }));
-    return withData(all.map((p) => (p.name === me ? `${p.name} (you)` : `${p.name} (${p.door})`)).join("\n"), { you: me, peers: rows });
+    const how = (p) => (p.door === "pull" ? "pull only (read_messages)" : `push (${p.door})`);
+    return withData(all.map((p) => (p.name === me ? `${p.name} (you)` : `${p.name}: ${how(p)}`)).join("\n"), { you: me, peers: rows });
   }
   if (name === "whoami") {
     const doors = door === "pull" ? [] : [door];
-    return withData(`You are ${me} on agentbus; messages reach you by ${door}.`, { name: me, door, doors, can_push: door !== "pull" });
+    const collided = me !== askedFor ? ` You asked for ${askedFor}, which a live peer holds.` : "";
+    return withData(`You are ${me} on agentbus; messages reach you by ${door}.${collided}`, { name: me, door, doors, can_push: door !== "pull" });
   }
   if (name === "set_name") {
     if (typeof args.name !== "string" || !NAME_RE.test(args.name)) return text(`invalid name: ${NAME_RULE}`, true);
@@ -240,15 +244,24 @@ process.stdin.on("data", (chunk) => {
 function drain() {
   if (door !== "channel" || !initialized) return;
   if (claudeCode && (!listedAt || Date.now() - listedAt < settleMs)) return;
+  const box = me;
   for (const file of pending()) {
-    const full = path.join(dir("mail", me), file);
+    const full = path.join(dir("mail", box), file);
+    if (inFlight.has(full)) continue;
     let message;
     try { message = JSON.parse(fs.readFileSync(full, "utf8")); } catch { continue; }
-    write({ jsonrpc: "2.0", method: "notifications/claude/channel",
-      params: { content: message.text, meta: { from: message.from, msg_id: String(message.id), ts: message.ts } } });
-    fs.renameSync(full, path.join(dir("done", me), file));
+    inFlight.add(full);
+    // done only once the notification left the process (Node buffers a pipe's writes itself)
+    const notification = { jsonrpc: "2.0", method: "notifications/claude/channel",
+      params: { content: message.text, meta: { from: message.from, msg_id: String(message.id), ts: message.ts } } };
+    process.stdout.write(JSON.stringify(notification) + "\n", (err) => {
+      inFlight.delete(full);
+      if (err) return;
+      try { fs.renameSync(full, path.join(dir("done", box), file)); } catch { /* renamed with its mailbox (set_name) */ }
+    });
   }
 }
+const inFlight = new Set();
 const poller = setInterval(drain, 100);
 if (trigger === "file-watch") {
   try { fs.watch(dir("mail", me), () => drain()); } catch { /* the poll still delivers */ }
