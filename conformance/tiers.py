@@ -1,9 +1,10 @@
 """Certification tiers, and the gate that makes bus-file checks "not applicable" instead of tracebacks.
 
-Two tiers (SPEC section 13): **wire** (stdio, MCP, the channel contract, lifecycle, and what sessions
-of the adapter do to each other: no shared bus needed, an adapter may keep its own store) and
-**bus** (the wire tier plus sharing the bus file of section 11 with other cores). A check that
-reads the bus file asks the gate first: on the wire tier it is not applicable; on the bus tier a bus
+Two tiers (SPEC section 13): **wire** (what a client and the other sessions of the adapter see: stdio,
+the tools' answers, the pushes, the process; no shared bus needed, an adapter may keep its own store)
+and **bus** (the wire tier plus sharing the bus file of section 11 with other cores). A check judges
+behaviour on both tiers and reads the bus besides only where ``Harness.bus_readable`` says it may; a
+check that can only read the bus file asks the gate first: on the wire tier it is not applicable; on the bus tier a bus
 without the shared schema makes it not applicable too, with one sentence naming what is missing
 (SCHEMA-3, the rule about the tables, then fails with the same sentence). Reported as skipped with a reason
 that starts with "not applicable", which the kit counts as its own outcome.
