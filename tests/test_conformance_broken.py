@@ -170,3 +170,24 @@ def test_phantom_door_fails_exactly_door_4(pytester: pytest.Pytester) -> None:
     assert code == 1
     assert broken_rules(outcomes) == {"DOOR-4"}, outcomes
     assert {outcomes[f"DOOR-{n}"] for n in (1, 2, 3, 5, 6)} == {"passed"}, outcomes
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(
+    ("adapter", "rules", "broken"),
+    [
+        ("no_poll", "DELIV-9,DELIV-10", {"DELIV-10"}),
+        ("home_ignored", "LIFE-2,NAME-1", {"LIFE-2"}),
+        ("mail_reaper", "PRES-3,PRES-4", {"PRES-4"}),
+    ],
+)
+def test_a_bug_seen_from_outside_fails_exactly_its_rule_on_the_wire_tier(
+    pytester: pytest.Pytester, adapter: str, rules: str, broken: set[str]
+) -> None:
+    """Each of these bugs is judged through the tools and the pushes alone: its rule fails, its neighbour passes."""
+    code, outcomes, _ = certify(
+        pytester, str(BROKEN / adapter / "module.json"), f"--agentbus-rules={rules}", "--agentbus-tier=wire"
+    )
+    assert code == 1
+    assert broken_rules(outcomes) == broken, outcomes
+    assert {o for r, o in outcomes.items() if r not in broken} == {"passed"}, outcomes
