@@ -179,6 +179,9 @@ def test_phantom_door_fails_exactly_door_4(pytester: pytest.Pytester) -> None:
         ("no_poll", "DELIV-9,DELIV-10", {"DELIV-10"}),
         ("home_ignored", "LIFE-2,NAME-1", {"LIFE-2"}),
         ("mail_reaper", "PRES-3,PRES-4", {"PRES-4"}),
+        ("local_ts", "DELIV-2,DELIV-4", {"DELIV-2"}),
+        ("unsanitised", "NAME-1,NAME-2", {"NAME-2"}),
+        ("pull_blind", "PRES-1,PRES-6", {"PRES-6"}),  # a SHOULD rule: failed under --agentbus-strict
     ],
 )
 def test_a_bug_seen_from_outside_fails_exactly_its_rule_on_the_wire_tier(
@@ -186,7 +189,11 @@ def test_a_bug_seen_from_outside_fails_exactly_its_rule_on_the_wire_tier(
 ) -> None:
     """Each of these bugs is judged through the tools and the pushes alone: its rule fails, its neighbour passes."""
     code, outcomes, _ = certify(
-        pytester, str(BROKEN / adapter / "module.json"), f"--agentbus-rules={rules}", "--agentbus-tier=wire"
+        pytester,
+        str(BROKEN / adapter / "module.json"),
+        f"--agentbus-rules={rules}",
+        "--agentbus-tier=wire",
+        "--agentbus-strict",
     )
     assert code == 1
     assert broken_rules(outcomes) == broken, outcomes
