@@ -41,6 +41,18 @@ def _read_turn_start(codex: FakeAppServer, text: str, timeout: float = 8.0) -> N
     wait_until(seen, timeout, f"a turn/start carrying {text!r}", describe=codex.describe)
 
 
+def _gone_before_it_answered(harness: Harness, text: str) -> tuple[Session, FakeAppServer]:
+    """alice sends ``text`` to bob; bob's app-server reads its turn/start and goes away before it answers."""
+    alice = harness.start("alice")
+    bob = harness.start("bob", env=FAST_POLL)
+    codex = _codex(bob)
+    codex.hold()
+    send(alice, "bob", text)
+    _read_turn_start(codex, text)
+    codex.vanish()
+    return bob, codex
+
+
 def _one_pending(harness: Harness, recipient: str) -> dict[str, object]:
     rows = harness.db.pending(recipient)
     assert len(rows) == 1, f"expected one pending message to {recipient}, found {len(rows)}"
@@ -140,13 +152,7 @@ def test_an_answer_lost_with_the_app_server_means_pushed_again(harness: Harness)
     the app-server accepts input again.
 
     The app-server reads the turn/start and goes away before it answers."""
-    alice = harness.start("alice")
-    bob = harness.start("bob", env=FAST_POLL)
-    codex = _codex(bob)
-    codex.hold()
-    send(alice, "bob", "answer lost")
-    _read_turn_start(codex, "answer lost")
-    codex.vanish()
+    bob, codex = _gone_before_it_answered(harness, "answer lost")
     if harness.bus_readable:
         assert _one_pending(harness, "bob")["delivered_at"] is None
     codex.accept()
@@ -231,13 +237,7 @@ def test_a_push_codex_never_answered_is_pushed_again(harness: Harness) -> None:
 
     Bob's app-server reads the turn/start and goes away before it answers: had the adapter counted
     the write as done, the message would never come again; it must, once the app-server is back."""
-    alice = harness.start("alice")
-    bob = harness.start("bob", env=FAST_POLL)
-    codex = _codex(bob)
-    codex.hold()
-    send(alice, "bob", "never answered")
-    _read_turn_start(codex, "never answered")
-    codex.vanish()
+    bob, codex = _gone_before_it_answered(harness, "never answered")
     codex.accept()
     codex.come_back()
     bob.assert_channel("never answered", within=8, from_="alice")
