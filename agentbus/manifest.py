@@ -11,7 +11,7 @@ from typing import Any
 ENTRY_POINT_GROUP = "agentbus.adapters"
 REQUIRED_FIELDS = ("id", "title", "runtime", "trigger", "command")
 #: The doors an adapter may name (SPEC section 8, DOOR-1), and the doors of each older ``delivery`` value.
-KNOWN_DOORS = ("native", "channel", "app-server")
+KNOWN_DOORS = ("native", "channel", "app-server", "hook")
 DELIVERY_DOORS = {"mcp-channel": ("channel",), "codex-app-server": ("app-server",)}
 
 
@@ -40,6 +40,8 @@ class Manifest:
     raw: dict[str, Any] = field(default_factory=dict)
     #: The certification tier the adapter claims (SPEC section 13): "bus" (shares the bus file) or "wire".
     tier: str = "bus"
+    #: The command its client runs at each boundary (the ``hook`` door), ready to exec; empty without one.
+    hook_command: tuple[str, ...] = ()
 
     @property
     def server_name(self) -> str:
@@ -71,6 +73,13 @@ def load_manifest(path: str | Path) -> Manifest:
     capabilities = data.get("capabilities", [])
     if not (isinstance(capabilities, list) and all(isinstance(c, str) for c in capabilities)):
         raise ManifestError(f"{path}: 'capabilities' must be a list of strings")
+    hook_command = data.get("hook_command", [])
+    if not (isinstance(hook_command, list) and all(isinstance(p, str) for p in hook_command)):
+        raise ManifestError(f"{path}: 'hook_command' must be a list of strings")
+    if "hook" in data.get("doors", []) and not hook_command:
+        raise ManifestError(
+            f"{path}: an adapter with the hook door names the command its client runs in 'hook_command'"
+        )
     if data.get("tier", "bus") not in ("wire", "bus"):
         raise ManifestError(f'{path}: \'tier\' must be "wire" or "bus", not {data.get("tier")!r}')
     return Manifest(
@@ -87,6 +96,7 @@ def load_manifest(path: str | Path) -> Manifest:
         launch=data.get("launch"),
         capabilities=frozenset(capabilities),
         tier=str(data.get("tier", "bus")),
+        hook_command=tuple(_fill(part, path.parent) for part in hook_command),
         spec=str(data.get("spec", "1")),
         raw=data,
     )

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from agentbus.manifest import Manifest
 from fakeclaude.appserver import FakeAppServer
 from fakeclaude.errors import ChannelTimeout, RequestTimeout
+from fakeclaude.gemini_hooks import BOUNDARY_SECONDS, GeminiHooks
 from fakeclaude.recorder import Recorder, WireRecord
 from fakeclaude.results import ChannelEvent, DroppedEvent, Finding
 
@@ -28,6 +29,7 @@ class SessionChecks:
     dropped_events: list[DroppedEvent]
     findings: list[Finding]
     app_server: FakeAppServer | None
+    gemini: GeminiHooks | None
     _cond: threading.Condition
     _taken: set[int]
     _stdout_eof: bool
@@ -107,6 +109,9 @@ class SessionChecks:
                 remaining = deadline - time.monotonic()
                 if self._stdout_eof or remaining <= 0:
                     break
+                if self.gemini is not None:  # a Gemini busy with tool calls reaches a boundary now and then
+                    self.gemini.fire("AfterTool")
+                    remaining = min(remaining, BOUNDARY_SECONDS)
                 self._cond.wait(remaining)
         why = "adapter closed its stdout" if self._stdout_eof else f"none within {timeout:g}s"
         raise ChannelTimeout(f"no matching channel event: {why}\n{self.report()}")

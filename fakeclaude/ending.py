@@ -121,6 +121,8 @@ class SessionEnding(SessionChecks):
             self.app_server.close()
         if self.messaging is not None:
             self.messaging.close()
+        if self.gemini is not None:
+            self.gemini.close()
 
     def _finish(self) -> None:
         """Release the process (reader threads, pipes) after its exit, stop the dispatcher, wake every wait."""

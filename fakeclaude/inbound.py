@@ -9,6 +9,7 @@ from typing import Any, Final
 
 from fakeclaude.appserver import TurnInput
 from fakeclaude.assertions import SessionChecks
+from fakeclaude.gemini_hooks import HookCall
 from fakeclaude.native import NativeWrite
 from fakeclaude.profiles import Profile
 from fakeclaude.recorder import WireRecord
@@ -24,6 +25,7 @@ from fakeclaude.transcript import TranscriptWriter
 
 #: How events come from an adapter that pushes through Codex's app-server (SPEC section 8b).
 CODEX_DELIVERY: Final = "codex-app-server"
+GEMINI_DELIVERY: Final = "gemini-hook"
 
 DROPPED_NO_FLAG = "channels disabled: session runs like Claude Code without --dangerously-load-development-channels"
 DROPPED_NO_CAPABILITY = "server did not declare capabilities.experimental['claude/channel']"
@@ -157,6 +159,27 @@ class SessionInbound(SessionChecks):
             self.transcript.native_write(write.content, self.profile.native_framing(write.content), origin)
         event = ChannelEvent(parsed.content, meta, parsed.tag, write.at, (), record, via="native")
         self._record_event(event)
+
+    def _on_hook_text(self, event_name: str, text: str, at: float, call: HookCall) -> None:
+        """What a Gemini hook answered for the model (the hooks' thread): each tag in it is a channel event."""
+        raw = json.dumps(call.answer)
+        record = WireRecord(0, at, "received", "notification", raw, call.answer, f"Gemini {event_name} hook")
+        rest = text
+        found = False
+        while (start := rest.find("<channel ")) >= 0:
+            parsed = parse_channel_tag(rest[start:])
+            if parsed is None:
+                break
+            found = True
+            meta = {key: value for key, value in parsed.attributes.items() if key != "source"}
+            self._record_event(ChannelEvent(parsed.content, meta, parsed.tag, at, (), record, via=GEMINI_DELIVERY))
+            rest = parsed.rest
+        if not found:
+            self._finding(
+                "hook_answer_without_tag",
+                f"the {event_name} hook gave the model a text with no <channel> tag: {text[:200]!r}",
+                record=record,
+            )
 
     def _record_event(self, event: ChannelEvent) -> None:
         with self._cond:

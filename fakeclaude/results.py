@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fakeclaude.recorder import WireRecord
 
 #: How an event reached the session: a channel notification on stdio, or input through Codex's app-server.
-Via = Literal["mcp-channel", "codex-app-server", "native"]
+Via = Literal["mcp-channel", "codex-app-server", "native", "gemini-hook"]
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,9 @@ class ChannelEvent:
     is the ``turn/start`` request in the fake app-server's log; ``meta`` are the tag's attributes
     but ``source``, ``content`` its body; ``received_at`` is when the app-server answered it) or
     ``native`` (a write to Claude Code's messaging socket: ``record`` holds the line as written,
-    ``meta`` and ``content`` are read from its tag as for the app-server).
+    ``meta`` and ``content`` are read from its tag as for the app-server) or ``gemini-hook`` (a tag in
+    what a Gemini CLI hook answered for the model: ``record`` holds the answer, ``received_at`` is when
+    the hook exited).
     """
 
     content: str

@@ -48,6 +48,7 @@ from fakeclaude.errors import (
     HandshakeError,
     JsonRpcError,
 )
+from fakeclaude.gemini_hooks import GeminiHooks
 from fakeclaude.inbound import (
     DROPPED_BEFORE_HANDLER,
     DROPPED_BY_CODEX,
@@ -93,6 +94,7 @@ __all__ = [
 METHOD_NOT_FOUND = -32601
 #: The door of adapters that push through Codex's app-server (SPEC section 8b), and how their events come.
 APP_SERVER_DOOR: Final = "app-server"
+HOOK_DOOR: Final = "hook"
 CODEX_SOCKET_VARIABLE = "AGENTBUS_CODEX_SOCKET"
 
 
@@ -139,8 +141,10 @@ class Session(SessionOpening, SessionInbound, SessionEnding):
         self.manifest = adapter if isinstance(adapter, Manifest) else resolve_adapter(os.fspath(adapter))
         #: The adapter pushes through Codex's app-server (manifest door ``app-server``).
         self.via_app_server = APP_SERVER_DOOR in self.manifest.doors
-        if self.via_app_server:
-            channel_handler_delay, transcript = 0.0, False  # Claude Code's habits, not Codex's
+        #: The adapter's mail reaches the model at Gemini CLI's boundaries, through its hooks (manifest door ``hook``).
+        self.via_hooks = HOOK_DOOR in self.manifest.doors
+        if self.via_app_server or self.via_hooks:
+            channel_handler_delay, transcript = 0.0, False  # Claude Code's habits, not Codex's nor Gemini's
         if opening is None:
             opening = "discover" if self.profile.discover_probe is not None else "initialize"
         if opening not in ("initialize", "discover"):
@@ -170,6 +174,11 @@ class Session(SessionOpening, SessionInbound, SessionEnding):
         #: Put the profile's ``_meta`` (toolUseId, progressToken) on every tools/call, as Claude Code does.
         self.tool_call_meta = tool_call_meta
         self.env = adapter_env(env, inherit=inherit_env, name=self.name, bus_home=self.bus_home, home=self.home)
+        if self.via_hooks and "AGENTBUS_PUSH" not in (env or {}):
+            # What `agentbus enable gemini` writes into Gemini's settings, said directly: this client runs the hook.
+            self.env["AGENTBUS_PUSH"] = HOOK_DOOR if channels else "off"
+        #: Gemini CLI's hook calls (the hook door, with ``channels``): started with the adapter.
+        self.gemini: GeminiHooks | None = None
         #: The fake Codex app-server this session's adapter pushes through (codex-app-server delivery only;
         #: not with ``channels=False``, nor when ``env`` names a socket of its own).
         self.app_server: FakeAppServer | None = None
@@ -188,7 +197,7 @@ class Session(SessionOpening, SessionInbound, SessionEnding):
         if as_claude and self.via_app_server:
             listen = ("app-server", "--listen", f"unix://{self.app_server.socket}") if self.app_server else ()
             self.claude_argv = ("codex", *listen)
-        elif as_claude:
+        elif as_claude and not self.via_hooks:  # Gemini starts its servers and hooks itself: no stand-in between
             flags = ("--dangerously-load-development-channels", f"server:{self.source}") if channels else ()
             self.claude_argv = ("claude", *flags)
         #: Events this predicate returns True for are dropped as Claude Code drops some (no record).
@@ -268,6 +277,8 @@ class Session(SessionOpening, SessionInbound, SessionEnding):
             self.transcript.begin_turn()
         if self.app_server is not None:
             self.app_server.begin_turn()
+        if self.gemini is not None:
+            self.gemini.fire("BeforeAgent")
 
     def end_turn(self) -> None:
         """The turn ends: queued channel events reach the model (written to the transcript as seen)."""
@@ -275,6 +286,8 @@ class Session(SessionOpening, SessionInbound, SessionEnding):
             self.transcript.end_turn()
         if self.app_server is not None:
             self.app_server.end_turn()
+        if self.gemini is not None:
+            self.gemini.fire("AfterAgent")
 
     @property
     def command(self) -> list[str]:
@@ -309,6 +322,8 @@ class Session(SessionOpening, SessionInbound, SessionEnding):
             self._process = None
             self._close_doors()
             raise HandshakeError(f"cannot start adapter {self.manifest.command!r}: {exc}") from exc
+        if self.via_hooks and self.channels:
+            self.gemini = GeminiHooks(self.manifest.hook_command, env, self.cwd, self._on_hook_text)
         self._dispatcher = threading.Thread(target=self._dispatch, name=f"fakeclaude-{self.name}-dispatch", daemon=True)
         self._dispatcher.start()
         return self
@@ -404,6 +419,8 @@ class Session(SessionOpening, SessionInbound, SessionEnding):
         result = self.request_result("tools/call", {"name": name, "arguments": dict(arguments or {})}, timeout)
         if not isinstance(result, dict):
             raise JsonRpcError("tools/call", {"code": None, "message": f"result is not an object: {result!r}"}, {})
+        if self.gemini is not None:
+            self.gemini.fire("AfterTool")  # Gemini's boundary after every tool call
         content = result.get("content")
         content = content if isinstance(content, list) else []
         text = "\n".join(

@@ -9,12 +9,15 @@ A door is how an adapter hands its client a message for the model (SPEC section 
   was started with ``--dangerously-load-development-channels server:agentbus`` (or ``--channels``),
   and it never tells the server which.
 - ``app-server``: user input of a Codex thread through the Codex app-server that runs it.
+- ``hook``: Gemini CLI's hooks. Gemini runs the agentbus hook command at its boundaries (after a
+  tool call, at the end of a turn, at a prompt, at session start) and hands the model what it
+  answers; nothing reaches a session idle between turns (adapters/gemini/boundary.py).
 - ``pull``: no door; the model fetches its mail with ``read_messages``.
 
 ``AGENTBUS_PUSH`` is the one setting: ``auto`` (default) opens every door the client offers, best
 first; a door's name opens that door alone (or none, if the client did not offer it); ``off``
 (or ``pull``) opens none; ``on`` is the runtime's push door even where the client looks unable to
-hear it (``channel`` for claude-mcp, ``app-server`` for codex).
+hear it (``channel`` for claude-mcp, ``app-server`` for codex, ``hook`` for gemini).
 
 The claude-mcp order is native, then channel: a native write is kept even when it arrives before
 the session is ready, needs no flag, and passes the bypass-permissions hold (Claude Code accepts
@@ -34,8 +37,9 @@ log = logging.getLogger(__name__)
 NATIVE = "native"
 CHANNEL = "channel"
 APP_SERVER = "app-server"
+HOOK = "hook"
 PULL = "pull"
-DOORS = (NATIVE, CHANNEL, APP_SERVER, PULL)
+DOORS = (NATIVE, CHANNEL, APP_SERVER, HOOK, PULL)
 
 SOCKET_VARIABLE = "CLAUDE_CODE_MESSAGING_SOCKET"
 TOKEN_VARIABLE = "CLAUDE_CODE_MESSAGING_TOKEN"  # noqa: S105 - the variable's name, not a token
@@ -107,6 +111,8 @@ def claude_plan(choice: str, env: Mapping[str, str], parent: int | None = None) 
         return Plan((), f"AGENTBUS_PUSH is native but the client gave this server no {SOCKET_VARIABLE}")
     if choice == APP_SERVER:
         return Plan((), "AGENTBUS_PUSH is app-server, a Codex door; this session is not Codex's")
+    if choice == HOOK:
+        return Plan((), "AGENTBUS_PUSH is hook, a Gemini CLI door; this session is not Gemini's")
     channel, why = _channel_heard(os.getppid() if parent is None else parent)
     if native:
         doors = (NATIVE, CHANNEL) if channel else (NATIVE,)

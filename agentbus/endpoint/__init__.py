@@ -16,7 +16,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -98,6 +98,8 @@ class Endpoint:
         #: first claim of the pass skips its read-only look (one read transaction fewer per message).
         self._mail_expected = False
         self._announced_push = False
+        #: The client takes this session's mail at boundaries of its own (``hand_over``), not by push.
+        self._at_boundaries = False
         self._drain_lock = asyncio.Lock()
         self._disarm: Callable[[], None] | None = None
         #: The sends made in this pass of the loop, handed to the writer as one work at its end.
@@ -119,7 +121,8 @@ class Endpoint:
 
     @property
     def can_push(self) -> bool:
-        return self._delivery is not None
+        """Whether mail reaches the session's model without its asking: a push door, or a boundary door."""
+        return self._delivery is not None or self._at_boundaries
 
     # lifecycle ----------------------------------------------------------------
 
@@ -212,6 +215,11 @@ class Endpoint:
         """Say on the bus which door this session has when it has no delivery to attach (``pull``)."""
         self.door = door
         await self.announce()
+
+    async def open_boundary(self, door: str) -> None:
+        """The client takes this session's mail at boundaries it chooses (``hand_over``): say so on the bus."""
+        self._at_boundaries = True
+        await self.announce_door(door)
 
     async def announce(self) -> bool | None:
         """Refresh this session's row (can_push, receipts, door); False when it was reaped."""
@@ -386,6 +394,30 @@ class Endpoint:
                             await self._write(mailbox.mark_delivered(delivered))
                 if len(batch) < DRAIN_BATCH:
                     return pushed
+
+    async def hand_over(self, hand: Callable[[list[Envelope]], Awaitable[bool]], *, limit: int) -> int:
+        """A boundary of the client (a boundary door): claim what is pending and let ``hand`` give it over.
+
+        ``hand`` gets the batch (maybe empty) and returns True once the client has it: the batch is then
+        delivered (pushed, DELIV-3); False or an exception gives it back, pending, for the next boundary.
+        Returns how many messages were handed over.
+        """
+        async with self._drain_lock:
+            batch = await self._claim(look_first=True, limit=limit)
+            try:
+                handed = await hand(batch)
+            except Exception as exc:
+                log.warning("hand-over of %d message(s) failed, they stay pending: %s", len(batch), exc)
+                handed = False
+            if not batch:
+                return 0
+            ids = [envelope.id for envelope in batch]
+            with anyio.CancelScope(shield=True):
+                if handed:
+                    await self._write(mailbox.mark_delivered(ids))
+                else:
+                    await self._quietly(mailbox.release(ids, self.claimer), "release")
+            return len(batch) if handed else 0
 
     async def take_pending(self, limit: int = 50) -> list[Envelope]:
         """Pull path (no push available): claim pending mail and mark it delivered as it is returned."""

@@ -9,7 +9,7 @@ the binary answers ``--version``, under a file lock, so parallel test workers in
 When npm cannot reach its registry, ``ClaudeUnavailable`` says so: the real-client tests skip with
 that message and for no other reason. Every other failure raises ``ClaudeInstallError``.
 ``ensure_claude(version, tool=CODEX)`` does the same for ``@openai/codex`` under ``.cache/codex``
-(``$AGENTBUS_LIVE_CODEX_DIR``).
+(``$AGENTBUS_LIVE_CODEX_DIR``), and for ``@google/gemini-cli`` under ``.cache/gemini-cli``.
 """
 
 import contextlib
@@ -28,6 +28,8 @@ from pathlib import Path
 PINNED_VERSIONS: tuple[str, ...] = ("2.1.197", "2.1.331", "2.1.337")
 #: The Codex release the codex adapter's real-client tests run against (docs/codex.md says what 0.169.0 did too).
 CODEX_VERSIONS: tuple[str, ...] = ("0.171.0",)
+#: The Gemini CLI release the gemini adapter's real-client tests run against.
+GEMINI_VERSIONS: tuple[str, ...] = ("0.61.0",)
 PACKAGE = "@anthropic-ai/claude-code"
 ROOT_VARIABLE = "AGENTBUS_LIVE_CLAUDE_DIR"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +49,7 @@ class NpmTool:
 
 CLAUDE = NpmTool("Claude Code", PACKAGE, "claude", ROOT_VARIABLE, "claude-code")
 CODEX = NpmTool("Codex", "@openai/codex", "codex", "AGENTBUS_LIVE_CODEX_DIR", "codex")
+GEMINI = NpmTool("Gemini CLI", "@google/gemini-cli", "gemini", "AGENTBUS_LIVE_GEMINI_DIR", "gemini-cli")
 
 #: npm's words for "the registry could not be reached" (DNS, refused, reset, timed out, offline).
 UNREACHABLE = re.compile(
@@ -190,6 +193,7 @@ def main(argv: list[str]) -> int:
     wanted = [(CLAUDE, version) for version in argv] or [
         *((CLAUDE, version) for version in PINNED_VERSIONS),
         *((CODEX, version) for version in CODEX_VERSIONS),
+        *((GEMINI, version) for version in GEMINI_VERSIONS),
     ]
     for tool, version in wanted:
         try:

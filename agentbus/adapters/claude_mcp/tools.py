@@ -195,6 +195,7 @@ DOOR_WORDS = {
     "native": "Claude Code's messaging socket",
     "channel": "Claude Code channel events",
     "app-server": "Codex's app-server",
+    "hook": "Gemini CLI's hooks, at the session's next tool call, prompt or end of turn",
 }
 
 

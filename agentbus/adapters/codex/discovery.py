@@ -83,7 +83,7 @@ def codex_plan(settings: Settings) -> Plan:
     if choice == "off":
         return Plan((), "AGENTBUS_PUSH is off, so messages are not pushed to this session")
     if choice not in ("auto", "on", APP_SERVER):
-        return Plan((), f"AGENTBUS_PUSH is {choice}, a Claude Code door; Codex offers the app-server door")
+        return Plan((), f"AGENTBUS_PUSH is {choice}, a door of another client; Codex offers the app-server door")
     found = find_app_server(settings)
     if found.socket is None:
         return Plan((), found.reason)
