@@ -31,13 +31,21 @@ class Requirement:
 
 
 #: The requirement a rule limited to a door (``door `name``` in SPEC.md) needs.
-DOOR_REQUIREMENTS = {"native": "native_door", "channel": "channel_door", "app-server": "app_server_door"}
+DOOR_REQUIREMENTS = {
+    "native": "native_door",
+    "channel": "channel_door",
+    "app-server": "app_server_door",
+    "hook": "hook_door",
+}
 #: What each door is, for the sentence of a check that does not apply.
 DOOR_WORDS = {
     "native": "Claude Code's messaging socket",
     "channel": "Claude Code's channel notifications on the MCP stdio wire",
     "app-server": "user input through Codex's app-server",
+    "hook": "the hook command Gemini CLI runs at a session's boundaries",
 }
+#: Doors that hand a session its mail at the client's boundaries, not on a wake (SPEC section 8c).
+BOUNDARY_DOORS = frozenset({"hook"})
 
 
 def open_() -> Requirement:
@@ -117,6 +125,21 @@ class Requirements:
     def app_server_door(self) -> Requirement:
         """The adapter pushes user input through Codex's app-server (manifest door ``app-server``)."""
         return self._door("app-server")
+
+    @property
+    def hook_door(self) -> Requirement:
+        """The adapter hands its mail to Gemini CLI's hooks at the session's boundaries (manifest door ``hook``)."""
+        return self._door("hook")
+
+    @property
+    def pushes_on_wake(self) -> Requirement:
+        """A wake or the safety poll decides when a push comes: a door other than a boundary door (SPEC 8c)."""
+        if any(door not in BOUNDARY_DOORS for door in self.manifest.doors):
+            return open_()
+        return closed(
+            f"{NOT_APPLICABLE} to the boundary door {', '.join(self.manifest.doors)}: the adapter looks at the "
+            "mailbox at every boundary of its session, and no wake or poll decides when (SPEC section 8c)"
+        )
 
     @property
     def shared_bus(self) -> Requirement:

@@ -151,6 +151,9 @@ class SessionChecks:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._stdout_eof:
                     break
+                if self.gemini is not None:  # a Gemini busy with tool calls reaches a boundary now and then
+                    self.gemini.fire("AfterTool")
+                    remaining = min(remaining, BOUNDARY_SECONDS)
                 self._cond.wait(remaining)
             events = list(self.channel_events)
             dropped = list(self.dropped_events)

@@ -8,9 +8,12 @@ hook before it goes on), as a child of the test process: the adapter is that pro
 as Gemini's MCP servers and hooks are children of one Gemini process.
 
 A boundary is asked for with ``fire(event)``; a request for an event already waiting to run is
-dropped (the adapter hands everything pending at one boundary). What the answer carries for the
-model (``hookSpecificOutput.additionalContext``, or the ``reason`` of an AfterAgent ``deny``) goes to
-``on_text`` with the time the hook exited. Recorded from Gemini CLI 0.61.0 (docs/gemini.md).
+dropped (the adapter hands everything pending at one boundary). While ``busy`` (the default: the
+kit's sessions play a model at work) an AfterTool boundary comes every BUSY_BOUNDARY_SECONDS on its
+own; ``busy = False`` plays a session idle at its prompt, which reaches no boundary unless asked.
+What the answer carries for the model (``hookSpecificOutput.additionalContext``, or the ``reason``
+of an AfterAgent ``deny``) goes to ``on_text`` with the time the hook exited. Recorded from Gemini
+CLI 0.61.0 (docs/gemini.md).
 """
 
 import json
@@ -28,6 +31,8 @@ HOOK_TIMEOUT_SECONDS = 15.0
 #: While a test waits for a push to a hook-door session, the fake Gemini reaches a boundary this often
 #: (a session busy with tool calls; an idle Gemini reaches none).
 BOUNDARY_SECONDS = 0.1
+#: And this often at any time while the session is ``busy``: a model working through tool calls.
+BUSY_BOUNDARY_SECONDS = 0.25
 #: The events the agentbus hook answers, and what ``fire`` may be asked.
 EVENTS = ("SessionStart", "BeforeAgent", "AfterTool", "AfterAgent")
 
@@ -66,6 +71,7 @@ class GeminiHooks:
     session_id: str = "fakegemini-session"
     transcript_path: str = ""
     calls: list[HookCall] = field(default_factory=list)
+    busy: bool = True
 
     def __post_init__(self) -> None:
         self._queue: list[str] = []
@@ -106,10 +112,14 @@ class GeminiHooks:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._closed:
-                    self._cond.wait()
+                if not self._queue and not self._closed:
+                    self._cond.wait(BUSY_BOUNDARY_SECONDS)
                 if self._closed:
                     return
+                if not self._queue:
+                    if not self.busy:
+                        continue
+                    self._queue.append("AfterTool")
                 event = self._queue.pop(0)
                 self._busy = True
             try:

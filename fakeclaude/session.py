@@ -197,7 +197,9 @@ class Session(SessionOpening, SessionInbound, SessionEnding):
         if as_claude and self.via_app_server:
             listen = ("app-server", "--listen", f"unix://{self.app_server.socket}") if self.app_server else ()
             self.claude_argv = ("codex", *listen)
-        elif as_claude and not self.via_hooks:  # Gemini starts its servers and hooks itself: no stand-in between
+        elif as_claude and self.via_hooks:
+            self.claude_argv = ("gemini",)
+        elif as_claude:
             flags = ("--dangerously-load-development-channels", f"server:{self.source}") if channels else ()
             self.claude_argv = ("claude", *flags)
         #: Events this predicate returns True for are dropped as Claude Code drops some (no record).
@@ -323,7 +325,11 @@ class Session(SessionOpening, SessionInbound, SessionEnding):
             self._close_doors()
             raise HandshakeError(f"cannot start adapter {self.manifest.command!r}: {exc}") from exc
         if self.via_hooks and self.channels:
-            self.gemini = GeminiHooks(self.manifest.hook_command, env, self.cwd, self._on_hook_text)
+            # Gemini's hooks are its children, as the adapter is; these are this process's: they name
+            # the Gemini (the stand-in, else the adapter's parent: this process) whose adapter they ask.
+            client = self._process.pid if self.claude_argv is not None else os.getpid()
+            hook_env = {**self.env, "AGENTBUS_GEMINI_PID": str(client)}
+            self.gemini = GeminiHooks(self.manifest.hook_command, hook_env, self.cwd, self._on_hook_text)
         self._dispatcher = threading.Thread(target=self._dispatch, name=f"fakeclaude-{self.name}-dispatch", daemon=True)
         self._dispatcher.start()
         return self

@@ -377,6 +377,7 @@ def test_wake_during_a_drain_causes_another_pass(harness: Harness) -> None:
 
 
 @rule("DELIV-10")
+@requires("pushes_on_wake")
 def test_safety_poll_delivers_mail_no_trigger_announced(harness: Harness) -> None:
     """DELIV-10: A safety poll (every 3 s, `AGENTBUS_SAFETY_POLL_SECONDS`, `0` disables) backs the
     primary trigger.
@@ -402,6 +403,7 @@ def test_safety_poll_delivers_mail_no_trigger_announced(harness: Harness) -> Non
 
 
 @rule("DELIV-10")
+@requires("pushes_on_wake")
 @requires("shared_bus")
 def test_safety_poll_delivers_mail_the_trigger_missed(harness: Harness) -> None:
     """DELIV-10: A safety poll (every 3 s, `AGENTBUS_SAFETY_POLL_SECONDS`, `0` disables) backs the

@@ -33,6 +33,7 @@ def offered(session: Session, manifest: Manifest) -> list[str]:
         "native": session.messaging is not None,
         "channel": session.channels and session.app_server is None and not session.via_app_server,
         "app-server": session.app_server is not None,
+        "hook": session.gemini is not None,
     }
     return [door for door in manifest.doors if offers.get(door, False)]
 

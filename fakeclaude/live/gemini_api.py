@@ -2,13 +2,14 @@
 
 Gemini CLI (with ``GOOGLE_GEMINI_BASE_URL`` pointing here and ``gemini-api-key`` auth) POSTs
 ``/v1beta/models/{model}:streamGenerateContent?alt=sse`` for its conversation and
-``:generateContent`` for its utility calls (the model router's complexity classifier, and, when
-they run, the next-speaker check and loop detection), each asking for JSON that follows a
-``responseJsonSchema``. A request that declares tools (``functionDeclarations``) is a conversation
-turn: the first ``GeminiRule`` whose ``when`` matches answers it with a text or a ``FunctionCall``.
-A utility call gets a JSON object built from its schema (``next_speaker`` "user", every confidence
-and score at its lowest), any other request a short text; ``:countTokens`` a small count; an
-unknown path ``{}`` (kept in ``other_requests``).
+``:generateContent`` for its utility calls: the model router's complexity classifier before each
+prompt, and when they run, the next-speaker check (off: ``model.skipNextSpeakerCheck``), loop
+detection (after 30 turns) and, at start, a summary of the project's previous session. The first
+three ask for JSON that follows a ``responseJsonSchema``. A request that declares tools
+(``functionDeclarations``) is a conversation turn: the first ``GeminiRule`` whose ``when`` matches
+answers it with a text or a ``FunctionCall``. A utility call gets a JSON object built from its
+schema (``next_speaker`` "user", every confidence and score at its lowest), any other request a
+short text; ``:countTokens`` a small count; an unknown path ``{}`` (kept in ``other_requests``).
 
 The default rules answer a ``<channel source="agentbus" from="X" msg_id="N">ping</channel>`` tag in
 the newest user content with a call of the agentbus MCP tool ``send_message(to=X, text="pong",

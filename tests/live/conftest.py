@@ -15,8 +15,17 @@ import pytest
 
 from fakeclaude import Sandbox
 from fakeclaude.live.driver import LiveSession
+from fakeclaude.live.gemini_api import FakeGeminiApi
 from fakeclaude.live.home import ClaudeHome
-from fakeclaude.live.install import CODEX, CODEX_VERSIONS, PINNED_VERSIONS, ClaudeUnavailable, ensure_claude
+from fakeclaude.live.install import (
+    CODEX,
+    CODEX_VERSIONS,
+    GEMINI,
+    GEMINI_VERSIONS,
+    PINNED_VERSIONS,
+    ClaudeUnavailable,
+    ensure_claude,
+)
 from fakeclaude.live.model import FakeModel, Rule, default_rules
 from fakeclaude.live.responses import FakeResponses
 
@@ -76,6 +85,22 @@ def codex() -> Path:
         return ensure_claude(CODEX_VERSIONS[-1], timeout=INSTALL_TIMEOUT, tool=CODEX)
     except ClaudeUnavailable as exc:
         pytest.skip(str(exc))
+
+
+@pytest.fixture
+def gemini() -> Path:
+    """The pinned Gemini CLI binary (installed on first use; skip only if npm cannot reach its registry)."""
+    try:
+        return ensure_claude(GEMINI_VERSIONS[-1], timeout=INSTALL_TIMEOUT, tool=GEMINI)
+    except ClaudeUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture
+def gemini_api() -> Iterator[FakeGeminiApi]:
+    """The loopback Gemini API the real Gemini CLI talks to."""
+    with FakeGeminiApi() as api:
+        yield api
 
 
 @pytest.fixture

@@ -121,7 +121,7 @@ async def open_hook_door(session: ClientSession, _writer: LineWriter) -> None:
         await endpoint.announce_door(doors.PULL)
         return
     door = HookDoor(
-        socket_path(endpoint.settings.home, os.getppid()),
+        socket_path(endpoint.settings.home, endpoint.settings.gemini_pid or os.getppid()),
         lambda hand: endpoint.hand_over(hand, limit=MESSAGES_PER_BOUNDARY),
     )
     await door.open()

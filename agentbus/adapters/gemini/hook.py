@@ -49,7 +49,7 @@ def runtime_dir(home: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"agentbus-{os.getuid()}-{digest}"
 
 
-def socket_path(home: Path, client_pid: int) -> Path:
+def socket_path(home: Path, client_pid: int | str) -> Path:
     """The socket of the adapter serving the Gemini process ``client_pid``."""
     return runtime_dir(home) / f"gemini-{client_pid}.sock"
 
@@ -62,8 +62,12 @@ def _parent(pid: int) -> int:
         return 0
 
 
-def find_socket(home: Path) -> Path | None:
-    """The socket of the adapter whose Gemini process is one of this process's ancestors."""
+def find_socket(home: Path, client: str = "") -> Path | None:
+    """The socket of the adapter whose Gemini process is one of this process's ancestors (or ``client``,
+    AGENTBUS_GEMINI_PID, when one process runs several adapters and their hooks)."""
+    if client:
+        path = socket_path(home, client)
+        return path if path.exists() else None
     pid = os.getppid()
     for _ in range(ANCESTORS_SEARCHED):
         if pid <= 1:
@@ -99,11 +103,12 @@ def run(stdin: str, env: "os._Environ[str] | dict[str, str]") -> int:
         print("{}")
         return 0
     home = bus_home(env)
-    path = find_socket(home)
+    client = (env.get("AGENTBUS_GEMINI_PID") or "").strip()
+    path = find_socket(home, client)
     deadline = time.monotonic() + (SESSION_START_WAIT_SECONDS if name == "SessionStart" else 0)
     while path is None and time.monotonic() < deadline:
         time.sleep(0.05)
-        path = find_socket(home)
+        path = find_socket(home, client)
     if path is None:
         print("{}")
         return 0
