@@ -4,15 +4,14 @@ import os
 import shlex
 import shutil
 import sys
-from pathlib import Path
 
 import typer
 
 from agentbus.cli import claude_config as cc
-from agentbus.cli import codex_config, codex_session
+from agentbus.cli import codex_config, codex_session, gemini_config, gemini_session
 from agentbus.cli.app import EXIT_USAGE, CliError, command
 from agentbus.cli.busfiles import bus_exists, hide_password, remove_bus
-from agentbus.cli.output import Output
+from agentbus.cli.output import Output, display_path
 from agentbus.core.bus import Bus
 from agentbus.core.config import Settings
 from agentbus.core.names import validate_name
@@ -39,15 +38,26 @@ def _scope(value: str) -> cc.Scope:
 
 def _registrable(manifest: Manifest) -> Manifest:
     kind = manifest.register.get("kind", MCP_KIND)
-    if kind not in (MCP_KIND, codex_session.CODEX_KIND):
+    if kind not in (MCP_KIND, codex_session.CODEX_KIND, gemini_session.GEMINI_KIND):
         raise CliError(
-            f"adapter {manifest.id!r} registers as {kind!r}; agentbus can register Claude Code and Codex MCP servers"
+            f"adapter {manifest.id!r} registers as {kind!r}; agentbus can register Claude Code, Codex and Gemini CLI "
+            "MCP servers"
         )
     return manifest
 
 
 def _is_codex(manifest: Manifest) -> bool:
     return manifest.register.get("kind") == codex_session.CODEX_KIND
+
+
+def _is_gemini(manifest: Manifest) -> bool:
+    return manifest.register.get("kind") == gemini_session.GEMINI_KIND
+
+
+def _user_scope_only(manifest: Manifest, scope: str) -> None:
+    if scope != "user":
+        where = "~/.gemini/settings.json" if _is_gemini(manifest) else "~/.codex/config.toml"
+        raise CliError(f"agentbus registers {manifest.id} in {where} only: use --scope user", EXIT_USAGE)
 
 
 def _codex_scope(scope: str) -> None:
@@ -69,12 +79,7 @@ def expected_command(manifest: Manifest) -> list[str] | None:
     return [str(entry["command"]), *manifest.command[1:]]
 
 
-def _display(path: Path) -> str:
-    home = Path.home()
-    try:
-        return "~/" + str(path.relative_to(home))
-    except ValueError:
-        return str(path)
+_display = display_path
 
 
 def _state(reg: cc.Registration, manifest: Manifest) -> str:
@@ -99,6 +104,8 @@ def list_adapters() -> None:
         if _is_codex(manifest):
             user = "enabled" if _codex_enabled(manifest) else "-"
             project = "n/a"
+        elif _is_gemini(manifest):
+            user, project = gemini_config.state(gemini_config.settings_path(), manifest), "n/a"
         elif manifest.register.get("kind", MCP_KIND) != MCP_KIND:
             user = project = "n/a"
         else:
@@ -120,6 +127,10 @@ def enable(
     manifest = _registrable(resolve_adapter(adapter))
     if _is_codex(manifest):
         _enable_codex(manifest, scope, out)
+        return
+    if _is_gemini(manifest):
+        _user_scope_only(manifest, scope)
+        gemini_session.enable(manifest, out)
         return
     where = _scope(scope)
     path = cc.config_path(where)
@@ -197,6 +208,10 @@ def disable(
     manifest = _registrable(resolve_adapter(adapter))
     if _is_codex(manifest):
         _disable_codex(manifest, scope, out)
+        return
+    if _is_gemini(manifest):
+        _user_scope_only(manifest, scope)
+        gemini_session.disable(manifest, out)
         return
     where = _scope(scope)
     path = cc.config_path(where)
@@ -281,6 +296,11 @@ def launch(
                 out.note("note: codex is not enabled yet; run: agentbus enable codex")
             return
         raise typer.Exit(done)
+    if _is_gemini(manifest):
+        if approver is not None or channels:
+            raise CliError("--approver and --channels are Claude Code's; Gemini CLI has neither", EXIT_USAGE)
+        gemini_session.launch(manifest, name, print_only=print_only, out=out)
+        return
     if approver is not None:
         validate_name(approver, what="approver")
         if approver == name:
@@ -329,6 +349,11 @@ def uninstall(
             out.line(f"  - remove MCP server {manifest.server_name!r} ({manifest.id}) from {_display(user_path)}")
             if project_path.exists():
                 out.line(f"    and from {_display(project_path)}")
+        elif _is_gemini(manifest):
+            path = gemini_config.settings_path()
+            out.line(
+                f"  - remove MCP server {manifest.server_name!r} and its hooks ({manifest.id}) from {_display(path)}"
+            )
     if settings.db_url:
         out.line(f"  - leave the database at {hide_password(settings.db_url)} alone (AGENTBUS_DB_URL is set)")
     out.line(f"  - delete the bus in {_display(settings.home)} (messages, peers, wake files)")
@@ -341,6 +366,10 @@ def uninstall(
         if not typer.confirm("proceed?", default=False):
             raise CliError("uninstall cancelled; nothing was changed")
     for manifest in manifests:
+        if _is_gemini(manifest):
+            if gemini_config.disable(gemini_config.settings_path(), manifest).action == "removed":
+                out.line(f"disabled {manifest.id} in {_display(gemini_config.settings_path())}")
+            continue
         if manifest.register.get("kind", MCP_KIND) != MCP_KIND:
             continue
         for path, delete_if_empty in ((user_path, False), (project_path, True)):

@@ -3,6 +3,7 @@
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from rich.console import Console
@@ -106,3 +107,12 @@ def one_line(text: str, width: int = 80) -> str:
     """``text`` on one line (newlines shown as ⏎), cut to ``width`` characters."""
     flat = text.replace("\r\n", "\n").replace("\n", " ⏎ ")
     return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def display_path(path: Path) -> str:
+    """``path`` as a person reads it: under ``~/`` when it is in the home directory."""
+    home = Path.home()
+    try:
+        return "~/" + str(path.relative_to(home))
+    except ValueError:
+        return str(path)

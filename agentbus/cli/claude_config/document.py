@@ -136,6 +136,59 @@ class Document:
             body = "{" + f"{json.dumps(key)}{style.colon}{_serialize(value, style, '')}" + "}"
         return self._splice(obj.start, obj.end, body)
 
+    def node(self, *path: str) -> Node | None:
+        """The value at ``path`` (keys from the top), or None."""
+        node: Node | None = self.root
+        for key in path:
+            member = node.member(key) if node is not None and node.kind == "object" else None
+            node = member.value if member is not None else None
+        return node
+
+    def with_member(self, path: tuple[str, ...], key: str, value: Any) -> str:
+        """The text with ``key: value`` appended to the object at ``path`` (which exists)."""
+        obj = self.node(*path)
+        assert obj is not None
+        parent = self.node(*path[:-1]) if path else None
+        member = parent.member(path[-1]) if parent is not None else None
+        return self._insert_member(obj, key, value, _line_indent(self.text, member.key_start) if member else "")
+
+    def without_member(self, path: tuple[str, ...], key: str) -> str:
+        """The text with the member ``key`` of the object at ``path`` removed (the last of that name)."""
+        obj = self.node(*path)
+        assert obj is not None
+        index = max(i for i, m in enumerate(obj.members) if m.key == key)
+        member = obj.members[index]
+        if len(obj.members) == 1:
+            return self._splice(obj.start, obj.end, "{}")
+        if index > 0:
+            return self._splice(obj.members[index - 1].value.end, member.value.end, "")
+        return self._splice(member.key_start, obj.members[1].key_start, "")
+
+    def with_item(self, path: tuple[str, ...], value: Any) -> str:
+        """The text with ``value`` appended to the (non-empty) array at ``path``, laid out as its items are."""
+        array = self.node(*path)
+        assert array is not None
+        assert array.items
+        last, first = array.items[-1], array.items[0]
+        if self.style.multiline and "\n" in self.text[array.start : first.start]:
+            indent = _line_indent(self.text, first.start)
+            return self._splice(
+                last.end, last.end, "," + self.style.newline + indent + _serialize(value, self.style, indent)
+            )
+        compact = Style(colon=self.style.colon, multiline=False, comma=self.style.comma)
+        return self._splice(last.end, last.end, self.style.comma + _serialize(value, compact, ""))
+
+    def without_item(self, path: tuple[str, ...], index: int) -> str:
+        """The text with item ``index`` of the array at ``path`` removed."""
+        array = self.node(*path)
+        assert array is not None
+        item = array.items[index]
+        if len(array.items) == 1:
+            return self._splice(array.start, array.end, "[]")
+        if index > 0:
+            return self._splice(array.items[index - 1].end, item.end, "")
+        return self._splice(item.start, array.items[1].start, "")
+
     def with_entry(self, server_name: str, entry: dict[str, Any]) -> str:
         """The file's text with ``mcpServers[server_name] = entry`` (replaced in place if present)."""
         servers = self._servers_node()

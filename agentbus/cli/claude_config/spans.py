@@ -7,12 +7,13 @@ from typing import Literal
 
 @dataclass
 class Node:
-    """A JSON value's span ``text[start:end]``; objects also list their members."""
+    """A JSON value's span ``text[start:end]``; objects also list their members, arrays their items."""
 
     start: int
     end: int
     kind: Literal["object", "array", "scalar"]
     members: list["Member"] = field(default_factory=list)
+    items: list["Node"] = field(default_factory=list)
 
     def member(self, key: str) -> "Member | None":
         """The last member called ``key`` (the one ``json.loads`` keeps), or None."""
@@ -99,7 +100,7 @@ class Locator:
             node.end = self.pos
             return node
         while True:
-            self.value()
+            node.items.append(self.value())
             self.skip()
             if self.text[self.pos] == ",":
                 self.pos += 1
