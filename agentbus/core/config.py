@@ -108,7 +108,7 @@ class Settings:
     #: The Codex app-server socket a codex session's messages are pushed through (``agentbus launch codex``).
     codex_socket: Path | None = field(default=None, metadata=env_var("AGENTBUS_CODEX_SOCKET", _path))
     #: The gemini adapter: the Gemini process it serves, which its hooks run under (unset: its parent).
-    gemini_pid: str = field(default="", metadata=env_var("AGENTBUS_GEMINI_PID", _text))
+    gemini_pid: str | None = field(default=None, metadata=env_var("AGENTBUS_GEMINI_PID", _text))
     max_body: int = field(default=65536, metadata=env_var("AGENTBUS_MAX_BODY", _count))
     heartbeat_seconds: float = field(default=15.0, metadata=env_var("AGENTBUS_HEARTBEAT_SECONDS", _number))
     stale_seconds: float = field(default=45.0, metadata=env_var("AGENTBUS_STALE_SECONDS", _number))
