@@ -154,6 +154,22 @@ def test_lying_status_fails_the_receipt_rules_on_the_wire_tier(pytester: pytest.
 
 
 @pytest.mark.timeout(300)
+def test_eager_hook_fails_exactly_hook_2_on_both_tiers(pytester: pytest.Pytester) -> None:
+    """A hook door that stamps mail delivered before its hook printed it loses what a dying hook held:
+    HOOK-2 fails on both tiers, HOOK-1 and HOOK-3 pass."""
+    for tier in ("bus", "wire"):
+        code, outcomes, _ = certify(
+            pytester,
+            str(BROKEN / "eager_hook" / "module.json"),
+            "--agentbus-rules=HOOK-1,HOOK-2,HOOK-3",
+            f"--agentbus-tier={tier}",
+        )
+        assert code == 1, tier
+        assert broken_rules(outcomes) == {"HOOK-2"}, (tier, outcomes)
+        assert {outcomes["HOOK-1"], outcomes["HOOK-3"]} == {"passed"}, (tier, outcomes)
+
+
+@pytest.mark.timeout(300)
 def test_meta_strict_fails_exactly_mcp_9(pytester: pytest.Pytester) -> None:
     """Refusing the _meta every real tools/call carries breaks MCP-9, however many pairs it is given."""
     code, outcomes, _ = certify(pytester, str(BROKEN / "meta_strict" / "module.json"), "--agentbus-rules=MCP-4,MCP-9")

@@ -1,11 +1,10 @@
 """Codex checks: the codex binary and its version, the agentbus table in config.toml, the app-servers of sessions."""
 
-import re
 import shutil
-import subprocess
 from pathlib import Path
 
 from agentbus.cli import codex_config, codex_session
+from agentbus.cli.doctor.binaries import version_check
 from agentbus.cli.doctor.model import Check, Context, tilde
 from agentbus.manifest import Manifest
 
@@ -42,28 +41,7 @@ def _version(ctx: Context, program: str | None, manifest: Manifest) -> Check:
         return Check(
             "codex", "codex", "warn", "codex is not on PATH, but agentbus is enabled for it", codex_session.INSTALL_HINT
         )
-    try:
-        done = subprocess.run(
-            [program, "--version"], capture_output=True, text=True, timeout=10, env=ctx.env, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return Check("codex", "codex", "warn", f"{program} --version failed: {exc}", "reinstall Codex")
-    match = re.search(r"(\d+)\.(\d+)\.(\d+)", done.stdout or done.stderr)
-    if match is None:
-        return Check("codex", "codex", "warn", f"cannot read the version of {program}", "")
-    found = tuple(int(part) for part in match.groups())
-    minimum = tuple(int(part) for part in wanted.split("."))
-    details = {"path": program, "version": match.group(0)}
-    if found < minimum:
-        return Check(
-            "codex",
-            "codex",
-            "fail",
-            f"Codex {match.group(0)} at {program} is older than {wanted}, the version agentbus was checked against",
-            "update it: npm install -g @openai/codex@latest",
-            details,
-        )
-    return Check("codex", "codex", "pass", f"Codex {match.group(0)} at {program}", "", details)
+    return version_check(ctx, "codex", "Codex", program, wanted, "update it: npm install -g @openai/codex@latest")
 
 
 def _registration(ctx: Context, path: Path, table: dict[str, object] | None, manifest: Manifest) -> Check:

@@ -9,6 +9,7 @@ from agentbus.cli.app import EXIT_FAILED, command
 from agentbus.cli.busfiles import uses_default_file
 from agentbus.cli.doctor.codex import check_codex
 from agentbus.cli.doctor.environment import check_adapters, check_claude, check_packages, check_python, check_settings
+from agentbus.cli.doctor.gemini import check_gemini
 from agentbus.cli.doctor.location import check_location
 from agentbus.cli.doctor.mail import check_peers
 from agentbus.cli.doctor.model import STATUSES, STUCK_AFTER_SECONDS, Check, Context, overall
@@ -57,7 +58,7 @@ def run_checks(
         checks += check_location(ctx)
         checks += check_registered_bus(ctx, registered_envs[0]) if registered_envs else []
         checks += check_bus(ctx) + check_peers(ctx) + check_wake(ctx)
-    return checks + check_codex(ctx)
+    return checks + check_codex(ctx) + check_gemini(ctx)
 
 
 @command("doctor")
