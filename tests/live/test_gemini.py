@@ -65,6 +65,27 @@ def _pong_for_ping() -> GeminiRule:
     return GeminiRule(lambda request: bool(_pings(request)), reply, "pong for a ping")
 
 
+def _pong_for_history(prompt: str) -> GeminiRule:
+    """The prompt, with a ping anywhere in the conversation so far (SessionStart puts its context first in
+    the history) -> send_message(to=its sender, "pong", reply_to=its id)."""
+
+    def found(request: GeminiRequest) -> list[Any]:
+        readable = html.unescape(json.dumps(request.contents, ensure_ascii=False).replace('\\"', '"'))
+        return [tag for tag in channel_tags(readable.replace("\\n", "\n")) if tag.body == "ping"]
+
+    def when(request: GeminiRequest) -> bool:
+        typed = request.is_main_loop() and not request.is_function_response()
+        return typed and prompt in request.last_user_texts() and bool(found(request))
+
+    def reply(request: GeminiRequest) -> Reply:
+        tag = found(request)[-1]
+        return FunctionCall(
+            "send_message", {"to": tag.attributes["from"], "text": "pong", "reply_to": int(tag.attributes["msg_id"])}
+        )
+
+    return GeminiRule(when, reply, f"prompt {prompt!r} with a ping in the history -> pong")
+
+
 def _think(prompt: str) -> GeminiRule:
     """The prompt -> a text answer after THINK_SECONDS (a turn busy without tools)."""
 
@@ -109,6 +130,7 @@ def home(tmp_path: Path, peers: Sandbox) -> GeminiHome:
 def api() -> Iterator[FakeGeminiApi]:
     rules = [
         _pong_for_ping(),
+        _pong_for_history("first prompt"),
         call_on_prompt("work", "run_shell_command", {"command": f"sleep {BUSY_SECONDS}"}),
         _think("think"),
         after_function_response(),
@@ -118,13 +140,17 @@ def api() -> Iterator[FakeGeminiApi]:
 
 
 @pytest.fixture
-def gem(gemini: Path, home: GeminiHome, api: FakeGeminiApi) -> Iterator[LiveGemini]:
+def unstarted_gem(gemini: Path, home: GeminiHome, api: FakeGeminiApi) -> Iterator[LiveGemini]:
     session = LiveGemini(gemini, home, api, name="gem")
     try:
-        session.start(STEP)
         yield session
     finally:
         session.close()
+
+
+@pytest.fixture
+def gem(unstarted_gem: LiveGemini) -> LiveGemini:
+    return unstarted_gem.start(STEP)
 
 
 def _ready(peers: Sandbox, alice: Session) -> None:
@@ -203,3 +229,25 @@ def test_a_ping_to_an_idle_session_waits_for_the_next_prompt(
     assert _pings(prompt), "the ping did not come with the prompt (BeforeAgent)"
     record_property("gemini idle: prompt typed -> pong at alice (ms)", round((ponged - typed) * 1000))
     print(f"idle: pong {1000 * (ponged - typed):.0f} ms after the user typed (the ping waited {typed - sent:.1f} s)")
+
+
+def test_mail_queued_before_launch_reaches_the_model_through_session_start(
+    unstarted_gem: LiveGemini, api: FakeGeminiApi, peers: Sandbox, record_property: Callable[[str, object], None]
+) -> None:
+    alice = peers.start_session("alice", adapter="claude-mcp")
+    msg_id, _sent = _ping(alice)  # gem is not running: offline mail
+    started = time.monotonic()
+    unstarted_gem.start(STEP)
+
+    def handed_over() -> bool:
+        status = alice.call_tool("message_status", {"msg_id": msg_id})
+        return isinstance(status.structured, dict) and status.structured.get("pushed") is not None
+
+    wait_until(handed_over, STEP, "the queued ping handed to Gemini (SessionStart)")
+    handed = time.monotonic()
+    assert not [r for r in api.requests if r.is_main_loop()], "Gemini took a turn before its user typed"
+    unstarted_gem.type_prompt("first prompt")
+    ponged = _pong(alice, msg_id)
+    record_property("gemini queued: launch -> handed over at SessionStart (ms)", round((handed - started) * 1000))
+    print(f"queued: handed over {1000 * (handed - started):.0f} ms after launch; pong with the first prompt")
+    assert ponged > handed
