@@ -399,8 +399,9 @@ class Endpoint:
         """A boundary of the client (a boundary door): claim what is pending and let ``hand`` give it over.
 
         ``hand`` gets the batch (maybe empty) and returns True once the client has it: the batch is then
-        delivered (pushed, DELIV-3); False or an exception gives it back, pending, for the next boundary.
-        Returns how many messages were handed over.
+        delivered (pushed, DELIV-3), or with receipts pushed, delivered when a sighting confirms it and
+        claimable again at a later boundary if none did within the grace (RCPT-3); False or an exception
+        gives it back, pending, for the next boundary. Returns how many messages were handed over.
         """
         async with self._drain_lock:
             batch = await self._claim(look_first=True, limit=limit)
@@ -413,7 +414,9 @@ class Endpoint:
                 return 0
             ids = [envelope.id for envelope in batch]
             with anyio.CancelScope(shield=True):
-                if handed:
+                if handed and self.receipts:
+                    self.ledger.expect(ids, time.time())
+                elif handed:
                     await self._write(mailbox.mark_delivered(ids))
                 else:
                     await self._quietly(mailbox.release(ids, self.claimer), "release")

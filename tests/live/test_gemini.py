@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from agentbus.adapters.gemini.hook import runtime_dir
 from fakeclaude import Sandbox, Session
 from fakeclaude.live.gemini import GeminiHome, LiveGemini
 from fakeclaude.live.gemini_api import (
@@ -169,9 +170,20 @@ def _pong(alice: Session, msg_id: int) -> float:
     return event.received_at
 
 
-def _ping(alice: Session) -> tuple[int, float]:
+def _status(alice: Session, msg_id: int) -> dict[str, Any]:
+    result = alice.call_tool("message_status", {"msg_id": msg_id})
+    assert isinstance(result.structured, dict), result.text
+    return result.structured
+
+
+def _seen(alice: Session, msg_id: int) -> dict[str, Any] | None:
+    status = _status(alice, msg_id)
+    return status if status["state"] == "seen" else None
+
+
+def _ping(alice: Session, text: str = "ping") -> tuple[int, float]:
     sent = time.monotonic()
-    result = alice.call_tool("send_message", {"to": "gem", "text": "ping"})
+    result = alice.call_tool("send_message", {"to": "gem", "text": text})
     assert not result.is_error, result.text
     assert isinstance(result.structured, dict)
     return int(result.structured["msg_id"]), sent
@@ -185,6 +197,7 @@ def test_a_ping_reaches_a_session_busy_in_a_tool_call_and_its_pong_comes_back(
     gem.type_prompt("work")
     api.wait_for(lambda r: any(c.name == "run_shell_command" for c in [r.reply] if isinstance(c, FunctionCall)), STEP)
     msg_id, sent = _ping(alice)  # while `sleep` runs
+    fyi, _ = _ping(alice, "fyi: no answer needed")
     carried = api.wait_for(lambda r: r.is_function_response() and bool(_pings(r)), STEP)
     assert carried is not None, "no model request carried the ping in a tool result (AfterTool)"
     ponged = _pong(alice, msg_id)
@@ -193,6 +206,10 @@ def test_a_ping_reaches_a_session_busy_in_a_tool_call_and_its_pong_comes_back(
     print(f"busy: request {1000 * (carried.at - sent):.0f} ms, pong {1000 * (ponged - sent):.0f} ms after the ping")
     # The sleep ran BUSY_SECONDS: the ping waited for the end of the tool call, then went at once.
     assert carried.at - sent < BUSY_SECONDS + 5
+    # Seen, from Gemini's chat record (the tool result it sent the model), not from an answer.
+    assert _status(alice, msg_id)["recipient_receipts"] is True
+    status = wait_until(lambda: _seen(alice, fyi), 10, "the fyi stamped seen from Gemini's chat record")
+    assert status["received"] is not None, status
 
 
 def test_a_ping_at_the_end_of_a_turn_starts_another_turn_that_answers_it(
@@ -245,9 +262,34 @@ def test_mail_queued_before_launch_reaches_the_model_through_session_start(
 
     wait_until(handed_over, STEP, "the queued ping handed to Gemini (SessionStart)")
     handed = time.monotonic()
+    # In the history, not yet before the model: received (Gemini's chat record has it).
+    received = wait_until(
+        lambda: _status(alice, msg_id)["received"] is not None, 10, "the queued ping stamped received"
+    )
+    assert received
     assert not [r for r in api.requests if r.is_main_loop()], "Gemini took a turn before its user typed"
     unstarted_gem.type_prompt("first prompt")
     ponged = _pong(alice, msg_id)
     record_property("gemini queued: launch -> handed over at SessionStart (ms)", round((handed - started) * 1000))
     print(f"queued: handed over {1000 * (handed - started):.0f} ms after launch; pong with the first prompt")
     assert ponged > handed
+
+
+def test_the_adapter_leaves_the_bus_when_gemini_quits(gem: LiveGemini, peers: Sandbox) -> None:
+    """Gemini stops its servers with SIGTERM (no stdin EOF first): the adapter unregisters and exits, and
+    its hook socket is gone."""
+    alice = peers.start_session("alice", adapter="claude-mcp")
+    _ready(peers, alice)
+    sockets = list(runtime_dir(peers.bus_home).glob("gemini-*.sock"))
+    assert len(sockets) == 1, sockets
+    started = time.monotonic()
+    gem.quit("quit")
+
+    def gem_gone() -> bool:
+        result = alice.call_tool("list_peers")
+        rows = result.structured["peers"] if isinstance(result.structured, dict) else []
+        return all(row["name"] != "gem" for row in rows)
+
+    wait_until(gem_gone, 10, "gem to leave the bus after Gemini quit")
+    assert not sockets[0].exists(), "the hook socket outlived its adapter"
+    print(f"quit: gem left the bus {time.monotonic() - started:.2f} s after /quit")

@@ -184,9 +184,16 @@ class TranscriptFollower:
     (path_watch.py).
     """
 
-    def __init__(self, path: Path, on_sightings: Callable[[list[Sighting]], None]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        on_sightings: Callable[[list[Sighting]], None],
+        parse: Callable[[bytes], list[Sighting]] = sightings_in,
+    ) -> None:
         self.path = path
         self.on_sightings = on_sightings
+        #: What one line of the record shows (Claude Code's transcript by default; Gemini's chat record).
+        self.parse = parse
         self._offset = 0
         self._partial = b""
         #: The transcript stays open between reads (one read per change is a pread, not an open,
@@ -281,7 +288,7 @@ class TranscriptFollower:
             self.reads += 1
             found: list[Sighting] = []
             for line in self._new_lines():
-                found += sightings_in(line)
+                found += self.parse(line)
         if found:
             self.on_sightings(found)
 
