@@ -2,6 +2,7 @@
 
 from agentbus.cli import demo, doctor, manage, messages, migrate  # noqa: F401  (each module registers its commands)
 from agentbus.cli.app import app
+from agentbus.cli.watch import command as watch_command  # noqa: F401
 
 __all__ = ["app", "main"]
 

@@ -24,7 +24,7 @@ from agentbus.core.errors import BusError, BusUnavailable
 from agentbus.core.liveness import HOST, claimer_id, claimer_is_dead, new_session_id, pid_alive
 from agentbus.core.migrate import current_revision
 from agentbus.core.readonly import readonly_engine
-from agentbus.core.records import MailboxStats, Outgoing, Peer, PushStamp, Receipt, SendReceipt
+from agentbus.core.records import MailboxStats, Outgoing, Peer, PushStamp, Receipt, Rungs, SendReceipt
 from agentbus.core.schema import peers
 from agentbus.core.writer import Writer
 
@@ -238,6 +238,11 @@ class Bus:
         """(delivered_at, claimed_by) of one message; UnknownMessage if there is no such id."""
         with self._read() as conn:
             return reports.delivery_state(conn, message_id)
+
+    def rungs(self, *, after_id: int = 0, also: list[int] | None = None, limit: int = 10_000) -> list[Rungs]:
+        """Messages with their receipt ladder (reports.rungs): what a live view reads as the bus changes."""
+        with self._read() as conn:
+            return reports.rungs(conn, after_id=after_id, also=also or [], limit=limit)
 
     def mailbox_stats(self) -> list[MailboxStats]:
         """Pending and delivered counts per recipient (reports.mailbox_stats)."""

@@ -107,3 +107,19 @@ class MailboxStats:
     oldest_unreceived_push: float | None = None
     queued_in_client: int = 0
     oldest_queued_in_client: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rungs:
+    """One message with the stamps of its ladder (epoch seconds, or None): what ``agentbus watch`` shows."""
+
+    id: int
+    sender: str
+    recipient: str
+    body: str
+    created_at: float
+    reply_to: int | None
+    pushed_at: float | None
+    received_at: float | None
+    seen_at: float | None
+    delivered_at: float | None

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 from agentbus.core.envelope import Envelope
 from agentbus.core.errors import UnknownMessage
 from agentbus.core.presence import is_live, peer_of
-from agentbus.core.records import MailboxStats, Receipt
+from agentbus.core.records import MailboxStats, Receipt, Rungs
 from agentbus.core.schema import messages, peers
 
 
@@ -150,3 +150,31 @@ def mailbox_stats(conn: Connection) -> list[MailboxStats]:
             )
         )
     return stats
+
+
+_RUNG_COLUMNS = (
+    messages.c.id,
+    messages.c.sender,
+    messages.c.recipient,
+    messages.c.body,
+    messages.c.created_at,
+    messages.c.reply_to,
+    messages.c.pushed_at,
+    messages.c.received_at,
+    messages.c.seen_at,
+    messages.c.delivered_at,
+)
+
+
+def rungs(conn: Connection, *, after_id: int, also: list[int], limit: int) -> list[Rungs]:
+    """Messages with their ladder, by id: the newest ``limit`` when ``after_id`` is 0, else every one after
+    ``after_id`` and those of ``also`` (messages still climbing)."""
+    if after_id == 0:
+        rows = conn.execute(select(*_RUNG_COLUMNS).order_by(messages.c.id.desc()).limit(limit)).all()
+        rows = list(reversed(rows))
+    else:
+        condition = messages.c.id > after_id
+        if also:
+            condition = or_(condition, messages.c.id.in_(also))
+        rows = list(conn.execute(select(*_RUNG_COLUMNS).where(condition).order_by(messages.c.id)).all())
+    return [Rungs(**row._mapping) for row in rows]

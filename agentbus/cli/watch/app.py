@@ -1,0 +1,344 @@
+"""The watch's screen (Textual): sessions above, the conversation on the receipt ladder below, a compose line.
+
+It reads the bus in a worker thread whenever the bus changes: on SQLite every commit grows the
+write-ahead log (``bus.db-wal``), which the view watches as the adapters watch their wake files
+(path_watch.py: inotify read by the event loop, no polling); on PostgreSQL, which tells a reader
+nothing of receipt stamps, it reads every second. Reads never take the write lock; only sending
+does. Once a minute it reads anyway, for the clocks (last seen, stale and stuck marks).
+"""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from agentbus.cli.watch.model import (
+    STUCK_HINT,
+    Message,
+    Session,
+    Traffic,
+    read_messages,
+    read_sessions,
+    shown_recipient,
+)
+from agentbus.core.bus import Bus
+from agentbus.core.config import Settings
+from agentbus.core.errors import BusError
+from agentbus.core.names import validate_name
+from agentbus.triggers import make_trigger
+
+#: The newest messages a watch opens with.
+OPEN_LIMIT = 10_000
+#: A burst of commits is read once, this long after the first.
+SETTLE_SECONDS = 0.02
+CLOCK_SECONDS = 60.0
+POSTGRES_SECONDS = 1.0
+RUNG_STYLE = {"queued": "yellow", "pushed": "cyan", "received": "blue", "seen": "green", "answered": "bold green"}
+
+
+def clock(epoch: float | None) -> str:
+    return datetime.fromtimestamp(epoch).strftime("%H:%M:%S") if epoch is not None else "-"
+
+
+def one_line(text: str, width: int = 120) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+class MessageScreen(ModalScreen[None]):
+    """One message whole, with every rung's time."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,enter", "dismiss", "close")]
+
+    def __init__(self, message: Message) -> None:
+        super().__init__()
+        self.message = message
+
+    def compose(self) -> ComposeResult:
+        m = self.message
+        ladder = "  ".join(
+            f"{rung} {clock(at)}"
+            for rung, at in (
+                ("queued", m.created_at),
+                ("pushed", m.pushed_at),
+                ("received", m.received_at),
+                ("seen", m.seen_at),
+                ("answered", m.answered_at),
+            )
+        )
+        reply = f" (reply to #{m.reply_to})" if m.reply_to is not None else ""
+        with Vertical(id="message"):
+            yield Static(f"#{m.id} {m.sender} → {shown_recipient(m)}{reply}", id="message-head")
+            yield Static(ladder, id="message-ladder")
+            yield Static(Text(m.body), id="message-body")
+
+
+class WatchApp(App[None]):
+    """``agentbus watch``: the bus at ``settings``, sending as ``sender``."""
+
+    TITLE = "agentbus watch"
+    CSS = """
+    #sessions { height: auto; max-height: 12; }
+    #conversation { height: 1fr; }
+    #status { height: 1; color: $text-muted; }
+    MessageScreen { align: center middle; }
+    #message { width: 90%; height: auto; max-height: 90%; border: round $accent; padding: 1 2; background: $panel; }
+    #message-ladder { color: $text-muted; margin-bottom: 1; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "quit"),
+        Binding("c", "compose", "compose"),
+        Binding("f", "filter_session", "filter by session"),
+        Binding("t", "filter_thread", "thread"),
+        Binding("escape", "clear_filter", "all messages"),
+        Binding("enter", "open_message", "open", show=False),
+    ]
+
+    def __init__(self, settings: Settings, bus: Bus, sender: str = "cli") -> None:
+        super().__init__()
+        self.settings = settings
+        self.bus = bus
+        self.sender = sender
+        self.traffic = Traffic()
+        self.sessions: list[Session] = []
+        self.only: set[int] | None = None
+        self.filter_label = ""
+        self._refresh_due = False
+        self._stops: list[Callable[[], None]] = []
+        #: How many times the bus was read (tests and benchmarks).
+        self.reads = 0
+        #: time.monotonic() when the first read was on screen.
+        self.opened_at: float | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=True)
+        sessions: DataTable[Text | str] = DataTable(id="sessions", cursor_type="row", zebra_stripes=True)
+        yield sessions
+        conversation: DataTable[Text | str] = DataTable(id="conversation", cursor_type="row", zebra_stripes=True)
+        yield conversation
+        yield Static("", id="status")
+        yield Input(placeholder=f"to: message  (sent as {self.sender}; c to focus, Enter to send)", id="compose")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = self.bus.where
+        sessions = self.query_one("#sessions", DataTable)
+        for label, key in (
+            ("SESSION", "name"),
+            ("RUNTIME", "adapter"),
+            ("DOOR", "door"),
+            ("HOST", "host"),
+            ("LAST SEEN", "last_seen"),
+            ("PENDING", "pending"),
+            ("STATE", "state"),
+        ):
+            sessions.add_column(label, key=key)
+        conversation = self.query_one("#conversation", DataTable)
+        for label, key in (
+            ("#", "id"),
+            ("TIME", "time"),
+            ("FROM → TO", "route"),
+            ("RUNG", "rung"),
+            ("MESSAGE", "text"),
+        ):
+            conversation.add_column(label, key=key)
+        self._watch_the_bus()
+        self.set_interval(CLOCK_SECONDS, self.request_read)
+        self.request_read()
+
+    def on_unmount(self) -> None:
+        for stop in self._stops:
+            with contextlib.suppress(Exception):
+                stop()
+
+    # reading ---------------------------------------------------------------------
+
+    def _watch_the_bus(self) -> None:
+        from agentbus.triggers.path_watch import Change, watch
+
+        if self.settings.db_url:
+            self.set_interval(POSTGRES_SECONDS, self.request_read)
+            return
+        wal = self.settings.db_path.with_name(self.settings.db_path.name + "-wal")
+        for path, change in ((wal, Change.GROWN), (self.settings.db_path, Change.GROWN)):
+            with contextlib.suppress(OSError):
+                self._stops.append(watch(path, change, self.request_read))
+
+    def request_read(self) -> None:
+        """The bus changed (or the clock ticked): read it once, soon (a burst of commits is one read)."""
+        if self._refresh_due:
+            return
+        self._refresh_due = True
+        self.set_timer(SETTLE_SECONDS, self._read)
+
+    @work(exclusive=True, group="read")
+    async def _read(self) -> None:
+        self._refresh_due = False
+        self.reads += 1
+        changed, sessions = await asyncio.to_thread(self._read_bus)
+        self.sessions = sessions
+        self._show_sessions()
+        self._show_messages(changed)
+        if self.opened_at is None:
+            self.opened_at = time.monotonic()
+
+    def _read_bus(self) -> tuple[list[Message], list[Session]]:
+        return read_messages(self.bus, self.traffic, OPEN_LIMIT), read_sessions(self.bus)
+
+    # drawing ---------------------------------------------------------------------
+
+    def _live_names(self) -> set[str]:
+        return {s.peer.name for s in self.sessions if s.live}
+
+    def _show_sessions(self) -> None:
+        table = self.query_one("#sessions", DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        now = time.time()
+        stuck_for = {m.recipient for m in self.traffic.messages.values() if m.stuck(now, True)}
+        for session in self.sessions:
+            peer = session.peer
+            state = Text("live", "green") if session.live else Text("stale", "dim")
+            if session.live and peer.name in stuck_for:
+                state = Text("stuck", "bold red")
+            elif session.live and not peer.can_push:
+                state = Text("pull only", "yellow")
+            table.add_row(
+                peer.name,
+                peer.adapter,
+                session.door,
+                peer.host,
+                f"{now - peer.last_seen:.0f}s ago",
+                str(session.pending),
+                state,
+                key=peer.name,
+            )
+        if self.sessions:
+            table.move_cursor(row=min(cursor, len(self.sessions) - 1))
+
+    def _row(self, message: Message, live: set[str]) -> tuple[Text | str, ...]:
+        thread = f"↳ #{message.reply_to} " if message.reply_to is not None else ""
+        rung = Text(message.rung, RUNG_STYLE[message.rung])
+        text = Text(thread + one_line(message.body))
+        if message.stuck(time.time(), message.recipient in live):
+            rung = Text(f"{message.rung} (stuck)", "bold red")
+            text.stylize("red")
+        return (
+            str(message.id),
+            clock(message.created_at),
+            f"{message.sender} → {shown_recipient(message)}",
+            rung,
+            text,
+        )
+
+    def _show_messages(self, changed: list[Message]) -> None:
+        table = self.query_one("#conversation", DataTable)
+        live = self._live_names()
+        at_bottom = table.cursor_row >= table.row_count - 1
+        for message in changed:
+            if self.only is not None and message.id not in self.only:
+                continue
+            key = str(message.id)
+            cells = self._row(message, live)
+            if key in table.rows:
+                for column, value in zip(("id", "time", "route", "rung", "text"), cells, strict=True):
+                    table.update_cell(key, column, value)
+            else:
+                table.add_row(*cells, key=key)
+        if at_bottom and table.row_count:
+            table.move_cursor(row=table.row_count - 1)
+        stuck = [m for m in changed if m.stuck(time.time(), m.recipient in live)]
+        if stuck:
+            self._say(f"#{stuck[0].id} to {stuck[0].recipient}: {STUCK_HINT}")
+
+    def _redraw(self) -> None:
+        table = self.query_one("#conversation", DataTable)
+        table.clear()
+        messages = sorted(self.traffic.messages.values(), key=lambda m: m.id)
+        self._show_messages(messages)
+        self.sub_title = f"{self.bus.where}{self.filter_label}"
+
+    def _say(self, text: str) -> None:
+        self.query_one("#status", Static).update(text)
+
+    # keys ------------------------------------------------------------------------
+
+    def _selected_message(self) -> Message | None:
+        table = self.query_one("#conversation", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self.traffic.messages.get(int(key)) if key is not None else None
+
+    def action_compose(self) -> None:
+        self.query_one("#compose", Input).focus()
+
+    def action_filter_session(self) -> None:
+        table = self.query_one("#sessions", DataTable)
+        if not table.row_count:
+            return
+        name = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        self.only = {m.id for m in self.traffic.messages.values() if name in (m.sender, m.recipient)}
+        self.filter_label = f" · session {name}"
+        self._redraw()
+
+    def action_filter_thread(self) -> None:
+        message = self._selected_message()
+        if message is None:
+            return
+        self.only = self.traffic.thread_of(message.id)
+        self.filter_label = f" · thread of #{message.id}"
+        self._redraw()
+
+    def action_clear_filter(self) -> None:
+        if self.only is not None:
+            self.only, self.filter_label = None, ""
+            self._redraw()
+
+    def action_open_message(self) -> None:
+        message = self._selected_message()
+        if message is not None:
+            self.push_screen(MessageScreen(message))
+
+    @on(DataTable.RowSelected, "#conversation")
+    def _open_selected(self, _event: DataTable.RowSelected) -> None:
+        self.action_open_message()
+
+    @on(DataTable.RowSelected, "#sessions")
+    def _filter_selected(self, _event: DataTable.RowSelected) -> None:
+        self.action_filter_session()
+
+    @on(Input.Submitted, "#compose")
+    async def _send(self, event: Input.Submitted) -> None:
+        to, sep, text = event.value.partition(":")
+        to, text = to.strip(), text.strip()
+        if not sep or not to or not text:
+            self._say("write it as  name: message  (or  *: message  for every live session)")
+            return
+        try:
+            if to != "*":
+                validate_name(to, what="recipient")
+            receipt = await asyncio.to_thread(self.bus.send, self.sender, to, text)
+        except BusError as exc:
+            self._say(f"not sent: {exc}")
+            return
+        trigger = make_trigger(self.settings)
+        for recipient in receipt.recipients:
+            trigger.notify(recipient)
+        event.input.value = ""
+        where = ", ".join(
+            f"#{i} → {r}{' (offline: queued)' if r in receipt.queued_offline else ''}"
+            for i, r in zip(receipt.ids, receipt.recipients, strict=True)
+        )
+        self._say(f"sent {where}" if where else "nothing sent: no other session is online to broadcast to")
+        self.request_read()

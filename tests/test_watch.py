@@ -1,0 +1,115 @@
+"""agentbus watch, driven by Textual's pilot against a real bus with real adapter processes (fakeclaude sessions)."""
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input, Static
+
+from agentbus.cli.watch.app import WatchApp
+from agentbus.core.bus import Bus
+from agentbus.core.config import Settings
+from fakeclaude import Sandbox, Session
+
+pytestmark = pytest.mark.anyio
+STEP = 10.0
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Sandbox:
+    made = Sandbox(tmp_path / "peers")
+    yield made  # type: ignore[misc]
+    made.close_all()
+
+
+def _settings(sandbox: Sandbox) -> Settings:
+    return Settings.from_env({"AGENTBUS_HOME": str(sandbox.bus_home), "HOME": str(sandbox.home)})
+
+
+async def _until(check: Callable[[], bool], what: str, pilot: object, timeout: float = STEP) -> float:
+    """Pause the pilot until ``check()``; the monotonic time it first held."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        await pilot.pause(0.01)  # type: ignore[attr-defined]
+    return time.monotonic()
+
+
+def _cell(app: WatchApp, table: str, row: str, column: str) -> str:
+    grid = app.query_one(table, DataTable)
+    if row not in grid.rows:
+        return ""
+    return str(grid.get_cell(row, column))
+
+
+async def _send(session: Session, to: str, text: str, **extra: object) -> int:
+    result = await asyncio.to_thread(session.call_tool, "send_message", {"to": to, "text": text, **extra})
+    assert not result.is_error, result.text
+    assert isinstance(result.structured, dict)
+    return int(result.structured["msg_id"])
+
+
+async def test_a_message_climbs_to_seen_live_and_its_reply_threads_under_it(sandbox: Sandbox) -> None:
+    alice = sandbox.start_session("alice")
+    bob = sandbox.start_session("bob")
+    settings = _settings(sandbox)
+    with Bus(settings) as bus:
+        app = WatchApp(settings, bus, "cli")
+        async with app.run_test(size=(160, 40)) as pilot:
+            await _until(lambda: _cell(app, "#sessions", "bob", "state") == "live", "bob listed live", pilot)
+            assert _cell(app, "#sessions", "alice", "door") == "native"
+            sent = time.monotonic()
+            first = await _send(alice, "bob", "hello bob")
+            shown = await _until(lambda: _cell(app, "#conversation", str(first), "id") != "", "the message", pilot)
+            assert _cell(app, "#conversation", str(first), "route") == "alice → bob"
+            await _until(lambda: _cell(app, "#conversation", str(first), "rung") == "seen", "seen", pilot)
+            reply = await _send(bob, "alice", "hello alice", reply_to=first)
+            await _until(lambda: _cell(app, "#conversation", str(reply), "id") != "", "the reply", pilot)
+            assert _cell(app, "#conversation", str(reply), "text").startswith(f"↳ #{first} ")
+            await _until(lambda: _cell(app, "#conversation", str(first), "rung") == "answered", "answered", pilot)
+            print(f"message on screen {1000 * (shown - sent):.0f} ms after send_message was called")
+            assert shown - sent < 1.0, "a change on the bus took over a second to show"
+
+            # the thread of the reply: both messages, and only them
+            await _send(alice, "bob", "another topic")
+            await _until(lambda: app.query_one("#conversation", DataTable).row_count == 3, "three rows", pilot)
+            table = app.query_one("#conversation", DataTable)
+            table.focus()
+            table.move_cursor(row=table.get_row_index(str(reply)))
+            await pilot.press("t")
+            assert set(table.rows) == {str(first), str(reply)}
+            await pilot.press("escape")
+            assert table.row_count == 3
+
+
+async def test_a_message_typed_on_the_compose_line_arrives(sandbox: Sandbox) -> None:
+    bob = sandbox.start_session("bob")
+    settings = _settings(sandbox)
+    with Bus(settings) as bus:
+        app = WatchApp(settings, bus, "lead")
+        async with app.run_test(size=(160, 40)) as pilot:
+            await _until(lambda: _cell(app, "#sessions", "bob", "state") == "live", "bob listed live", pilot)
+            await pilot.press("c")
+            assert isinstance(app.focused, Input)
+            await pilot.press(*"bob: from the watch")
+            await pilot.press("enter")
+            event = await asyncio.to_thread(bob.wait_for_channel, None, STEP)
+            assert event.content == "from the watch"
+            assert event.meta["from"] == "lead"
+            assert "sent #" in str(app.query_one("#status", Static).render())
+            await pilot.press(*"nobody here")
+            await pilot.press("enter")
+            assert "name: message" in str(app.query_one("#status", Static).render())
+            await pilot.press("ctrl+u")
+            await pilot.press(*"BAD NAME: hi")
+            await pilot.press("enter")
+            status = str(app.query_one("#status", Static).render())
+            assert status.startswith("not sent: invalid recipient"), status
