@@ -113,3 +113,31 @@ async def test_a_message_typed_on_the_compose_line_arrives(sandbox: Sandbox) -> 
             await pilot.press("enter")
             status = str(app.query_one("#status", Static).render())
             assert status.startswith("not sent: invalid recipient"), status
+
+
+async def test_a_broadcast_is_one_row_and_a_message_opens_whole(sandbox: Sandbox) -> None:
+    alice = sandbox.start_session("alice")
+    sandbox.start_session("bob")
+    sandbox.start_session("carol")
+    settings = _settings(sandbox)
+    with Bus(settings) as bus:
+        app = WatchApp(settings, bus, "cli")
+        async with app.run_test(size=(160, 40)) as pilot:
+            await _until(lambda: _cell(app, "#sessions", "carol", "state") == "live", "carol listed live", pilot)
+            result = await asyncio.to_thread(alice.call_tool, "broadcast", {"text": "standup in 5\nbring notes"})
+            assert not result.is_error, result.text
+            ids = sorted(result.structured["msg_ids"])  # type: ignore[index]
+            key = str(ids[0])
+            await _until(lambda: _cell(app, "#conversation", key, "id") != "", "the broadcast", pilot)
+            table = app.query_one("#conversation", DataTable)
+            assert table.row_count == 1, list(table.rows)
+            assert _cell(app, "#conversation", key, "route") == "alice → everyone (2)"
+            await _until(lambda: "(2/2 seen)" in _cell(app, "#conversation", key, "rung"), "both seen", pilot)
+            table.focus()
+            await pilot.press("enter")
+            shown = "\n".join(str(w.render()) for w in app.screen.query(Static))
+            assert "standup in 5\nbring notes" in shown
+            assert "bob seen" in shown
+            assert "carol seen" in shown
+            await pilot.press("escape")
+            assert app.screen is app.screen_stack[0]

@@ -23,6 +23,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from agentbus.cli.watch.model import (
+    RUNGS,
     STUCK_HINT,
     Message,
     Session,
@@ -56,13 +57,14 @@ def one_line(text: str, width: int = 120) -> str:
 
 
 class MessageScreen(ModalScreen[None]):
-    """One message whole, with every rung's time."""
+    """One message whole, with every rung's time (a broadcast: each recipient's rung)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,enter", "dismiss", "close")]
 
-    def __init__(self, message: Message) -> None:
+    def __init__(self, message: Message, copies: list[Message] | None = None) -> None:
         super().__init__()
         self.message = message
+        self.copies = copies or [message]
 
     def compose(self) -> ComposeResult:
         m = self.message
@@ -80,6 +82,9 @@ class MessageScreen(ModalScreen[None]):
         with Vertical(id="message"):
             yield Static(f"#{m.id} {m.sender} → {shown_recipient(m)}{reply}", id="message-head")
             yield Static(ladder, id="message-ladder")
+            if len(self.copies) > 1:
+                rungs = ", ".join(f"{c.recipient} {c.rung}" for c in sorted(self.copies, key=lambda c: c.recipient))
+                yield Static(f"to everyone: {rungs}", id="message-copies")
             yield Static(Text(m.body), id="message-body")
 
 
@@ -226,30 +231,40 @@ class WatchApp(App[None]):
         if self.sessions:
             table.move_cursor(row=min(cursor, len(self.sessions) - 1))
 
-    def _row(self, message: Message, live: set[str]) -> tuple[Text | str, ...]:
+    def _row(self, copies: list[Message], live: set[str]) -> tuple[Text | str, ...]:
+        """The cells of one send: a message, or a broadcast's copies (its lowest rung, and how many reached it)."""
+        message = min(copies, key=lambda m: RUNGS.index(m.rung))
         thread = f"↳ #{message.reply_to} " if message.reply_to is not None else ""
         rung = Text(message.rung, RUNG_STYLE[message.rung])
+        route = f"{message.sender} → {shown_recipient(message)}"
+        if len(copies) > 1:
+            seen = sum(m.rung in ("seen", "answered") for m in copies)
+            rung = Text(f"{message.rung} ({seen}/{len(copies)} seen)", RUNG_STYLE[message.rung])
+            route = f"{message.sender} → everyone ({len(copies)})"
         text = Text(thread + one_line(message.body))
-        if message.stuck(time.time(), message.recipient in live):
+        if any(m.stuck(time.time(), m.recipient in live) for m in copies):
             rung = Text(f"{message.rung} (stuck)", "bold red")
             text.stylize("red")
-        return (
-            str(message.id),
-            clock(message.created_at),
-            f"{message.sender} → {shown_recipient(message)}",
-            rung,
-            text,
-        )
+        first = min(m.id for m in copies)
+        return (str(first), clock(message.created_at), route, rung, text)
 
     def _show_messages(self, changed: list[Message]) -> None:
         table = self.query_one("#conversation", DataTable)
         live = self._live_names()
         at_bottom = table.cursor_row >= table.row_count - 1
+        drawn: set[str] = set()
         for message in changed:
             if self.only is not None and message.id not in self.only:
                 continue
-            key = str(message.id)
-            cells = self._row(message, live)
+            copies = self.traffic.group_of(message)
+            key = str(min(m.id for m in copies))
+            if key in drawn:
+                continue
+            drawn.add(key)
+            for other in copies:  # a copy drawn alone before the rest of its broadcast was read
+                if str(other.id) != key and str(other.id) in table.rows:
+                    table.remove_row(str(other.id))
+            cells = self._row(copies, live)
             if key in table.rows:
                 for column, value in zip(("id", "time", "route", "rung", "text"), cells, strict=True):
                     table.update_cell(key, column, value)
@@ -308,7 +323,7 @@ class WatchApp(App[None]):
     def action_open_message(self) -> None:
         message = self._selected_message()
         if message is not None:
-            self.push_screen(MessageScreen(message))
+            self.push_screen(MessageScreen(message, self.traffic.group_of(message)))
 
     @on(DataTable.RowSelected, "#conversation")
     def _open_selected(self, _event: DataTable.RowSelected) -> None:

@@ -74,10 +74,17 @@ class Session:
 
 @dataclass
 class Traffic:
-    """The messages the watch holds (by id) and what it reads next."""
+    """The messages the watch holds (by id) and what it reads next; a broadcast's copies (one row per
+    recipient, sent in one write: same sender, body and time) are a group."""
 
     messages: dict[int, Message] = field(default_factory=dict)
     last_id: int = 0
+    groups: dict[tuple[str, float, str], list[int]] = field(default_factory=dict)
+
+    def group_of(self, message: Message) -> list[Message]:
+        """The copies of the send ``message`` belongs to, by id (itself alone unless a broadcast)."""
+        ids = self.groups.get((message.sender, message.created_at, message.body), [message.id])
+        return [self.messages[i] for i in ids if i in self.messages]
 
     def merge(self, found: Iterable[Message]) -> list[Message]:
         """Take fresh rows in; return the messages that are new or changed (answers included)."""
@@ -89,6 +96,8 @@ class Traffic:
             if old != message:
                 self.messages[message.id] = message
                 changed[message.id] = message
+            if old is None:
+                self.groups.setdefault((message.sender, message.created_at, message.body), []).append(message.id)
             self.last_id = max(self.last_id, message.id)
         for message in list(changed.values()):
             original = self.messages.get(message.reply_to) if message.reply_to is not None else None
