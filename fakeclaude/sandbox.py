@@ -23,13 +23,15 @@ class Sandbox:
         adapter: str | os.PathLike[str] | Manifest = "claude-mcp",
         close_timeout: float = 3.0,
         client: str | None = None,
+        bus_home: str | os.PathLike[str] | None = None,
     ) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if root is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="fakeclaude-")
             root = self._tmp.name
         self.root = Path(root)
-        self.bus_home = self.root / "agentbus-home"
+        #: The sessions' AGENTBUS_HOME: ``bus_home``, else ``root/agentbus-home``.
+        self.bus_home = Path(bus_home) if bus_home is not None else self.root / "agentbus-home"
         self.home = self.root / "home"
         self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.adapter = adapter

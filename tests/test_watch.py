@@ -141,3 +141,38 @@ async def test_a_broadcast_is_one_row_and_a_message_opens_whole(sandbox: Sandbox
             assert "carol seen" in shown
             await pilot.press("escape")
             assert app.screen is app.screen_stack[0]
+
+
+async def test_the_demo_watched_shows_every_message_reach_the_top_of_its_ladder(tmp_path: Path) -> None:
+    """With the README's demo running on a bus (``agentbus demo --bus DIR``), the watch shows each message
+    climb to seen (or answered); a message to a session that keeps no receipts (the Codex session) ends
+    at pushed, which is all its session can prove."""
+    import io
+
+    from agentbus.cli.demo import Narrator, run_demo
+    from agentbus.cli.output import Output
+
+    bus_home = tmp_path / "demo-bus"
+    settings = Settings.from_env({"AGENTBUS_HOME": str(bus_home), "HOME": str(tmp_path)})
+    with Bus(settings) as bus:
+        app = WatchApp(settings, bus, "cli")
+        async with app.run_test(size=(160, 40)) as pilot:
+            narration = io.StringIO()
+            await asyncio.to_thread(run_demo, Narrator(Output(narration, narration), 0.0), "claude-mcp", bus_home)
+
+            def every_message_done() -> bool:
+                messages = app.traffic.messages.values()
+                return len(messages) >= 5 and all(m.delivered_at is not None for m in messages)
+
+            await _until(every_message_done, "every message of the demo delivered", pilot)
+            await pilot.pause(0.1)
+            rungs = {m.id: m.rung for m in app.traffic.messages.values()}
+            # delivered without a sighting: pushed to a session that keeps no receipts (codex-dev)
+            assert set(rungs.values()) <= {"seen", "answered", "pushed"}, rungs
+            assert "answered" in rungs.values(), rungs
+            assert sum(rung in ("seen", "answered") for rung in rungs.values()) >= 4, rungs
+            pushed_only = {m.recipient for m in app.traffic.messages.values() if m.rung == "pushed"}
+            assert pushed_only <= {"codex-dev"}, pushed_only
+            table = app.query_one("#conversation", DataTable)
+            for key in table.rows:
+                assert str(table.get_cell(key, "rung")).startswith(app.traffic.messages[int(str(key.value))].rung)

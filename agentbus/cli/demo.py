@@ -6,6 +6,7 @@ Every step checks that what it shows really happened; the command exits 0 only i
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -94,19 +95,23 @@ def _wait_for_push(settings: Settings, names: set[str]) -> None:
             time.sleep(0.02)
 
 
-def run_demo(narrate: Narrator, adapter: str = "claude-mcp") -> float:
-    """Run every step; returns the seconds it took. Raises DemoFailed (or a fakeclaude error)."""
+def run_demo(narrate: Narrator, adapter: str = "claude-mcp", bus_home: Path | None = None) -> float:
+    """Run every step (on the bus at ``bus_home``, else a throwaway one); returns the seconds it took.
+    Raises DemoFailed (or a fakeclaude error)."""
     from fakeclaude import Sandbox, Session
 
     out = narrate.out
     started = time.monotonic()
-    with Sandbox(adapter=adapter) as sandbox:
+    with Sandbox(adapter=adapter, bus_home=bus_home) as sandbox:
         settings = Settings.from_env({"AGENTBUS_HOME": str(sandbox.bus_home)})
         out.markup(
             "[bold]agentbus demo[/]: Claude Code sessions and a Codex session talking over a throwaway bus",
             "agentbus demo: Claude Code sessions and a Codex session talking over a throwaway bus",
         )
-        narrate.say(f"bus: {sandbox.bus_home} (your ~/.agentbus and ~/.claude.json are not touched)")
+        untouched = "your ~/.claude.json is"
+        if bus_home is None:
+            untouched = "a throwaway one: your ~/.agentbus and ~/.claude.json are"
+        narrate.say(f"bus: {sandbox.bus_home} ({untouched} not touched)")
         narrate.say(f"each session is a real {adapter} adapter process, driven by fakeclaude the way Claude Code")
         narrate.say("drives it; the <channel> lines are exactly what the model would be shown.")
 
@@ -212,10 +217,16 @@ def run_demo(narrate: Narrator, adapter: str = "claude-mcp") -> float:
     return time.monotonic() - started
 
 
+BusOption = typer.Option(
+    None, "--bus", help="Run on the bus in this directory (to watch it: AGENTBUS_HOME=DIR agentbus watch)."
+)
+
+
 @command("demo")
 def demo(
     adapter: str = typer.Option("claude-mcp", "--adapter", help="Adapter id or path to a module.json."),
     pace: float = typer.Option(0.0, "--pace", help="Pause this many seconds between steps (for recordings)."),
+    bus: Path | None = BusOption,
 ) -> None:
     """A self-driving demo on a throwaway bus: discovery, send, reply, rename, a Codex session, offline mail."""
     from fakeclaude import FakeClaudeError
@@ -223,7 +234,7 @@ def demo(
     out = Output()
     narrate = Narrator(out, pace)
     try:
-        seconds = run_demo(narrate, adapter)
+        seconds = run_demo(narrate, adapter, bus)
     except (DemoFailed, FakeClaudeError) as exc:
         out.line()
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
