@@ -132,7 +132,7 @@ class WatchApp(App[None]):
         conversation: DataTable[Text | str] = DataTable(id="conversation", cursor_type="row", zebra_stripes=True)
         yield conversation
         yield Static("", id="status")
-        yield Input(placeholder=f"to: message  (sent as {self.sender}; c to focus, Enter to send)", id="compose")
+        yield Input(placeholder=f"name: message  (sends as {self.sender}; c comes here, Enter sends)", id="compose")
         yield Footer()
 
     def on_mount(self) -> None:
