@@ -84,8 +84,12 @@ def test_the_watch_sends_from_its_compose_line_in_a_real_terminal(sandbox: Sandb
     tmux("new-session", "-d", "-s", TARGET, "-x", "160", "-y", "40", *watch)
 
     tmux.until(lambda screen: re.search(r"^ *bob +claude-mcp .* live *$", screen, re.M) is not None, "bob listed live")
+    # Focus moves after the keys already read; the footer losing "q quit" says the compose line has it.
+    footer = re.compile(r"^ *q quit ", re.M)
     tmux.keys("c")
+    tmux.until(lambda screen: footer.search(screen) is None, "the compose line to take the keys")
     tmux.keys("bob: hello from tmux", literal=True)
+    tmux.until(lambda screen: "▊  bob: hello from tmux" in screen, "the text on the compose line")
     tmux.keys("Enter")
     event = bob.wait_for_channel(timeout=STEP)
     assert event.content == "hello from tmux"
@@ -94,7 +98,6 @@ def test_the_watch_sends_from_its_compose_line_in_a_real_terminal(sandbox: Sandb
     tmux.until(lambda screen: row.search(screen) is not None, "the message's row")
 
     # Off the compose line (where q is a letter typed) until the footer offers quit, then quit.
-    footer = re.compile(r"^ *q quit ", re.M)
     if footer.search(tmux.pane()) is None:
         tmux.keys("Tab")
         tmux.until(lambda screen: footer.search(screen) is not None, "the footer to offer q quit")

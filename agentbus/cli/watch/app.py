@@ -120,6 +120,8 @@ class WatchApp(App[None]):
         self.filter_label = ""
         self._refresh_due = False
         self._stops: list[Callable[[], None]] = []
+        #: Wakes a recipient of what the compose line sent (its connection, on PostgreSQL, closed at exit).
+        self.trigger = make_trigger(settings)
         #: How many times the bus was read (tests and benchmarks).
         self.reads = 0
         #: time.monotonic() when the first read was on screen.
@@ -165,6 +167,7 @@ class WatchApp(App[None]):
         for stop in self._stops:
             with contextlib.suppress(Exception):
                 stop()
+        self.trigger.close()
 
     # reading ---------------------------------------------------------------------
 
@@ -347,9 +350,8 @@ class WatchApp(App[None]):
         except BusError as exc:
             self._say(f"not sent: {exc}")
             return
-        trigger = make_trigger(self.settings)
         for recipient in receipt.recipients:
-            trigger.notify(recipient)
+            self.trigger.notify(recipient)
         event.input.value = ""
         where = ", ".join(
             f"#{i} → {r}{' (offline: queued)' if r in receipt.queued_offline else ''}"
