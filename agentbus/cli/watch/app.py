@@ -79,8 +79,9 @@ class MessageScreen(ModalScreen[None]):
             )
         )
         reply = f" (reply to #{m.reply_to})" if m.reply_to is not None else ""
+        to = f"everyone ({len(self.copies)})" if len(self.copies) > 1 else shown_recipient(m)
         with Vertical(id="message"):
-            yield Static(f"#{m.id} {m.sender} → {shown_recipient(m)}{reply}", id="message-head")
+            yield Static(f"#{m.id} {m.sender} → {to}{reply}", id="message-head")
             yield Static(ladder, id="message-ladder")
             if len(self.copies) > 1:
                 rungs = ", ".join(f"{c.recipient} {c.rung}" for c in sorted(self.copies, key=lambda c: c.recipient))
@@ -109,11 +110,23 @@ class WatchApp(App[None]):
         Binding("enter", "open_message", "open", show=False),
     ]
 
-    def __init__(self, settings: Settings, bus: Bus, sender: str = "cli") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        bus: Bus,
+        sender: str = "cli",
+        *,
+        now: Callable[[], float] = time.time,
+        show_clock: bool = True,
+    ) -> None:
+        """``now`` is the clock the ages and stuck marks are read against, ``show_clock`` the header's
+        (a fixed clock and none: a screen that renders the same every time, for snapshot tests)."""
         super().__init__()
         self.settings = settings
         self.bus = bus
         self.sender = sender
+        self.now = now
+        self.show_clock = show_clock
         self.traffic = Traffic()
         self.sessions: list[Session] = []
         self.only: set[int] | None = None
@@ -128,7 +141,7 @@ class WatchApp(App[None]):
         self.opened_at: float | None = None
 
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=True)
+        yield Header(show_clock=self.show_clock)
         sessions: DataTable[Text | str] = DataTable(id="sessions", cursor_type="row", zebra_stripes=True)
         yield sessions
         conversation: DataTable[Text | str] = DataTable(id="conversation", cursor_type="row", zebra_stripes=True)
@@ -201,7 +214,7 @@ class WatchApp(App[None]):
             self.opened_at = time.monotonic()
 
     def _read_bus(self) -> tuple[list[Message], list[Session]]:
-        return read_messages(self.bus, self.traffic, OPEN_LIMIT), read_sessions(self.bus)
+        return read_messages(self.bus, self.traffic, OPEN_LIMIT), read_sessions(self.bus, self.now())
 
     # drawing ---------------------------------------------------------------------
 
@@ -212,7 +225,7 @@ class WatchApp(App[None]):
         table = self.query_one("#sessions", DataTable)
         cursor = table.cursor_row
         table.clear()
-        now = time.time()
+        now = self.now()
         stuck_for = {m.recipient for m in self.traffic.messages.values() if m.stuck(now, True)}
         for session in self.sessions:
             peer = session.peer
@@ -245,7 +258,7 @@ class WatchApp(App[None]):
             rung = Text(f"{message.rung} ({seen}/{len(copies)} seen)", RUNG_STYLE[message.rung])
             route = f"{message.sender} → everyone ({len(copies)})"
         text = Text(thread + one_line(message.body))
-        if any(m.stuck(time.time(), m.recipient in live) for m in copies):
+        if any(m.stuck(self.now(), m.recipient in live) for m in copies):
             rung = Text(f"{message.rung} (stuck)", "bold red")
             text.stylize("red")
         first = min(m.id for m in copies)
@@ -275,7 +288,7 @@ class WatchApp(App[None]):
                 table.add_row(*cells, key=key)
         if at_bottom and table.row_count:
             table.move_cursor(row=table.row_count - 1)
-        stuck = [m for m in changed if m.stuck(time.time(), m.recipient in live)]
+        stuck = [m for m in changed if m.stuck(self.now(), m.recipient in live)]
         if stuck:
             self._say(f"#{stuck[0].id} to {stuck[0].recipient}: {STUCK_HINT}")
 

@@ -7,12 +7,12 @@ longer than doctor's threshold for a live session that should have taken it (doc
 what to do).
 """
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from agentbus.core.bus import Bus, Peer
 from agentbus.core.names import BROADCAST
+from agentbus.core.presence import is_live
 from agentbus.core.records import Rungs
 
 #: Doctor's threshold: pending this long for a live session is stuck.
@@ -148,16 +148,15 @@ def read_messages(bus: Bus, traffic: Traffic, limit: int) -> list[Message]:
     return traffic.merge(message_of(rungs) for rungs in found)
 
 
-def read_sessions(bus: Bus) -> list[Session]:
-    """Every registered peer (stale ones too, marked), with its pending count."""
+def read_sessions(bus: Bus, now: float) -> list[Session]:
+    """Every registered peer (stale ones too, marked), with its pending count; live as of ``now``."""
     pending = {stats.recipient: stats.pending for stats in bus.mailbox_stats()}
-    found = [Session(peer, bus.is_live(peer), pending.get(peer.name, 0)) for peer in bus.peers(include_stale=True)]
+    stale = bus.settings.stale_seconds
+    found = [
+        Session(peer, is_live(peer, now, stale), pending.get(peer.name, 0)) for peer in bus.peers(include_stale=True)
+    ]
     return sorted(found, key=lambda s: (not s.live, s.peer.name))
 
 
 def shown_recipient(message: Message) -> str:
     return "everyone" if message.recipient == BROADCAST else message.recipient
-
-
-def now() -> float:
-    return time.time()
