@@ -189,3 +189,24 @@ async def test_the_demo_watched_shows_every_message_reach_the_top_of_its_ladder(
             table = app.query_one("#conversation", DataTable)
             for key in table.rows:
                 assert str(table.get_cell(key, "rung")).startswith(app.traffic.messages[int(str(key.value))].rung)
+
+
+async def test_it_opens_on_a_bus_that_already_has_mail_and_escape_leaves_the_compose_line(
+    sandbox: PeerBus,
+) -> None:
+    """The first read draws what is already there (the watch's own connection touching the log must not
+    lose it to a second read); Escape takes the focus off the compose line."""
+    settings = _settings(sandbox)
+    with Bus(settings) as bus:
+        for n in range(300):  # within the sender's rate limit (600 a minute)
+            bus.send("alice", "bob", f"earlier {n}")
+        app = WatchApp(settings, bus, "cli")
+        async with app.run_test(size=(160, 40)) as pilot:
+            table = app.query_one("#conversation", DataTable)
+            await _until(lambda: app.opened_at is not None, "the first read drawn", pilot)
+            await pilot.pause(0.2)
+            assert table.row_count == 300
+            await pilot.press("c")
+            assert isinstance(app.focused, Input)
+            await pilot.press("escape")
+            assert app.focused is table

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -28,7 +28,7 @@ from agentbus.cli.watch.model import (
     Message,
     Session,
     Traffic,
-    read_messages,
+    message_of,
     read_sessions,
     shown_recipient,
 )
@@ -36,6 +36,7 @@ from agentbus.core.bus import Bus
 from agentbus.core.config import Settings
 from agentbus.core.errors import BusError
 from agentbus.core.names import validate_name
+from agentbus.core.records import Rungs
 from agentbus.triggers import make_trigger
 
 #: The newest messages a watch opens with.
@@ -106,7 +107,7 @@ class WatchApp(App[None]):
         Binding("c", "compose", "compose"),
         Binding("f", "filter_session", "filter by session"),
         Binding("t", "filter_thread", "thread"),
-        Binding("escape", "clear_filter", "all messages"),
+        Binding("escape", "clear_filter", "back / all messages"),
         Binding("enter", "open_message", "open", show=False),
     ]
 
@@ -132,6 +133,8 @@ class WatchApp(App[None]):
         self.only: set[int] | None = None
         self.filter_label = ""
         self._refresh_due = False
+        self._reading = False
+        self._read_again = False
         self._stops: list[Callable[[], None]] = []
         #: Wakes a recipient of what the compose line sent (its connection, on PostgreSQL, closed at exit).
         self.trigger = make_trigger(settings)
@@ -196,25 +199,41 @@ class WatchApp(App[None]):
                 self._stops.append(watch(path, change, self.request_read))
 
     def request_read(self) -> None:
-        """The bus changed (or the clock ticked): read it once, soon (a burst of commits is one read)."""
+        """The bus changed (or the clock ticked): read it once, soon (a burst of commits is one read; a
+        change during a read makes one more read after it, never two reads at once)."""
+        if self._reading:
+            self._read_again = True
+            return
         if self._refresh_due:
             return
         self._refresh_due = True
         self.set_timer(SETTLE_SECONDS, self._read)
 
-    @work(exclusive=True, group="read")
     async def _read(self) -> None:
         self._refresh_due = False
-        self.reads += 1
-        changed, sessions = await asyncio.to_thread(self._read_bus)
+        self._reading = True
+        try:
+            self.reads += 1
+            found, sessions = await asyncio.to_thread(self._read_bus)
+        finally:
+            self._reading = False
+        changed = self.traffic.merge(message_of(rungs) for rungs in found)  # on the loop: one writer of traffic
         self.sessions = sessions
         self._show_sessions()
         self._show_messages(changed)
         if self.opened_at is None:
-            self.opened_at = time.monotonic()
+            self.call_after_refresh(self._opened)
+        if self._read_again:
+            self._read_again = False
+            self.request_read()
 
-    def _read_bus(self) -> tuple[list[Message], list[Session]]:
-        return read_messages(self.bus, self.traffic, OPEN_LIMIT), read_sessions(self.bus, self.now())
+    def _opened(self) -> None:
+        self.opened_at = time.monotonic()
+
+    def _read_bus(self) -> tuple[list[Rungs], list[Session]]:
+        """The worker thread's part: what changed since the traffic the loop holds, and the sessions."""
+        found = self.bus.rungs(after_id=self.traffic.last_id, also=self.traffic.unsettled(), limit=OPEN_LIMIT)
+        return found, read_sessions(self.bus, self.now())
 
     # drawing ---------------------------------------------------------------------
 
@@ -332,6 +351,10 @@ class WatchApp(App[None]):
         self._redraw()
 
     def action_clear_filter(self) -> None:
+        """Escape: off the compose line (back to the conversation), else every message again."""
+        if isinstance(self.focused, Input):
+            self.query_one("#conversation", DataTable).focus()
+            return
         if self.only is not None:
             self.only, self.filter_label = None, ""
             self._redraw()

@@ -83,7 +83,9 @@ class Traffic:
 
     def group_of(self, message: Message) -> list[Message]:
         """The copies of the send ``message`` belongs to, by id (itself alone unless a broadcast)."""
-        ids = self.groups.get((message.sender, message.created_at, message.body), [message.id])
+        ids = self.groups.get((message.sender, message.created_at, message.body), [])
+        if message.id not in ids:
+            return [message]
         return [self.messages[i] for i in ids if i in self.messages]
 
     def merge(self, found: Iterable[Message]) -> list[Message]:
@@ -97,7 +99,7 @@ class Traffic:
                 self.messages[message.id] = message
                 changed[message.id] = message
             if old is None:
-                self.groups.setdefault((message.sender, message.created_at, message.body), []).append(message.id)
+                self._group(message)
             self.last_id = max(self.last_id, message.id)
         for message in list(changed.values()):
             original = self.messages.get(message.reply_to) if message.reply_to is not None else None
@@ -105,6 +107,14 @@ class Traffic:
                 original.answered_at, original.answer_id = message.created_at, message.id
                 changed[original.id] = original
         return sorted(changed.values(), key=lambda m: m.id)
+
+    def _group(self, message: Message) -> None:
+        """A broadcast's copies share their sender, body and time, each to another recipient; a copy to a
+        recipient the group already has is another send (the same text sent twice in one write)."""
+        key = (message.sender, message.created_at, message.body)
+        members = self.groups.setdefault(key, [])
+        if all(self.messages[i].recipient != message.recipient for i in members if i in self.messages):
+            members.append(message.id)
 
     def unsettled(self) -> list[int]:
         return [m.id for m in self.messages.values() if not m.settled]
@@ -116,13 +126,16 @@ class Traffic:
             root = self.messages[root.reply_to]
         if root is None:
             return set()
+        replies: dict[int, list[int]] = {}
+        for message in self.messages.values():
+            if message.reply_to is not None:
+                replies.setdefault(message.reply_to, []).append(message.id)
         members, frontier = {root.id}, [root.id]
         while frontier:
-            parent = frontier.pop()
-            for message in self.messages.values():
-                if message.reply_to == parent and message.id not in members:
-                    members.add(message.id)
-                    frontier.append(message.id)
+            for reply in replies.get(frontier.pop(), []):
+                if reply not in members:
+                    members.add(reply)
+                    frontier.append(reply)
         return members
 
 
