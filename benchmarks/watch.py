@@ -40,7 +40,7 @@ from _harness import NO_RATE_LIMIT, Bench, Figure, cpu_seconds, header, percenti
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
-from agentbus.cli.watch.app import OPEN_LIMIT, WatchApp
+from agentbus.cli.watch.app import PAGE, WatchApp
 from agentbus.cli.watch.model import Traffic, read_messages
 from agentbus.core import Bus, Settings
 
@@ -107,6 +107,7 @@ async def open_child(idle_seconds: float, warm: bool) -> None:
         rss_before = rss_mb(os.getpid())
         if warm:
             bus.peers()
+        total = sum(box.pending + box.delivered for box in bus.mailbox_stats())
         app = WatchApp(settings, bus, "bench")
         started = time.monotonic()
         async with app.run_test(size=SIZE) as pilot:
@@ -127,6 +128,8 @@ async def open_child(idle_seconds: float, warm: bool) -> None:
             await pilot.press("end")
             keys.append(("t (the thread of the last row)", *await timed_press(pilot, "t")))
             keys.append(("escape (every row again)", *await timed_press(pilot, "escape")))
+            while len(app.traffic.messages) < total:  # o: the next PAGE older, until the whole bus is shown
+                keys.append((f"o (to {len(app.traffic.messages) + PAGE})", *await timed_press(pilot, "o")))
 
             sent = time.monotonic()
             receipt = await asyncio.to_thread(bus.send, "alice", "bob", "one more")
@@ -142,7 +145,7 @@ async def open_child(idle_seconds: float, warm: bool) -> None:
                 idle_reads = app.reads - reads_before
         rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         at = time.monotonic()
-        read_messages(bus, Traffic(), OPEN_LIMIT)
+        read_messages(bus, Traffic(), PAGE)
         read_alone = time.monotonic() - at
     say(
         opened=opened,

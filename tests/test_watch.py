@@ -9,9 +9,10 @@ import pytest
 from conftest import ON_POSTGRES
 from textual.widgets import DataTable, Input, Static
 
-from agentbus.cli.watch.app import WatchApp
+from agentbus.cli.watch.app import PAGE, WatchApp
 from agentbus.core.bus import Bus
 from agentbus.core.config import Settings
+from agentbus.core.records import Outgoing
 from fakeclaude import Sandbox, Session
 
 pytestmark = pytest.mark.anyio
@@ -80,11 +81,11 @@ async def test_a_message_climbs_to_seen_live_and_its_reply_threads_under_it(sand
             assert _cell(app, "#sessions", "alice", "door") == "native"
             sent = time.monotonic()
             first = await _send(alice, "bob", "hello bob")
-            shown = await _until(lambda: _cell(app, "#conversation", str(first), "id") != "", "the message", pilot)
-            assert _cell(app, "#conversation", str(first), "route") == "alice → bob"
+            shown = await _until(lambda: _cell(app, "#conversation", str(first), "route") != "", "the message", pilot)
+            assert "alice → bob" in _cell(app, "#conversation", str(first), "route")
             await _until(lambda: _cell(app, "#conversation", str(first), "rung") == "seen", "seen", pilot)
             reply = await _send(bob, "alice", "hello alice", reply_to=first)
-            await _until(lambda: _cell(app, "#conversation", str(reply), "id") != "", "the reply", pilot)
+            await _until(lambda: _cell(app, "#conversation", str(reply), "route") != "", "the reply", pilot)
             assert _cell(app, "#conversation", str(reply), "text").startswith(f"↳ #{first} ")
             await _until(lambda: _cell(app, "#conversation", str(first), "rung") == "answered", "answered", pilot)
             print(f"message on screen {1000 * (shown - sent):.0f} ms after send_message was called")
@@ -140,10 +141,10 @@ async def test_a_broadcast_is_one_row_and_a_message_opens_whole(sandbox: PeerBus
             assert not result.is_error, result.text
             ids = sorted(result.structured["msg_ids"])  # type: ignore[index]
             key = str(ids[0])
-            await _until(lambda: _cell(app, "#conversation", key, "id") != "", "the broadcast", pilot)
+            await _until(lambda: _cell(app, "#conversation", key, "route") != "", "the broadcast", pilot)
             table = app.query_one("#conversation", DataTable)
             assert table.row_count == 1, list(table.rows)
-            assert _cell(app, "#conversation", key, "route") == "alice → everyone (2)"
+            assert "alice → everyone (2)" in _cell(app, "#conversation", key, "route")
             await _until(lambda: "(2/2 seen)" in _cell(app, "#conversation", key, "rung"), "both seen", pilot)
             table.focus()
             await pilot.press("enter")
@@ -210,3 +211,23 @@ async def test_it_opens_on_a_bus_that_already_has_mail_and_escape_leaves_the_com
             assert isinstance(app.focused, Input)
             await pilot.press("escape")
             assert app.focused is table
+
+
+async def test_it_opens_with_the_newest_page_and_o_brings_the_older_ones(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {"AGENTBUS_HOME": str(tmp_path / "bus"), "HOME": str(tmp_path), "AGENTBUS_RATE_LIMIT_PER_MINUTE": "0"}
+    )
+    total = PAGE + 50
+    with Bus(settings) as bus:
+        bus.send_many("alice", [Outgoing("bob", f"earlier {n}") for n in range(total)])
+        app = WatchApp(settings, bus, "cli")
+        async with app.run_test(size=(160, 40)) as pilot:
+            table = app.query_one("#conversation", DataTable)
+            await _until(lambda: app.opened_at is not None, "the first read drawn", pilot)
+            assert table.row_count == PAGE
+            assert str(table.coordinate_to_cell_key((0, 0)).row_key.value) == str(total - PAGE + 1)
+            await pilot.press("o")
+            await _until(lambda: table.row_count == total, "the older page", pilot)
+            assert str(table.coordinate_to_cell_key((0, 0)).row_key.value) == "1"
+            await pilot.press("o")
+            assert "no older messages" in str(app.query_one("#status", Static).render())

@@ -239,10 +239,12 @@ class Bus:
         with self._read() as conn:
             return reports.delivery_state(conn, message_id)
 
-    def rungs(self, *, after_id: int = 0, also: list[int] | None = None, limit: int = 10_000) -> list[Rungs]:
+    def rungs(
+        self, *, after_id: int = 0, also: list[int] | None = None, limit: int = 2_000, before_id: int | None = None
+    ) -> list[Rungs]:
         """Messages with their receipt ladder (reports.rungs): what a live view reads as the bus changes."""
         with self._read() as conn:
-            return reports.rungs(conn, after_id=after_id, also=also or [], limit=limit)
+            return reports.rungs(conn, after_id=after_id, also=also or [], limit=limit, before_id=before_id)
 
     def mailbox_stats(self) -> list[MailboxStats]:
         """Pending and delivered counts per recipient (reports.mailbox_stats)."""

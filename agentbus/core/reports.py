@@ -166,12 +166,14 @@ _RUNG_COLUMNS = (
 )
 
 
-def rungs(conn: Connection, *, after_id: int, also: list[int], limit: int) -> list[Rungs]:
-    """Messages with their ladder, by id: the newest ``limit`` when ``after_id`` is 0, else every one after
-    ``after_id`` and those of ``also`` (messages still climbing)."""
+def rungs(conn: Connection, *, after_id: int, also: list[int], limit: int, before_id: int | None = None) -> list[Rungs]:
+    """Messages with their ladder, by id: the newest ``limit`` when ``after_id`` is 0 (below ``before_id``
+    if given: an older page), else every one after ``after_id`` and those of ``also`` (still climbing)."""
     if after_id == 0:
-        rows = conn.execute(select(*_RUNG_COLUMNS).order_by(messages.c.id.desc()).limit(limit)).all()
-        rows = list(reversed(rows))
+        query = select(*_RUNG_COLUMNS)
+        if before_id is not None:
+            query = query.where(messages.c.id < before_id)
+        rows = list(reversed(conn.execute(query.order_by(messages.c.id.desc()).limit(limit)).all()))
     else:
         condition = messages.c.id > after_id
         if also:

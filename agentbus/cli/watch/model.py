@@ -116,6 +116,11 @@ class Traffic:
         if all(self.messages[i].recipient != message.recipient for i in members if i in self.messages):
             members.append(message.id)
 
+    @property
+    def first_id(self) -> int | None:
+        """The oldest message held (the next older page ends below it)."""
+        return min(self.messages, default=None)
+
     def unsettled(self) -> list[int]:
         return [m.id for m in self.messages.values() if not m.settled]
 
