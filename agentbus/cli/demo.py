@@ -252,3 +252,5 @@ def demo(
     out.line("  AGENTBUS_NAME=frontend claude")
     out.line("  AGENTBUS_NAME=backend claude")
     out.line("and a Codex session: agentbus enable codex, then AGENTBUS_NAME=codex-dev codex")
+    out.line("and a Gemini CLI session: agentbus enable gemini, then AGENTBUS_NAME=researcher gemini")
+    out.line("then watch them all: agentbus watch")
