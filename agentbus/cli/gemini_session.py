@@ -1,13 +1,12 @@
 """Gemini CLI on the bus: the adapter and its hooks in ``~/.gemini/settings.json``, and a named session's launch."""
 
-import os
 import shlex
 import shutil
-import sys
 
 from agentbus.cli import claude_config as cc
 from agentbus.cli import gemini_config
 from agentbus.cli.app import CliError
+from agentbus.cli.launching import start_client
 from agentbus.cli.output import Output, display_path
 from agentbus.manifest import Manifest
 
@@ -60,22 +59,13 @@ def is_enabled(manifest: Manifest) -> bool:
 def launch(manifest: Manifest, name: str | None, *, print_only: bool, out: Output) -> None:
     """Run ``gemini`` with AGENTBUS_NAME (or print the line)."""
     argv = shlex.split(manifest.launch or "gemini")
-    shown = (f"AGENTBUS_NAME={shlex.quote(name)} " if name else "") + shlex.join(argv)
-    if print_only:
-        out.line(shown)
-        if not is_enabled(manifest):
-            out.note(f"note: {manifest.id} is not enabled yet; run: agentbus enable {manifest.id}")
-        return
-    if not is_enabled(manifest):
-        raise CliError(
-            f"{manifest.id} is not enabled, so the session would not have agentbus; run: agentbus enable gemini"
-        )
-    program = shutil.which(argv[0])
-    if program is None:
-        raise CliError(f"{argv[0]} is not on PATH; {INSTALL_HINT}, then run: {shown}")
-    env = dict(os.environ)
-    if name is not None:
-        env["AGENTBUS_NAME"] = name
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(program, argv, env)  # noqa: S606 - launch becomes the client it starts
+    variables = {"AGENTBUS_NAME": name}
+    start_client(
+        manifest,
+        argv,
+        variables,
+        enabled=is_enabled(manifest),
+        print_only=print_only,
+        install_hint=INSTALL_HINT,
+        out=out,
+    )

@@ -1,6 +1,5 @@
 """Module management: list, enable, disable, launch and uninstall, generic over adapter manifests."""
 
-import os
 import shlex
 import shutil
 import sys
@@ -11,6 +10,7 @@ from agentbus.cli import claude_config as cc
 from agentbus.cli import codex_config, codex_session, gemini_config, gemini_session
 from agentbus.cli.app import EXIT_USAGE, CliError, command
 from agentbus.cli.busfiles import bus_exists, hide_password, remove_bus
+from agentbus.cli.launching import shown_line, start_client
 from agentbus.cli.output import Output, display_path
 from agentbus.core.bus import Bus
 from agentbus.core.config import Settings
@@ -256,9 +256,7 @@ def launch_command(
     argv = shlex.split(manifest.launch)
     if channels:
         argv += [CHANNELS_FLAG, f"server:{manifest.server_name}"]
-    variables = {"AGENTBUS_NAME": name, "AGENTBUS_APPROVER": approver}
-    prefix = "".join(f"{key}={shlex.quote(value)} " for key, value in variables.items() if value)
-    return argv, prefix + shlex.join(argv)
+    return argv, shown_line(argv, {"AGENTBUS_NAME": name, "AGENTBUS_APPROVER": approver})
 
 
 @command("launch")
@@ -305,27 +303,17 @@ def launch(
         validate_name(approver, what="approver")
         if approver == name:
             raise CliError(f"{name} cannot approve its own permission prompts; name another peer")
-    argv, shown = launch_command(manifest, name, approver, channels=channels or approver is not None)
-    if print_only:
-        out.line(shown)
-        if not registered_anywhere(manifest):
-            out.note(f"note: {manifest.id} is not enabled yet; run: agentbus enable {manifest.id}")
-        return
-    if not registered_anywhere(manifest):
-        raise CliError(
-            f"{manifest.id} is not enabled, so the session would not have agentbus; run: agentbus enable {manifest.id}"
-        )
-    program = shutil.which(argv[0])
-    if program is None:
-        raise CliError(f"{argv[0]} is not on PATH; {INSTALL_HINT}, then run: {shown}")
-    env = dict(os.environ)
-    if name is not None:
-        env["AGENTBUS_NAME"] = name
-    if approver is not None:
-        env["AGENTBUS_APPROVER"] = approver
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(program, argv, env)  # noqa: S606 - launch becomes the client it starts, argv as given
+    argv, _shown = launch_command(manifest, name, approver, channels=channels or approver is not None)
+    variables = {"AGENTBUS_NAME": name, "AGENTBUS_APPROVER": approver}
+    start_client(
+        manifest,
+        argv,
+        variables,
+        enabled=registered_anywhere(manifest),
+        print_only=print_only,
+        install_hint=INSTALL_HINT,
+        out=out,
+    )
 
 
 @command("uninstall")
